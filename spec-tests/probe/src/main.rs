@@ -1,0 +1,308 @@
+//! `probe`: a tiny static program copied into every test rootfs as `/probe`.
+//!
+//! Each subcommand prints exactly one JSON value on stdout so the test harness
+//! can assert on what the containerised process really sees. Failures of the
+//! requested operation are reported as JSON too (`{"ok":false,"errno":..}`)
+//! with exit status 0; only usage errors exit non-zero.
+
+use serde_json::{json, Map, Value};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::process::exit;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| -> &str {
+        args.get(i).map(String::as_str).unwrap_or_else(|| {
+            usage_error(&format!("missing argument #{i} for {:?}", args.first()))
+        })
+    };
+    let out = match args.first().map(String::as_str).unwrap_or("info") {
+        "info" => info(),
+        "exit" => exit(arg(1).parse().unwrap_or_else(|_| usage_error("exit N"))),
+        "sleep" => {
+            let secs: f64 = arg(1).parse().unwrap_or_else(|_| usage_error("sleep SECS"));
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+            json!({"ok": true})
+        }
+        "read" => result(fs::read(arg(1)).map(|c| json!(String::from_utf8_lossy(&c)))),
+        "write" => result(fs::write(arg(1), arg(2)).map(|_| Value::Null)),
+        "mkdir" => result(fs::create_dir_all(arg(1)).map(|_| Value::Null)),
+        "stat" => stat(arg(1)),
+        "ls" => result(fs::read_dir(arg(1)).and_then(|d| {
+            let mut names = d
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<io::Result<Vec<_>>>()?;
+            names.sort();
+            Ok(json!(names))
+        })),
+        "fds" => fds(),
+        "wait-signal" => wait_signal(),
+        other => usage_error(&format!("unknown subcommand {other:?}")),
+    };
+    print_json(&out);
+}
+
+fn print_json(v: &Value) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{v}");
+    let _ = stdout.flush();
+}
+
+fn usage_error(msg: &str) -> ! {
+    print_json(&json!({"ok": false, "error": msg}));
+    exit(2)
+}
+
+/// `{"ok":true,"content":..}` or `{"ok":false,"errno":N,"error":".."}`.
+fn result(r: io::Result<Value>) -> Value {
+    match r {
+        Ok(Value::Null) => json!({"ok": true}),
+        Ok(content) => json!({"ok": true, "content": content}),
+        Err(e) => json!({"ok": false, "errno": e.raw_os_error(), "error": e.to_string()}),
+    }
+}
+
+fn stat(path: &str) -> Value {
+    let md = match fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return json!({"exists": false}),
+        Err(e) => return result(Err(e)),
+    };
+    let ft = md.file_type();
+    let kind = [
+        (ft.is_file(), "file"),
+        (ft.is_dir(), "dir"),
+        (ft.is_symlink(), "symlink"),
+        (ft.is_char_device(), "char"),
+        (ft.is_block_device(), "block"),
+        (ft.is_fifo(), "fifo"),
+        (ft.is_socket(), "socket"),
+    ]
+    .iter()
+    .find(|(is, _)| *is)
+    .map_or("unknown", |(_, k)| k);
+    let rdev = md.rdev();
+    let mut v = json!({
+        "exists": true,
+        "kind": kind,
+        "mode": md.mode() & 0o7777,
+        "uid": md.uid(),
+        "gid": md.gid(),
+        "major": libc::major(rdev),
+        "minor": libc::minor(rdev),
+        "size": md.size(),
+    });
+    if ft.is_symlink() {
+        v["target"] = json!(readlink(path));
+    }
+    v
+}
+
+fn readlink(path: &str) -> Option<String> {
+    fs::read_link(path)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+fn fds() -> Value {
+    let mut fds = Map::new();
+    // Collect the names first: reading the directory itself opens an fd.
+    let names: Vec<String> = fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for n in names {
+        if let Some(target) = readlink(&format!("/proc/self/fd/{n}")) {
+            fds.insert(n, json!(target));
+        }
+    }
+    Value::Object(fds)
+}
+
+/// Blocks until SIGTERM/SIGUSR1/SIGHUP/SIGINT arrives and reports which one.
+/// A handler is installed as well as the mask because a PID-namespace init
+/// with SIG_DFL disposition would have the signal discarded by the kernel.
+/// `{"ready":true}` goes to stderr once the mask is in place so tests know
+/// when it is safe to send.
+fn wait_signal() -> Value {
+    extern "C" fn noop(_: libc::c_int) {}
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGHUP, libc::SIGINT] {
+            libc::signal(sig, noop as *const () as libc::sighandler_t);
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        eprintln!("{}", json!({"ready": true}));
+        let mut sig = 0;
+        libc::sigwait(&set, &mut sig);
+        json!({"signal": sig})
+    }
+}
+
+fn proc_status() -> Map<String, Value> {
+    fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), json!(v.trim())))
+        .collect()
+}
+
+fn info() -> Value {
+    let status = proc_status();
+    let field = |k: &str| status.get(k).and_then(Value::as_str).unwrap_or("");
+    let uname = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        libc::uname(&mut u);
+        u
+    };
+    let cstr = |s: &[libc::c_char]| unsafe {
+        std::ffi::CStr::from_ptr(s.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    };
+    let isatty = |fd| unsafe { libc::isatty(fd) == 1 };
+    let namespaces: Map<String, Value> = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"]
+        .iter()
+        .map(|ns| (ns.to_string(), json!(readlink(&format!("/proc/self/ns/{ns}")))))
+        .collect();
+    json!({
+        "uid": unsafe { libc::getuid() },
+        "gid": unsafe { libc::getgid() },
+        "euid": unsafe { libc::geteuid() },
+        "egid": unsafe { libc::getegid() },
+        "groups": groups(),
+        "pid": std::process::id(),
+        "ppid": unsafe { libc::getppid() },
+        "cwd": std::env::current_dir().ok().map(|p| p.to_string_lossy().into_owned()),
+        "umask": u32::from_str_radix(field("Umask"), 8).ok(),
+        "hostname": cstr(&uname.nodename),
+        "domainname": cstr(&uname.domainname),
+        "machine": cstr(&uname.machine),
+        "env": std::env::vars_os()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect::<Vec<_>>(),
+        "caps": {
+            "bounding": field("CapBnd"),
+            "effective": field("CapEff"),
+            "permitted": field("CapPrm"),
+            "inheritable": field("CapInh"),
+            "ambient": field("CapAmb"),
+        },
+        "no_new_privs": field("NoNewPrivs") == "1",
+        "seccomp": field("Seccomp").parse::<i64>().ok(),
+        "namespaces": namespaces,
+        "mounts": mounts(),
+        "rlimits": rlimits(),
+        "oom_score_adj": fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok()),
+        "personality": unsafe { libc::personality(0xffff_ffff) },
+        "uid_map": fs::read_to_string("/proc/self/uid_map").ok(),
+        "gid_map": fs::read_to_string("/proc/self/gid_map").ok(),
+        "isatty": {"stdin": isatty(0), "stdout": isatty(1)},
+    })
+}
+
+fn groups() -> Vec<libc::gid_t> {
+    unsafe {
+        let n = libc::getgroups(0, std::ptr::null_mut());
+        let mut gs = vec![0; n.max(0) as usize];
+        let n = libc::getgroups(n, gs.as_mut_ptr());
+        gs.truncate(n.max(0) as usize);
+        gs
+    }
+}
+
+/// /proc/self/mountinfo, one object per line; `propagation` holds the
+/// optional fields (e.g. "shared:3 master:1").
+fn mounts() -> Vec<Value> {
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    fn unescape(s: &str) -> String {
+        let mut out = Vec::new();
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let oct = b.get(i + 1..i + 4).and_then(|o| {
+                u8::from_str_radix(std::str::from_utf8(o).ok()?, 8).ok()
+            });
+            match (b[i], oct) {
+                (b'\\', Some(c)) => {
+                    out.push(c);
+                    i += 4;
+                }
+                (c, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            Some(json!({
+                "root": unescape(pre.get(3)?),
+                "mount_point": unescape(pre.get(4)?),
+                "options": pre.get(5)?,
+                "propagation": pre[6..].join(" "),
+                "fs_type": post.first()?,
+                "source": unescape(post.get(1)?),
+                "super_options": post.get(2)?,
+            }))
+        })
+        .collect()
+}
+
+fn rlimits() -> Map<String, Value> {
+    const NAMES: [&str; 16] = [
+        "RLIMIT_CPU",
+        "RLIMIT_FSIZE",
+        "RLIMIT_DATA",
+        "RLIMIT_STACK",
+        "RLIMIT_CORE",
+        "RLIMIT_RSS",
+        "RLIMIT_NPROC",
+        "RLIMIT_NOFILE",
+        "RLIMIT_MEMLOCK",
+        "RLIMIT_AS",
+        "RLIMIT_LOCKS",
+        "RLIMIT_SIGPENDING",
+        "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE",
+        "RLIMIT_RTPRIO",
+        "RLIMIT_RTTIME",
+    ];
+    let fmt = |v: libc::rlim_t| {
+        if v == libc::RLIM_INFINITY {
+            json!("unlimited")
+        } else {
+            json!(v)
+        }
+    };
+    NAMES
+        .iter()
+        .enumerate()
+        .map(|(resource, name)| {
+            let mut rl = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // The RLIMIT_* constants are the indices 0..16 in this order.
+            unsafe { libc::getrlimit(resource as _, &mut rl) };
+            (name.to_string(), json!([fmt(rl.rlim_cur), fmt(rl.rlim_max)]))
+        })
+        .collect()
+}

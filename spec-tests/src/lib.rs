@@ -1,0 +1,766 @@
+//! Harness for the anchor-runtime conformance suite.
+//!
+//! Every test builds a [`Bundle`] (a throw-away directory with a busybox +
+//! `/probe` rootfs and a `config.json` equal to `runc spec` with
+//! `terminal: false`), drives the runtime binary through its runc-compatible
+//! CLI and asserts on exit codes, stderr, the state JSON and on what `/probe`
+//! reports from inside the container.
+//!
+//! Binaries:
+//! * runtime: `$ANCHOR_RUNTIME`, default `<workspace>/target/release/anchor-runtime`
+//! * probe: `$PROBE`, default `<workspace>/target/x86_64-unknown-linux-gnu/release/probe`
+//! * busybox: `/bin/busybox`
+//!
+//! Layout of one test directory (`/tmp/anchor-spec-tests/<test>-<pid>-<n>/`):
+//! `bundle/` (config.json + rootfs/), `state/` (the `--root`), `host/`
+//! (fixtures that live outside the bundle, e.g. bind-mount sources) and
+//! `out/` (captured stdout/stderr of every runtime invocation).
+
+use std::cell::{Cell, RefCell};
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub use serde_json::{json, Value};
+
+mod leftovers;
+pub use leftovers::{assert_no_leftovers, mountinfo, MountEntry};
+
+/// A runtime invocation that takes longer than this is killed and fails the
+/// test instead of hanging CI.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+const TEST_ROOT: &str = "/tmp/anchor-spec-tests";
+
+/// Busybox applets linked into `/bin` of every rootfs.
+const APPLETS: &[&str] = &[
+    "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "hostname", "ps", "mount", "umount",
+    "uname", "env", "kill", "mkdir", "touch", "test", "grep", "readlink", "printf", "pwd", "stat",
+    "wc", "rm",
+];
+
+/// `runc spec` (runc 1.1.5) with `terminal: false` and `args: ["/probe"]`.
+const DEFAULT_CONFIG: &str = include_str!("default-config.json");
+
+fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("spec-tests lives inside the workspace")
+        .to_path_buf()
+}
+
+fn binary_from_env(var: &str, default: PathBuf, hint: &str) -> PathBuf {
+    let path = std::env::var_os(var).map_or(default, PathBuf::from);
+    assert!(
+        path.is_file(),
+        "{var}: {} does not exist; {hint}",
+        path.display()
+    );
+    path
+}
+
+/// The runtime under test.
+pub fn runtime_path() -> PathBuf {
+    binary_from_env(
+        "ANCHOR_RUNTIME",
+        workspace_dir().join("target/release/anchor-runtime"),
+        "build it with `cargo build --release` or point ANCHOR_RUNTIME at a runtime (e.g. /usr/sbin/runc)",
+    )
+}
+
+/// The static probe binary copied into every rootfs.
+pub fn probe_path() -> PathBuf {
+    binary_from_env(
+        "PROBE",
+        workspace_dir().join("target/x86_64-unknown-linux-gnu/release/probe"),
+        "build it with `RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p probe --target x86_64-unknown-linux-gnu`",
+    )
+}
+
+pub fn busybox_path() -> PathBuf {
+    binary_from_env(
+        "BUSYBOX",
+        PathBuf::from("/bin/busybox"),
+        "install busybox-static",
+    )
+}
+
+/// Name of the running test: libtest names each test thread after its test.
+fn test_name() -> String {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .rsplit("::")
+        .next()
+        .unwrap_or("test")
+        .to_string();
+    // Keep IDs well inside every limit (runc: 1024; state dir name: 255).
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(48)
+        .collect()
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "{}-{}-{}",
+        test_name(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Polls `cond` every 20 ms until it holds; panics with `what` after `TIMEOUT`.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Result of one finished runtime invocation.
+#[derive(Debug)]
+pub struct Output {
+    pub cmd: String,
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Asserts exit status 0.
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert!(self.success(), "expected success: {self:#?}");
+        self
+    }
+
+    /// Asserts a clean failure: it finished in time, exited non-zero and said
+    /// why on stderr.
+    #[track_caller]
+    pub fn fails(&self) -> &Self {
+        assert!(!self.timed_out, "runtime hung: {self:#?}");
+        assert!(
+            matches!(self.code, Some(c) if c != 0),
+            "expected a non-zero exit: {self:#?}"
+        );
+        assert!(
+            !self.stderr.trim().is_empty(),
+            "expected an error message on stderr: {self:#?}"
+        );
+        self
+    }
+
+    /// Like [`Output::fails`], and stderr mentions at least one of `words`
+    /// (case-insensitive), so the user can tell what went wrong.
+    #[track_caller]
+    pub fn fails_mentioning(&self, words: &[&str]) -> &Self {
+        self.fails();
+        let err = self.stderr.to_lowercase();
+        assert!(
+            words.iter().any(|w| err.contains(&w.to_lowercase())),
+            "stderr should mention one of {words:?}: {self:#?}"
+        );
+        self
+    }
+
+    /// stdout parsed as one JSON value.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// A runtime invocation still in progress (e.g. a foreground `run`). Its
+/// stdout/stderr go to files, not pipes: a container inherits the runtime's
+/// stdio, so reading a pipe to EOF would block until the container exits.
+pub struct Running {
+    child: Option<Child>,
+    cmd: String,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Running {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("not waited yet").id() as i32
+    }
+
+    pub fn stdout_now(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    pub fn stderr_now(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends `sig` to the runtime process itself.
+    pub fn signal(&self, sig: i32) {
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill runtime");
+    }
+
+    /// Waits for the exit (killing it after [`TIMEOUT`]).
+    pub fn wait(mut self) -> Output {
+        let mut child = self.child.take().expect("waited once");
+        let deadline = Instant::now() + TIMEOUT;
+        let (status, timed_out) = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break (status, false);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break (child.wait().expect("wait"), true);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        self.output(status, timed_out)
+    }
+
+    fn output(&self, status: ExitStatus, timed_out: bool) -> Output {
+        Output {
+            cmd: self.cmd.clone(),
+            code: status.code(),
+            timed_out,
+            stdout: self.stdout_now(),
+            stderr: self.stderr_now(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A helper process on the host (e.g. `unshare ... sleep`), killed on drop.
+pub struct HostProcess(Child);
+
+impl HostProcess {
+    pub fn spawn(program: &str, args: &[&str]) -> Self {
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        HostProcess(child)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `readlink /proc/<pid>/ns/<kind>` (`pid` "self" for the test process).
+pub fn ns_of(pid: &str, kind: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap_or_else(|e| panic!("readlink /proc/{pid}/ns/{kind}: {e}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn process_alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// A test bundle plus the guard for everything created from it: dropping it
+/// runs `delete --force` for every container ID it handed out, detaches any
+/// mount left under the test directory and removes the directory (set
+/// `ANCHOR_SPEC_KEEP=1` to keep it for inspection).
+pub struct Bundle {
+    /// `config.json` as JSON; written to disk on every create/run.
+    pub config: Value,
+    dir: PathBuf,
+    ids: RefCell<Vec<String>>,
+    outputs: Cell<usize>,
+}
+
+impl Default for Bundle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bundle {
+    pub fn new() -> Self {
+        let dir = Path::new(TEST_ROOT).join(unique_name());
+        let b = Bundle {
+            config: serde_json::from_str(DEFAULT_CONFIG).expect("default config is JSON"),
+            dir,
+            ids: RefCell::new(Vec::new()),
+            outputs: Cell::new(0),
+        };
+        for d in ["bundle", "state", "host", "out"] {
+            fs::create_dir_all(b.dir.join(d)).expect("create test dir");
+        }
+        b.populate_rootfs();
+        b
+    }
+
+    fn populate_rootfs(&self) {
+        let root = self.rootfs();
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
+            fs::create_dir_all(root.join(d)).expect("mkdir rootfs");
+        }
+        // Everything world-readable so user-namespaced containers can use it.
+        for d in [self.dir.as_path(), &self.path(), &root] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        fs::copy(busybox_path(), root.join("bin/busybox")).expect("copy busybox");
+        fs::copy(probe_path(), root.join("probe")).expect("copy probe");
+        for applet in APPLETS {
+            symlink("busybox", root.join("bin").join(applet)).expect("applet symlink");
+        }
+        self.write_rootfs_file(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        );
+        self.write_rootfs_file("etc/group", "root:x:0:\ntty:x:5:\nnobody:x:65534:\n");
+    }
+
+    /// The bundle directory (holds config.json and rootfs/).
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    pub fn path_str(&self) -> String {
+        self.path().to_string_lossy().into_owned()
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.path().join("rootfs")
+    }
+
+    /// The `--root` state directory used for every invocation.
+    pub fn state_root(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// Writes `content` to `rel` inside the rootfs (creating parents).
+    pub fn write_rootfs_file(&self, rel: &str, content: &str) -> PathBuf {
+        write_file(&self.rootfs().join(rel), content)
+    }
+
+    /// A fresh directory on the host, outside the bundle (bind-mount sources,
+    /// hook markers, escape targets).
+    pub fn host_dir(&self, name: &str) -> PathBuf {
+        let p = self.dir.join("host").join(name);
+        fs::create_dir_all(&p).expect("create host dir");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// Sets `process.args`.
+    pub fn args(&mut self, args: &[&str]) -> &mut Self {
+        self.config["process"]["args"] = json!(args);
+        self
+    }
+
+    /// Sets `process.args` to `/probe` followed by `args`.
+    pub fn probe(&mut self, args: &[&str]) -> &mut Self {
+        let mut full = vec!["/probe"];
+        full.extend_from_slice(args);
+        self.args(&full)
+    }
+
+    /// Sets the process to a shell script (busybox sh).
+    pub fn shell(&mut self, script: &str) -> &mut Self {
+        self.args(&["sh", "-c", script])
+    }
+
+    pub fn add_mount(&mut self, mount: Value) -> &mut Self {
+        push(&mut self.config["mounts"], mount);
+        self
+    }
+
+    /// Bind-mounts `host` at `dest` with the given options (after "bind").
+    pub fn bind(&mut self, host: &Path, dest: &str, options: &[&str]) -> &mut Self {
+        let mut opts = vec!["bind"];
+        opts.extend_from_slice(options);
+        self.add_mount(json!({
+            "destination": dest, "type": "bind", "source": host, "options": opts
+        }))
+    }
+
+    /// A writable host directory bind-mounted at `/shared`: the way
+    /// containers and hooks hand files back to the test.
+    pub fn share(&mut self) -> PathBuf {
+        let host = self.host_dir("shared");
+        fs::set_permissions(&host, fs::Permissions::from_mode(0o777)).unwrap();
+        self.bind(&host, "/shared", &["rw"]);
+        host
+    }
+
+    fn namespaces(&mut self) -> &mut Vec<Value> {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("linux.namespaces is an array")
+    }
+
+    /// Adds (or replaces) a `linux.namespaces` entry.
+    pub fn set_namespace(&mut self, kind: &str, path: Option<&str>) -> &mut Self {
+        self.remove_namespace(kind);
+        let mut ns = json!({ "type": kind });
+        if let Some(p) = path {
+            ns["path"] = json!(p);
+        }
+        self.namespaces().push(ns);
+        self
+    }
+
+    pub fn remove_namespace(&mut self, kind: &str) -> &mut Self {
+        self.namespaces().retain(|n| n["type"] != kind);
+        self
+    }
+
+    /// Adds a hook `sh -c script` (host /bin/sh unless `path` says
+    /// otherwise) to `hooks.<kind>`.
+    pub fn hook(&mut self, kind: &str, script: &str) -> &mut Self {
+        self.add_hook(kind, json!({"path": "/bin/sh", "args": ["sh", "-c", script]}))
+    }
+
+    pub fn add_hook(&mut self, kind: &str, hook: Value) -> &mut Self {
+        push(&mut self.config["hooks"][kind], hook);
+        self
+    }
+
+    /// A new unique container ID, registered for cleanup.
+    pub fn new_id(&self) -> String {
+        let id = unique_name();
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    /// Registers an ID chosen by the test (e.g. an invalid one) for cleanup.
+    pub fn track_id(&self, id: &str) {
+        self.ids.borrow_mut().push(id.to_string());
+    }
+
+    /// Writes config.json with `linux.cgroupsPath` = `/anchor-spec-tests/<id>`
+    /// so that the container's cgroups can be found (and checked gone).
+    pub fn write_config(&self, id: &str) {
+        let mut config = self.config.clone();
+        config["linux"]["cgroupsPath"] = json!(format!("/anchor-spec-tests/{id}"));
+        let text = serde_json::to_string_pretty(&config).expect("serialize config");
+        write_file(&self.path().join("config.json"), &text);
+    }
+
+    fn out_files(&self) -> (PathBuf, PathBuf) {
+        let n = self.outputs.get();
+        self.outputs.set(n + 1);
+        let out = self.dir.join("out");
+        (
+            out.join(format!("{n}.stdout")),
+            out.join(format!("{n}.stderr")),
+        )
+    }
+
+    /// Starts `RUNTIME --root <state> args...` in the bundle directory.
+    pub fn spawn_runtime(&self, args: &[&str]) -> Running {
+        self.spawn_runtime_with(&["--root", &self.state_root().to_string_lossy()], args)
+    }
+
+    /// Starts `RUNTIME global... args...` without an implicit `--root`.
+    pub fn spawn_runtime_with(&self, global: &[&str], args: &[&str]) -> Running {
+        let (stdout, stderr) = self.out_files();
+        let runtime = runtime_path();
+        let cmd = format!(
+            "{} {} {}",
+            runtime.display(),
+            global.join(" "),
+            args.join(" ")
+        );
+        let child = Command::new(&runtime)
+            .args(global)
+            .args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout).expect("stdout file"))
+            .stderr(fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
+        Running {
+            child: Some(child),
+            cmd,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Runs `RUNTIME --root <state> args...` to completion (with timeout).
+    pub fn runtime(&self, args: &[&str]) -> Output {
+        self.spawn_runtime(args).wait()
+    }
+
+    /// Writes the config for a new ID and runs `create`; the container's
+    /// stdout/stderr end up in the create invocation's files.
+    pub fn try_create(&self, extra: &[&str]) -> (Container<'_>, Output) {
+        let id = self.new_id();
+        self.write_config(&id);
+        let path = self.path_str();
+        let mut args = vec!["create", "--bundle", path.as_str()];
+        args.extend_from_slice(extra);
+        args.push(&id);
+        let running = self.spawn_runtime(&args);
+        let io = (running.stdout.clone(), running.stderr.clone());
+        let out = running.wait();
+        (Container { id, b: self, io }, out)
+    }
+
+    /// `create`, asserting success.
+    #[track_caller]
+    pub fn create(&self) -> Container<'_> {
+        let (c, out) = self.try_create(&[]);
+        out.ok();
+        c
+    }
+
+    /// `create` + `start`, asserting both succeed.
+    #[track_caller]
+    pub fn start(&self) -> Container<'_> {
+        let c = self.create();
+        c.start().ok();
+        c
+    }
+
+    /// Starts `run [extra...] <new id>` without waiting for it.
+    pub fn spawn_run(&self, extra: &[&str]) -> (Container<'_>, Running) {
+        let id = self.new_id();
+        self.write_config(&id);
+        let path = self.path_str();
+        let mut args = vec!["run", "--bundle", path.as_str()];
+        args.extend_from_slice(extra);
+        args.push(&id);
+        let running = self.spawn_runtime(&args);
+        let io = (running.stdout.clone(), running.stderr.clone());
+        (Container { id, b: self, io }, running)
+    }
+
+    /// `run [extra...] <new id>` to completion.
+    pub fn run(&self, extra: &[&str]) -> (Container<'_>, Output) {
+        let (c, running) = self.spawn_run(extra);
+        (c, running.wait())
+    }
+
+    /// Runs the configured process in the foreground, asserts it succeeded
+    /// and left nothing behind, and returns its stdout as JSON (the probe's
+    /// report).
+    #[track_caller]
+    pub fn run_json(&self) -> Value {
+        let (c, out) = self.run(&[]);
+        out.ok();
+        assert_no_leftovers(self, &c.id);
+        out.json()
+    }
+
+    /// [`Bundle::run_json`] with `/probe args...`.
+    #[track_caller]
+    pub fn run_probe(&mut self, args: &[&str]) -> Value {
+        self.probe(args);
+        self.run_json()
+    }
+
+    /// [`Bundle::run_json`] with `/probe` (info).
+    #[track_caller]
+    pub fn probe_info(&mut self) -> Value {
+        self.run_probe(&[])
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let root = self.state_root().to_string_lossy().into_owned();
+        for id in self.ids.borrow().iter() {
+            let mut cmd = Command::new(runtime_path());
+            cmd.args(["--root", &root, "delete", "--force", id]);
+            let _ = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        // Never recurse into a directory that still has something mounted
+        // below it: a leaked bind mount of a host dir would get wiped.
+        let under = |m: &MountEntry| m.mount_point.starts_with(&self.dir);
+        for m in mountinfo().iter().rev().filter(|m| under(m)) {
+            if let Ok(p) = std::ffi::CString::new(m.mount_point.as_os_str().as_encoded_bytes()) {
+                unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+        let keep = std::env::var_os("ANCHOR_SPEC_KEEP").is_some();
+        if !keep && !mountinfo().iter().any(under) {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A container created from a [`Bundle`].
+pub struct Container<'a> {
+    pub id: String,
+    b: &'a Bundle,
+    /// stdout/stderr files of the create/run invocation, which the container
+    /// process inherited.
+    io: (PathBuf, PathBuf),
+}
+
+impl Container<'_> {
+    /// Runs `RUNTIME --root <state> <cmd> [args...] <id>`.
+    pub fn cmd(&self, cmd: &str, args: &[&str]) -> Output {
+        let mut full = vec![cmd];
+        full.extend_from_slice(args);
+        full.push(&self.id);
+        self.b.runtime(&full)
+    }
+
+    pub fn start(&self) -> Output {
+        self.cmd("start", &[])
+    }
+
+    /// `kill <id> <signal>`.
+    pub fn kill(&self, signal: &str) -> Output {
+        self.kill_with(&[], Some(signal))
+    }
+
+    /// `kill [flags...] <id> [signal]` (the signal is positional, after the ID).
+    pub fn kill_with(&self, flags: &[&str], signal: Option<&str>) -> Output {
+        let mut args = vec!["kill"];
+        args.extend_from_slice(flags);
+        args.push(&self.id);
+        args.extend(signal);
+        self.b.runtime(&args)
+    }
+
+    pub fn delete(&self, args: &[&str]) -> Output {
+        self.cmd("delete", args)
+    }
+
+    /// `state` output as JSON (asserting success).
+    #[track_caller]
+    pub fn state(&self) -> Value {
+        self.cmd("state", &[]).ok().json()
+    }
+
+    #[track_caller]
+    pub fn status(&self) -> String {
+        self.state()["status"]
+            .as_str()
+            .expect("state.status is a string")
+            .to_string()
+    }
+
+    /// Host PID of the container's init (from `state`).
+    #[track_caller]
+    pub fn pid(&self) -> i32 {
+        self.state()["pid"].as_i64().expect("state.pid is a number") as i32
+    }
+
+    #[track_caller]
+    pub fn wait_status(&self, status: &str) {
+        wait_until(&format!("{} to be {status}", self.id), || {
+            self.cmd("state", &[])
+                .stdout
+                .contains(&format!("\"{status}\""))
+        });
+    }
+
+    /// What the container process has written to stdout so far.
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(&self.io.0).unwrap_or_default()
+    }
+
+    /// What the container (and the runtime) wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.io.1).unwrap_or_default()
+    }
+
+    /// Waits for `/probe wait-signal` to report that its signal mask is set.
+    #[track_caller]
+    pub fn wait_probe_ready(&self) {
+        wait_until("probe to be ready for signals", || {
+            self.stderr().contains("\"ready\":true")
+        });
+    }
+
+    /// The container's stdout parsed as JSON once it is complete (the
+    /// container has stopped).
+    #[track_caller]
+    pub fn output_json(&self) -> Value {
+        self.wait_status("stopped");
+        let out = self.stdout();
+        serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("container stdout is not JSON ({e}): {out:?}"))
+    }
+}
+
+pub fn write_file(path: &Path, content: &str) -> PathBuf {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).expect("create parent dir");
+    }
+    fs::write(path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path.to_path_buf()
+}
+
+/// Appends `item` to the array at `slot`, creating the array if needed.
+fn push(slot: &mut Value, item: Value) {
+    if !slot.is_array() {
+        *slot = json!([]);
+    }
+    slot.as_array_mut().unwrap().push(item);
+}
+
+/// Finds the mount at `mount_point` in a probe report (the last one wins,
+/// as it is the visible one).
+#[track_caller]
+pub fn probe_mount<'v>(info: &'v Value, mount_point: &str) -> &'v Value {
+    info["mounts"]
+        .as_array()
+        .expect("probe mounts")
+        .iter()
+        .rev()
+        .find(|m| m["mount_point"] == mount_point)
+        .unwrap_or_else(|| panic!("no mount at {mount_point} in {:#}", info["mounts"]))
+}
+
+/// The comma-separated mount options of a probe mount entry.
+pub fn mount_options(mount: &Value) -> Vec<String> {
+    mount["options"]
+        .as_str()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
+/// Capability bit mask as /proc/self/status prints it.
+pub fn cap_mask(bits: &[u32]) -> String {
+    format!("{:016x}", bits.iter().fold(0u64, |m, b| m | 1 << b))
+}

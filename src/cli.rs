@@ -1,0 +1,154 @@
+//! The command line, flag for flag as runc spells it, so containerd, podman and
+//! scripts written for runc drive anchor-runtime unchanged.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub const DEFAULT_ROOT: &str = "/run/anchor";
+
+#[derive(Parser, Debug)]
+#[command(name = "anchor-runtime", about = "An OCI container runtime with runc's command line", disable_version_flag = true)]
+pub struct Cli {
+    /// Directory holding container state
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Write log messages to this file instead of stderr
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug messages
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Manage cgroups through systemd (not supported yet: a clear error)
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: auto, true or false (before the command: `spec --rootless` is
+    /// a different flag)
+    #[arg(long, default_value = "auto")]
+    pub rootless: Rootless,
+    /// Print the version, commit and OCI spec version
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rootless {
+    Auto,
+    True,
+    False,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container from a bundle; it waits for `start`
+    Create(CreateArgs),
+    /// Start the user process of a created container
+    Start(IdArg),
+    /// Print the state of a container as JSON
+    State(IdArg),
+    /// Send a signal to the container's init process
+    Kill(KillArgs),
+    /// Delete a container and everything the runtime made for it
+    Delete(DeleteArgs),
+    /// Create and start a container; wait for it unless --detach
+    Run(RunArgs),
+    /// List containers
+    List(ListArgs),
+    /// Write a default config.json
+    Spec(SpecArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Path to the bundle directory
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Write the init process's PID to this file
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE and chroot instead of pivot_root (for a ramfs root)
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass this many extra file descriptors (from 3 up) to the container
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return once the container runs, instead of waiting for it
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal every process in the container's cgroup, not only init
+    #[arg(short, long)]
+    pub all: bool,
+    pub id: String,
+    /// Signal name (KILL, SIGKILL) or number; SIGTERM by default
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Kill the container first if it is running; succeed if it does not exist
+    #[arg(short, long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only the container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    /// Directory to write config.json into
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write a config for a container run by an unprivileged user
+    #[arg(long)]
+    pub rootless: bool,
+}

@@ -1,0 +1,213 @@
+//! One function per CLI command; each returns the process exit code.
+
+use crate::cli::{Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs};
+use crate::container;
+use crate::error::{Context, Error, Result};
+use crate::state::{self, StateDir, Status};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use std::path::Path;
+use std::str::FromStr;
+
+pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
+    if cli.systemd_cgroup {
+        return Err(Error::invalid(
+            "--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver",
+        ));
+    }
+    let root = cli.root.as_path();
+    match command {
+        Command::Create(a) => create(root, a),
+        Command::Start(a) => {
+            let dir = StateDir::open(root, &a.id)?;
+            container::start(&dir, &dir.load()?)?;
+            Ok(0)
+        }
+        Command::State(a) => {
+            let dir = StateDir::open(root, &a.id)?;
+            let st = dir.load()?;
+            print_json(&st.to_spec_json(st.status(&dir)));
+            Ok(0)
+        }
+        Command::Kill(a) => kill(root, a),
+        Command::Delete(a) => delete(root, a),
+        Command::Run(a) => run(root, a),
+        Command::List(a) => list(root, a),
+        Command::Spec(a) => spec(a),
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
+}
+
+fn create(root: &Path, args: &CreateArgs) -> Result<i32> {
+    container::create(root, args)?;
+    Ok(0)
+}
+
+/// Signal names as runc takes them: `KILL`, `SIGKILL`, `kill` or a number.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let bad = || Error::invalid(format!("unknown signal {s:?}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    Signal::from_str(&name).map_err(|_| bad())
+}
+
+fn kill(root: &Path, args: &KillArgs) -> Result<i32> {
+    let sig = parse_signal(&args.signal)?;
+    let dir = StateDir::open(root, &args.id)?;
+    container::signal(&dir, &dir.load()?, sig, args.all)?;
+    Ok(0)
+}
+
+fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
+    let dir = match StateDir::open(root, &args.id) {
+        // containerd deletes twice; the second, forced one must succeed, as with runc.
+        Err(Error::NotExist(_)) if args.force => return Ok(0),
+        r => r?,
+    };
+    let st = match dir.load() {
+        Ok(st) => st,
+        // A create killed before its first state write leaves only the directory.
+        Err(Error::NotExist(_)) => {
+            dir.remove()?;
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
+    match st.status(&dir) {
+        Status::Running if !args.force => Err(Error::WrongState(format!(
+            "cannot delete container {} that is running: stop it first or use --force",
+            args.id
+        ))),
+        Status::Creating if !args.force => Err(Error::WrongState(format!(
+            "cannot delete container {}: it is still being created",
+            args.id
+        ))),
+        _ => {
+            container::destroy(dir, &st)?;
+            Ok(0)
+        }
+    }
+}
+
+/// `run`: create and start; in the foreground, forward signals to the container,
+/// wait for it, remove it and exit with its status (128+N when killed by signal N).
+fn run(root: &Path, args: &RunArgs) -> Result<i32> {
+    let forwarded = forwardable_signals();
+    if !args.detach {
+        // Blocked before init is forked, so no signal is lost; init unblocks them.
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).ctx(|| "block signals")?;
+    }
+    let (dir, st) = container::create(root, &args.create)?;
+    if let Err(e) = container::start(&dir, &st) {
+        let _ = container::destroy(dir, &st);
+        return Err(e);
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let init = st.init.expect("a started container has an init").pid;
+    // Other commands (state, kill) must be able to lock the container while it runs.
+    drop(dir);
+    let code = wait_forwarding(init, &forwarded)?;
+    if !args.keep {
+        let dir = StateDir::open(root, &args.create.id)?;
+        let st = dir.load()?;
+        container::destroy(dir, &st)?;
+    }
+    Ok(code)
+}
+
+fn forwardable_signals() -> SigSet {
+    let mut set = SigSet::all();
+    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTRAP, Signal::SIGSYS] {
+        set.remove(s);
+    }
+    set
+}
+
+fn wait_forwarding(init: i32, set: &SigSet) -> Result<i32> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let init_pid = nix::unistd::Pid::from_raw(init);
+    loop {
+        // Reap first: init may have exited before we got here.
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p == init_pid => return Ok(code),
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == init_pid => return Ok(128 + sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        let sig = set.wait().ctx(|| "wait for signals")?;
+        if sig != Signal::SIGCHLD && sig != Signal::SIGWINCH && sig != Signal::SIGURG {
+            let _ = nix::sys::signal::kill(init_pid, sig);
+        }
+    }
+}
+
+fn list(root: &Path, args: &ListArgs) -> Result<i32> {
+    let mut rows = Vec::new();
+    for id in state::list_ids(root)? {
+        // A container deleted while we list is simply not listed.
+        let Ok(dir) = StateDir::open(root, &id) else { continue };
+        let Ok(st) = dir.load() else { continue };
+        rows.push(st.to_spec_json(st.status(&dir)));
+    }
+    if args.quiet {
+        for r in &rows {
+            println!("{}", r["id"].as_str().unwrap_or_default());
+        }
+    } else if args.format == ListFormat::Json {
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        let cell = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| ["id", "pid", "status", "bundle", "created", "owner"].iter().map(|k| cell(&r[*k])).collect())
+            .collect();
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| table.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+            .collect();
+        let line = |cells: Vec<&str>| {
+            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            println!("{}", padded.join("   ").trim_end());
+        };
+        line(header.to_vec());
+        for r in &table {
+            line(r.iter().map(String::as_str).collect());
+        }
+    }
+    Ok(0)
+}
+
+fn spec(args: &SpecArgs) -> Result<i32> {
+    let path = args.bundle.join("config.json");
+    if path.exists() {
+        return Err(Error::invalid(format!("File {} exists. Remove it first", path.display())));
+    }
+    let spec = crate::spec::default_spec(args.rootless);
+    let text = serde_json::to_string_pretty(&spec).expect("JSON values serialize");
+    std::fs::write(&path, text + "\n").ctx(|| format!("write {}", path.display()))?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_with_or_without_sig_and_by_number() {
+        for s in ["KILL", "SIGKILL", "kill", "9"] {
+            assert_eq!(parse_signal(s).unwrap(), Signal::SIGKILL);
+        }
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

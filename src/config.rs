@@ -1,0 +1,176 @@
+//! Loading and checking a bundle's config.json. Everything that can be known to be
+//! wrong before anything is created is rejected here, so a bad bundle leaves nothing
+//! behind.
+
+use crate::error::{Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// The runtime-spec version this runtime implements and reports.
+pub const SPEC_VERSION: &str = "1.3.0";
+/// Oldest spec version accepted in config.json.
+pub const SPEC_VERSION_MIN: &str = "1.0.0";
+
+/// A validated bundle: the parsed spec and the absolute paths it refers to.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let dir = std::fs::canonicalize(dir)
+            .map_err(|e| Error::invalid(format!("bundle {}: {e}", dir.display())))?;
+        let config = dir.join("config.json");
+        let data = std::fs::read(&config)
+            .map_err(|e| Error::invalid(format!("read {}: {e}", config.display())))?;
+        let spec: Spec = serde_json::from_slice(&data)
+            .map_err(|e| Error::invalid(format!("parse {}: {e}", config.display())))?;
+        check_version(spec.version())?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| Error::invalid("config.json has no root"))?;
+        let rootfs = dir.join(root.path());
+        let rootfs = std::fs::canonicalize(&rootfs)
+            .map_err(|e| Error::invalid(format!("rootfs {}: {e}", rootfs.display())))?;
+        if !rootfs.is_dir() {
+            return Err(Error::invalid(format!("rootfs {} is not a directory", rootfs.display())));
+        }
+        let bundle = Bundle { dir, rootfs, spec };
+        bundle.validate()?;
+        Ok(bundle)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let process = self
+            .spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::invalid("config.json has no process"))?;
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::invalid("process.args must name the program to run"));
+        }
+        if !process.cwd().is_absolute() {
+            return Err(Error::invalid(format!(
+                "process.cwd {} must be an absolute path",
+                process.cwd().display()
+            )));
+        }
+        let namespaces = self.namespace_types()?;
+        for name in self.sysctls().keys() {
+            check_sysctl(name, &namespaces)?;
+        }
+        if self.spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some()) {
+            return Err(Error::invalid(
+                "linux.seccomp is not supported by this build yet; refusing to run the container without its filter",
+            ));
+        }
+        for mount in self.spec.mounts().iter().flatten() {
+            if !mount.destination().is_absolute() {
+                return Err(Error::invalid(format!(
+                    "mount destination {} must be an absolute path",
+                    mount.destination().display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Namespace types the container gets (new or joined); duplicates are an error.
+    pub fn namespace_types(&self) -> Result<HashSet<LinuxNamespaceType>> {
+        let mut seen = HashSet::new();
+        for ns in self.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+            if !seen.insert(ns.typ()) {
+                return Err(Error::invalid(format!("namespace {} is listed twice", ns.typ())));
+            }
+        }
+        Ok(seen)
+    }
+
+    pub fn sysctls(&self) -> std::collections::HashMap<String, String> {
+        self.spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.sysctl().clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Accepts every released 1.x version up to the one implemented (pre-release tags
+/// such as `1.0.2-dev`, which `runc spec` writes, count as their release).
+fn check_version(version: &str) -> Result<()> {
+    let parse = |v: &str| -> Option<(u64, u64, u64)> {
+        let core = v.split(['-', '+']).next()?;
+        let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+        let v = (parts.next()??, parts.next()??, parts.next()??);
+        parts.next().is_none().then_some(v)
+    };
+    let (min, max) = (parse(SPEC_VERSION_MIN).unwrap(), parse(SPEC_VERSION).unwrap());
+    match parse(version) {
+        Some(v) if v >= min && v <= max => Ok(()),
+        Some(_) => Err(Error::invalid(format!(
+            "unsupported ociVersion {version:?}: this runtime supports {SPEC_VERSION_MIN} to {SPEC_VERSION}"
+        ))),
+        None => Err(Error::invalid(format!("invalid ociVersion {version:?}"))),
+    }
+}
+
+/// A sysctl may only be set when the container has its own copy of the namespace
+/// that holds it; otherwise it would change the host.
+fn check_sysctl(name: &str, namespaces: &HashSet<LinuxNamespaceType>) -> Result<()> {
+    const IPC_SYSCTLS: [&str; 7] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+    ];
+    let (needed, what) = if IPC_SYSCTLS.contains(&name)
+        || name.starts_with("kernel.shm_rmid_forced")
+        || name.starts_with("fs.mqueue.")
+    {
+        (LinuxNamespaceType::Ipc, "an IPC")
+    } else if name.starts_with("net.") {
+        (LinuxNamespaceType::Network, "a network")
+    } else if name == "kernel.hostname" || name == "kernel.domainname" {
+        (LinuxNamespaceType::Uts, "a UTS")
+    } else {
+        return Err(Error::invalid(format!(
+            "sysctl {name} is not namespaced and would change the host: refused"
+        )));
+    };
+    if namespaces.contains(&needed) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("sysctl {name} requires {what} namespace in linux.namespaces")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_1x_release_up_to_the_implemented_one_is_accepted() {
+        for v in ["1.0.0", "1.0.1", "1.0.2", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1", "1.3.0"] {
+            assert!(check_version(v).is_ok(), "{v} rejected");
+        }
+        for v in ["0.9.0", "1.4.0", "2.0.0", "", "1.0", "x.y.z"] {
+            assert!(check_version(v).is_err(), "{v} accepted");
+        }
+    }
+
+    #[test]
+    fn sysctls_need_the_namespace_that_holds_them() {
+        let net: HashSet<_> = [LinuxNamespaceType::Network].into();
+        assert!(check_sysctl("net.ipv4.ip_forward", &net).is_ok());
+        assert!(check_sysctl("net.ipv4.ip_forward", &HashSet::new()).is_err());
+        assert!(check_sysctl("kernel.shmmax", &net).is_err());
+        assert!(check_sysctl("vm.swappiness", &net).is_err());
+    }
+}

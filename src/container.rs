@@ -1,0 +1,237 @@
+//! The lifecycle operations on one container, shared by the commands: create (as far
+//! as "created"), start, signal and destroy.
+
+use crate::cgroups::{self, Cgroup};
+use crate::cli::CreateArgs;
+use crate::config::Bundle;
+use crate::error::{Context, Error, Result};
+use crate::hooks;
+use crate::namespaces::NamespacePlan;
+use crate::process::{self, init::InitContext, sync};
+use crate::state::{ContainerState, ProcessId, StateDir, Status};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// `create`: validates the bundle, records the container, forks init and waits until
+/// it is ready. On any failure everything made so far is removed again.
+pub fn create(root: &Path, args: &CreateArgs) -> Result<(StateDir, ContainerState)> {
+    let bundle = Bundle::load(&args.bundle)?;
+    if bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        return Err(Error::invalid(
+            "process.terminal is true, but terminals are not supported yet: set it to false",
+        ));
+    }
+    let linux = bundle.spec.linux().as_ref();
+    let dir = StateDir::create(root, &args.id)?;
+    let cgroup = match Cgroup::plan(linux.and_then(|l| l.cgroups_path().as_deref()), &args.id) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = dir.remove();
+            return Err(e);
+        }
+    };
+    let mut state = ContainerState {
+        oci_version: bundle.spec.version().clone(),
+        id: args.id.clone(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::logger::rfc3339_now(),
+        owner: nix::unistd::geteuid().as_raw(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        creator: ProcessId::of(std::process::id() as i32)?,
+        init: None,
+        cgroup_dirs: cgroup.paths(),
+        hooks: bundle.spec.hooks().clone(),
+    };
+    match build(&bundle, &dir, &mut state, &cgroup, args) {
+        Ok(()) => Ok((dir, state)),
+        Err(e) => {
+            if let Err(cleanup) = remove_resources(&state) {
+                crate::logger::warn(format!("cleanup after failed create: {cleanup}"));
+            }
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn build(bundle: &Bundle, dir: &StateDir, state: &mut ContainerState, cgroup: &Cgroup, args: &CreateArgs) -> Result<()> {
+    // Recorded before they exist: a create killed from here on leaves a state that
+    // `delete --force` cleans up from.
+    dir.save(state)?;
+    nix::unistd::mkfifo(&dir.exec_fifo(), Mode::from_bits_truncate(0o600)).ctx(|| "create exec FIFO")?;
+    let linux = bundle.spec.linux().as_ref();
+    cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
+    let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
+    let state_dir = open_path_dir(&dir.path)?;
+    let (parent, child) = sync::pair()?;
+    let ctx = InitContext {
+        spec: &bundle.spec,
+        rootfs: &bundle.rootfs,
+        bundle: &bundle.dir,
+        namespaces: &plan,
+        cgroup,
+        state_dir: &state_dir,
+        state,
+        no_pivot: args.no_pivot,
+        preserve_fds: args.preserve_fds,
+    };
+    let pid = process::spawn(&ctx, cgroup, &parent, child)?;
+    loop {
+        match parent.recv()? {
+            sync::Message::RunCreateRuntimeHooks => {
+                let mut hook_state = state.clone();
+                hook_state.init = Some(ProcessId { pid, start_time: 0 });
+                let json = hook_state.to_spec_json(Status::Creating).to_string();
+                if let Some(h) = bundle.spec.hooks() {
+                    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &json)?;
+                    hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &json)?;
+                }
+                parent.send(&sync::Message::HooksDone)?;
+            }
+            sync::Message::Ready => break,
+            sync::Message::Failed(e) => return Err(e),
+            m => return Err(Error::invalid(format!("sync protocol: unexpected {m:?} during create"))),
+        }
+    }
+    state.init = Some(ProcessId::of(pid)?);
+    dir.save(state)?;
+    if let Some(pid_file) = &args.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    parent.send(&sync::Message::CreateDone)?;
+    parent.expect("Detached", |m| matches!(m, sync::Message::Detached))?;
+    Ok(())
+}
+
+fn open_path_dir(path: &Path) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open {}", path.display()))?;
+    // SAFETY: open returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Written to a temporary name and renamed, so a reader never sees a partial PID.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("write pid file {}", path.display()))
+}
+
+/// `start`: lets a created container's init go on to exec the user's program.
+pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
+    let status = state.status(dir);
+    if status != Status::Created {
+        return Err(Error::WrongState(format!(
+            "cannot start container {}: it is {}, not created",
+            state.id,
+            status.as_str()
+        )));
+    }
+    let init = state.init.expect("a created container has an init");
+    // Non-blocking open succeeds without a writer; then wait for init's byte, or for
+    // init to die, whichever comes first.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dir.exec_fifo())
+        .ctx(|| "open exec FIFO")?;
+    let pidfd = hooks::pidfd_open(init.pid).ctx(|| "pidfd_open init")?;
+    let mut fds = [
+        nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::POLLIN),
+        nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN),
+    ];
+    loop {
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => {
+                r.ctx(|| "wait for init")?;
+                break;
+            }
+        }
+    }
+    let mut byte = [0u8; 1];
+    if (&fifo).read(&mut byte).unwrap_or(0) != 1 {
+        return Err(Error::invalid(format!("container {}: init exited before it could start", state.id)));
+    }
+    std::fs::remove_file(dir.exec_fifo()).ctx(|| "remove exec FIFO")?;
+    if let Some(poststart) = state.hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
+        let json = state.to_spec_json(Status::Running).to_string();
+        // The spec: a failing poststart hook is logged, the lifecycle goes on.
+        if let Err(e) = hooks::run_all("poststart", poststart, &json) {
+            crate::logger::warn(e.to_string());
+        }
+    }
+    Ok(())
+}
+
+
+/// Sends `signal` to init, or with `all` to every process in the container's cgroup.
+pub fn signal(dir: &StateDir, state: &ContainerState, sig: Signal, all: bool) -> Result<()> {
+    let status = state.status(dir);
+    if !matches!(status, Status::Created | Status::Running) {
+        return Err(Error::WrongState(format!(
+            "cannot signal container {}: it is {}",
+            state.id,
+            status.as_str()
+        )));
+    }
+    if all {
+        for dir in &state.cgroup_dirs {
+            for pid in cgroups::read_pids(dir) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            }
+        }
+        return Ok(());
+    }
+    let init = state.init.expect("a live container has an init");
+    pidfd_signal(init.pid, sig).ctx(|| format!("send {sig} to init (pid {})", init.pid))
+}
+
+/// Signals through a pidfd, so a PID reused after init died is never hit.
+fn pidfd_signal(pid: i32, sig: Signal) -> nix::Result<()> {
+    let pidfd = hooks::pidfd_open(pid)?;
+    // SAFETY: plain syscall on a valid pidfd with a null siginfo.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig as i32, 0usize, 0u32) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// Removes a container: kills what is left of it, removes its cgroup and state, and
+/// runs the poststop hooks (whose failures are only logged, as the spec says).
+pub fn destroy(dir: StateDir, state: &ContainerState) -> Result<()> {
+    remove_resources(state)?;
+    dir.remove()?;
+    if let Some(poststop) = state.hooks.as_ref().and_then(|h| h.poststop().as_deref()) {
+        let json = state.to_spec_json(Status::Stopped).to_string();
+        if let Err(e) = hooks::run_all("poststop", poststop, &json) {
+            crate::logger::warn(e.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Kills init and everything in the container's cgroups, then removes the cgroups.
+fn remove_resources(state: &ContainerState) -> Result<()> {
+    if let Some(init) = state.init.filter(|i| i.is_alive()) {
+        let _ = pidfd_signal(init.pid, Signal::SIGKILL);
+        let _ = hooks::wait_exit(init.pid, 5000);
+    }
+    let mut first_error = None;
+    for dir in &state.cgroup_dirs {
+        if let Err(e) = cgroups::remove_dir(dir) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

@@ -1,0 +1,40 @@
+//! anchor-runtime: an OCI container runtime with runc's command line.
+
+mod capabilities;
+mod cgroups;
+mod cli;
+mod commands;
+mod config;
+mod container;
+mod error;
+mod hooks;
+mod logger;
+mod namespaces;
+mod process;
+mod rootfs;
+mod spec;
+mod state;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    if cli.version {
+        println!("anchor-runtime version {}", env!("CARGO_PKG_VERSION"));
+        println!("commit: {}", option_env!("ANCHOR_COMMIT").unwrap_or("unknown"));
+        println!("spec: {}", config::SPEC_VERSION);
+        return;
+    }
+    logger::init(cli.log.as_deref(), cli.log_format == cli::LogFormat::Json, cli.debug);
+    let Some(command) = &cli.command else {
+        eprintln!("anchor-runtime: a command is required; see --help");
+        std::process::exit(2);
+    };
+    match commands::dispatch(&cli, command) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logger::error(e.to_string());
+            std::process::exit(1);
+        }
+    }
+}

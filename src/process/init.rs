@@ -1,0 +1,201 @@
+//! What the container's init does, in the order of the runtime spec's create
+//! operation: enter the namespaces, build the root filesystem, let the parent run the
+//! createRuntime hooks, run createContainer hooks, switch into the rootfs, set
+//! hostname and sysctls, report ready, then wait for `start` and exec.
+
+use super::exec;
+use super::sync::{Message, SyncSocket};
+use crate::cgroups::Cgroup;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::NamespacePlan;
+use crate::rootfs::{self, RootfsContext};
+use crate::state::{ContainerState, ProcessId, Status, EXEC_FIFO};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::convert::Infallible;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+/// Everything init needs, prepared by the parent before the fork.
+pub struct InitContext<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub namespaces: &'a NamespacePlan,
+    pub cgroup: &'a Cgroup,
+    /// O_PATH fd of the container's state directory: init reaches the exec FIFO
+    /// through it after pivot_root. Close-on-exec, so it never reaches the program.
+    pub state_dir: &'a OwnedFd,
+    /// The container's state, for hooks' stdin.
+    pub state: &'a ContainerState,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+/// The child side of `spawn`; never returns. A failure before `create` finished goes
+/// back to the parent over the sync socket; after that, to stderr.
+pub fn run(ctx: &InitContext, sock: SyncSocket, stepwise: bool) -> ! {
+    let err = match steps(ctx, &sock, stepwise) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if sock.send(&Message::Failed(err.clone())).is_err() {
+        eprintln!("anchor-runtime init: {err}");
+    }
+    // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
+    unsafe { libc::_exit(1) }
+}
+
+fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infallible> {
+    // `run` blocks signals to forward them; the container starts with none blocked.
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx(|| "reset signal mask")?;
+    // Until create has finished, init must not outlive the runtime.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
+    // Not dumpable: other processes cannot open /proc/<init>/exe, which is the runtime
+    // binary until the exec (CVE-2019-5736). The exec of the user's program resets it.
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")?;
+    let Message::Go { mut host_pid } = sock.expect("Go", |m| matches!(m, Message::Go { .. }))? else {
+        unreachable!()
+    };
+    let plan = ctx.namespaces;
+    if stepwise {
+        host_pid = enter_namespaces_stepwise(ctx, sock)?.unwrap_or(host_pid);
+    }
+    if plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User) {
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx(|| "become root (gid) in the user namespace")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx(|| "become root (uid) in the user namespace")?;
+    }
+    let mut hook_state = ctx.state.clone();
+    hook_state.init = Some(ProcessId { pid: host_pid, start_time: 0 });
+    let state_json = |status: Status| hook_state.to_spec_json(status).to_string();
+
+    rootfs::prepare(&RootfsContext {
+        spec: ctx.spec,
+        rootfs: ctx.rootfs,
+        bundle: ctx.bundle,
+        cgroup_dirs: &ctx.cgroup.dirs,
+        new_cgroup_ns: plan.creates(LinuxNamespaceType::Cgroup),
+        in_user_ns: plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
+    })?;
+    let hooks = ctx.spec.hooks().as_ref();
+    let has = |h: Option<&Vec<oci_spec::runtime::Hook>>| h.is_some_and(|v| !v.is_empty());
+    if hooks.is_some_and(|h| has(h.prestart().as_ref()) || has(h.create_runtime().as_ref())) {
+        sock.send(&Message::RunCreateRuntimeHooks)?;
+        sock.expect("HooksDone", |m| matches!(m, Message::HooksDone))?;
+    }
+    if let Some(create_container) = hooks.and_then(|h| h.create_container().as_deref()) {
+        crate::hooks::run_all("createContainer", create_container, &state_json(Status::Creating))?;
+    }
+    set_names(ctx.spec)?;
+    rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
+    write_sysctls(ctx.spec)?;
+    rootfs::finalize(ctx.spec)?;
+    let program = exec::Program::prepare(ctx.spec, ctx.preserve_fds)?;
+
+    sock.send(&Message::Ready)?;
+    sock.expect("CreateDone", |m| matches!(m, Message::CreateDone))?;
+    // The container now outlives the runtime; acknowledge so the parent may exit.
+    nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear PR_SET_PDEATHSIG")?;
+    sock.send(&Message::Detached)?;
+
+    wait_for_start(ctx.state_dir)?;
+    if let Some(start_container) = hooks.and_then(|h| h.start_container().as_deref()) {
+        crate::hooks::run_all("startContainer", start_container, &state_json(Status::Running))?;
+    }
+    program.exec()
+}
+
+/// The namespaces one clone(2) could not do: joining by path, a time namespace, and
+/// the extra fork a PID or time namespace needs. Returns the new init's host PID when
+/// this process forked it (this process then exits).
+fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<Option<i32>> {
+    let plan = ctx.namespaces;
+    plan.join_user()?;
+    if plan.creates(LinuxNamespaceType::User) {
+        unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "create user namespace")?;
+        sock.send(&Message::UsernsCreated)?;
+        sock.expect("MapsWritten", |m| matches!(m, Message::MapsWritten))?;
+    }
+    plan.join_others()?;
+    let rest = plan.new & !CloneFlags::CLONE_NEWUSER;
+    if !rest.is_empty() {
+        unshare(rest).ctx(|| format!("create namespaces {rest:?}"))?;
+    }
+    if plan.creates(LinuxNamespaceType::Time) {
+        write_time_offsets(ctx.spec)?;
+    }
+    if !plan.needs_inner_fork() {
+        return Ok(None);
+    }
+    // SAFETY: single-threaded process; the child continues as init.
+    match unsafe { nix::unistd::fork() }.ctx(|| "fork into the PID/time namespace")? {
+        nix::unistd::ForkResult::Parent { child } => {
+            sock.send(&Message::InitPid(child.as_raw()))?;
+            // SAFETY: the intermediate child has nothing to flush or clean up.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Child => {
+            // Our parent is exiting; the runtime (subreaper) adopts us and says so.
+            let Message::Go { host_pid } = sock.expect("Go", |m| matches!(m, Message::Go { .. }))? else {
+                unreachable!()
+            };
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
+            Ok(Some(host_pid))
+        }
+    }
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<()> {
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let text: String = offsets
+        .iter()
+        .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+        .collect();
+    if text.is_empty() {
+        return Ok(());
+    }
+    // One write per line: the kernel parses a single clock per write.
+    for line in text.lines() {
+        std::fs::write("/proc/self/timens_offsets", line).ctx(|| format!("write time offset {line:?}"))?;
+    }
+    Ok(())
+}
+
+fn set_names(spec: &Spec) -> Result<()> {
+    if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
+    }
+    if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        let c = std::ffi::CString::new(name).map_err(|_| Error::invalid("domainname has a NUL byte"))?;
+        // SAFETY: c is a valid C string of the given length.
+        let r = unsafe { libc::setdomainname(c.as_ptr(), name.len()) };
+        nix::errno::Errno::result(r).ctx(|| format!("set domainname {name:?}"))?;
+    }
+    Ok(())
+}
+
+/// Through the container's own /proc, after the switch, so only the container's
+/// namespaces are touched (config validation already refused host-wide sysctls).
+fn write_sysctls(spec: &Spec) -> Result<()> {
+    for (name, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        let path = Path::new("/proc/sys").join(name.replace('.', "/"));
+        std::fs::write(&path, value).ctx(|| format!("set sysctl {name}={value}"))?;
+    }
+    Ok(())
+}
+
+/// Blocks until `start` opens the exec FIFO for reading, then tells it we go on.
+fn wait_for_start(state_dir: &OwnedFd) -> Result<()> {
+    let fd = nix::fcntl::openat(
+        Some(state_dir.as_raw_fd()),
+        EXEC_FIFO,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| "open exec FIFO")?;
+    // SAFETY: openat returned a new fd that nothing else owns.
+    let fifo = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    nix::unistd::write(&fifo, b"0").ctx(|| "write exec FIFO")?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The sync socket between `create` (the parent) and the container's init. A
+//! SOCK_SEQPACKET socketpair keeps message boundaries, so each message is one JSON
+//! packet. Each step of create is acknowledged, and init's failures travel back as
+//! structured errors naming the step, so the parent can report them and clean up.
+
+use crate::error::{Context, Error, Result};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+#[derive(Serialize, Deserialize, Debug)]
+pub enum Message {
+    /// parent → init: you are in your cgroup (and your ID maps are written); go on.
+    /// Carries init's PID as the host sees it, for the state handed to hooks.
+    Go { host_pid: i32 },
+    /// init → parent: a new user namespace exists; write its uid/gid maps.
+    UsernsCreated,
+    /// parent → init: the maps are written.
+    MapsWritten,
+    /// intermediate child → parent: this is the PID of the real init (it had to fork
+    /// once more to enter a PID or time namespace).
+    InitPid(i32),
+    /// init → parent: the environment is built; run prestart and createRuntime hooks.
+    RunCreateRuntimeHooks,
+    /// parent → init: those hooks succeeded.
+    HooksDone,
+    /// init → parent: fully set up, about to wait for `start`.
+    Ready,
+    /// parent → init: create has finished; stop dying with the parent.
+    CreateDone,
+    /// init → parent: done; the parent may exit without taking init with it.
+    Detached,
+    /// either way: the step failed; the sender gives up.
+    Failed(Error),
+}
+
+pub struct SyncSocket {
+    fd: OwnedFd,
+}
+
+/// One socket for each side; both are close-on-exec so neither leaks into the container.
+pub fn pair() -> Result<(SyncSocket, SyncSocket)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "create sync socketpair")?;
+    Ok((SyncSocket { fd: a }, SyncSocket { fd: b }))
+}
+
+impl SyncSocket {
+    pub fn send(&self, msg: &Message) -> Result<()> {
+        let data = serde_json::to_vec(msg).expect("messages serialize");
+        send(self.fd.as_raw_fd(), &data, MsgFlags::empty()).ctx(|| "send on sync socket")?;
+        Ok(())
+    }
+
+    /// The next message; a closed socket means the other side died.
+    pub fn recv(&self) -> Result<Message> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r.ctx(|| "receive on sync socket")?,
+            }
+        };
+        if n == 0 {
+            return Err(Error::invalid("the other end of the sync socket exited unexpectedly"));
+        }
+        serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::invalid(format!("bad message on sync socket: {e}")))
+    }
+
+    /// Receives and checks that the message is the expected one; a `Failed` from the
+    /// other side becomes this side's error.
+    pub fn expect(&self, what: &str, matches: impl Fn(&Message) -> bool) -> Result<Message> {
+        match self.recv()? {
+            Message::Failed(e) => Err(e),
+            m if matches(&m) => Ok(m),
+            m => Err(Error::invalid(format!("sync protocol: expected {what}, got {m:?}"))),
+        }
+    }
+}
+
+impl SyncSocket {
+    /// In a freshly forked child: closes this process's copy of the *other* side's
+    /// end, so that end's owner dying really closes the socket.
+    pub fn close_in_child(&self) {
+        // SAFETY: only called in the child right after fork; the child never drops this
+        // value (it execs or exits), so the fd is not closed twice.
+        unsafe { libc::close(self.fd.as_raw_fd()) };
+    }
+}

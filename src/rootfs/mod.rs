@@ -1,0 +1,284 @@
+//! Building the container's root filesystem, in init, inside its new mount
+//! namespace: the mounts of config.json in order, the standard devices, then the
+//! switch into the rootfs, then masked and read-only paths. Every destination is
+//! resolved inside the rootfs through `safe_path`, never by joining strings.
+
+pub mod devices;
+pub mod mount_options;
+pub mod safe_path;
+
+use crate::cgroups::Hierarchy;
+use crate::error::{Context, Error, Result};
+use mount_options::MountOptions;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{Mount, Spec};
+use safe_path::{create_in_root, fd_path, open_in_root, Leaf};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+const NONE: Option<&str> = None;
+
+/// What rootfs setup needs beyond the spec.
+pub struct RootfsContext<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    /// The container's cgroup directories, for `cgroup` mounts.
+    pub cgroup_dirs: &'a [(Hierarchy, PathBuf)],
+    pub new_cgroup_ns: bool,
+    pub in_user_ns: bool,
+}
+
+/// Everything before the switch into the rootfs: propagation, the rootfs bind mount,
+/// every configured mount, devices and /dev symlinks.
+pub fn prepare(ctx: &RootfsContext) -> Result<()> {
+    // Nothing done in this namespace may propagate back to the host.
+    mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).ctx(|| "make / rslave")?;
+    // pivot_root needs the new root to be a mount point.
+    mount(Some(ctx.rootfs), ctx.rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .ctx(|| format!("bind mount rootfs {}", ctx.rootfs.display()))?;
+    let root = safe_path::open_root(ctx.rootfs)?;
+    let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
+    for m in mounts {
+        mount_one(ctx, &root, m)?;
+    }
+    let dev_bound_from_host = mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev") && MountOptions::parse(m.options().as_deref().unwrap_or(&[])).is_bind());
+    if !dev_bound_from_host {
+        devices::create_default(&root, ctx.in_user_ns)?;
+        devices::create_symlinks(&root)?;
+    }
+    let configured = ctx.spec.linux().as_ref().and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    devices::create_configured(&root, configured, ctx.in_user_ns)?;
+    Ok(())
+}
+
+fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
+    let dest = m.destination();
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+    for o in m.options().iter().flatten() {
+        if o == "idmap" || o == "ridmap" {
+            return Err(Error::invalid(format!("mount {}: idmapped mounts are not supported yet", dest.display())));
+        }
+    }
+    let typ = m.typ().as_deref().unwrap_or(if opts.is_bind() { "bind" } else { "none" });
+    let step = |what: &str| format!("mount {typ} on {}: {what}", dest.display());
+    if typ == "bind" || opts.is_bind() {
+        return bind_mount(ctx, root, m, &opts);
+    }
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroups(ctx, root, dest, &opts);
+    }
+    let target = create_in_root(root, dest, Leaf::Dir)?;
+    let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ));
+    let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let result = mount(Some(source), &fd_path(&target), Some(typ), flags, opts.data().as_deref());
+    match result {
+        // sysfs cannot be mounted from a user namespace that does not own the network
+        // namespace; a recursive bind of the host's /sys is what runc does then.
+        Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
+            mount(Some("/sys"), &fd_path(&target), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+                .ctx(|| step("bind /sys"))?;
+            remount(&target, flags | MsFlags::MS_BIND | MsFlags::MS_REC).ctx(|| step("remount"))?;
+        }
+        r => r.ctx(|| step("mount"))?,
+    }
+    finish_mount(&target, &opts).ctx(|| step("set propagation or attributes"))
+}
+
+fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
+    let dest = m.destination();
+    let source = m.source().as_ref().ok_or_else(|| Error::invalid(format!("bind mount on {} has no source", dest.display())))?;
+    let source = if source.is_absolute() { source.clone() } else { ctx.bundle.join(source) };
+    let meta = std::fs::metadata(&source).ctx(|| format!("bind mount source {}", source.display()))?;
+    let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
+    let target = create_in_root(root, dest, leaf)?;
+    let step = |what: &str| format!("bind mount {} on {}: {what}", source.display(), dest.display());
+    let rec = opts.flags & MsFlags::MS_REC;
+    mount(Some(&source), &fd_path(&target), NONE, MsFlags::MS_BIND | rec, NONE).ctx(|| step("mount"))?;
+    // A bind mount ignores other flags: they take a remount. Reopen the target so the
+    // remount acts on the new mount, not the directory under it.
+    let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let target = open_in_root(root, dest, libc::O_PATH, 0).ctx(|| step("reopen"))?;
+    if !extra.is_empty() {
+        remount(&target, extra | MsFlags::MS_BIND | rec).ctx(|| step("remount with options"))?;
+    }
+    finish_mount(&target, opts).ctx(|| step("set propagation or attributes"))
+}
+
+/// Remounts keeping the flags the kernel locks on a mount inherited from a more
+/// privileged namespace (nodev, nosuid, ...), which a remount may not clear.
+fn remount(target: &OwnedFd, flags: MsFlags) -> nix::Result<()> {
+    let path = fd_path(target);
+    match mount(NONE, &path, NONE, flags | MsFlags::MS_REMOUNT, NONE) {
+        Err(nix::errno::Errno::EPERM) => {
+            let locked = statvfs_flags(target)?;
+            mount(NONE, &path, NONE, flags | locked | MsFlags::MS_REMOUNT, NONE)
+        }
+        r => r,
+    }
+}
+
+fn statvfs_flags(fd: &OwnedFd) -> nix::Result<MsFlags> {
+    let st = nix::sys::statvfs::fstatvfs(fd)?;
+    let f = st.flags();
+    use nix::sys::statvfs::FsFlags;
+    let pairs = [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    Ok(pairs.iter().filter(|(s, _)| f.contains(*s)).fold(MsFlags::empty(), |acc, (_, m)| acc | *m))
+}
+
+/// Propagation flags and the recursive (`r*`) attributes, after the mount exists.
+fn finish_mount(target: &OwnedFd, opts: &MountOptions) -> nix::Result<()> {
+    for p in &opts.propagation {
+        mount(NONE, &fd_path(target), NONE, *p, NONE)?;
+    }
+    if opts.rec_set != 0 || opts.rec_clear != 0 {
+        mount_setattr_recursive(target, opts.rec_set, opts.rec_clear)?;
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn mount_setattr_recursive(target: &OwnedFd, set: u64, clear: u64) -> nix::Result<()> {
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    // SAFETY: attr is a valid mount_attr for the duration of the call; the path is "".
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// `cgroup` mounts: on a v2 host the cgroup2 filesystem; on v1 and hybrid hosts a
+/// tmpfs holding one mount per hierarchy, as runc lays it out. With a cgroup
+/// namespace the filesystems are mounted fresh (showing the container's cgroup as
+/// the root); without one the container's own directories are bind-mounted.
+fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let flags = opts.flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    let step = |what: &str| format!("mount cgroup on {}: {what}", dest.display());
+    let pure_v2 = ctx.cgroup_dirs.len() == 1 && ctx.cgroup_dirs[0].0.v2;
+    let mount_hierarchy = |target: &OwnedFd, h: &Hierarchy, dir: &Path| -> Result<()> {
+        if ctx.new_cgroup_ns {
+            let (fstype, data) = if h.v2 { ("cgroup2", None) } else { ("cgroup", Some(h.controllers.join(","))) };
+            mount(Some(fstype), &fd_path(target), Some(fstype), flags, data.as_deref()).ctx(|| step(&h.name()))
+        } else {
+            mount(Some(dir), &fd_path(target), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).ctx(|| step(&h.name()))?;
+            remount(target, flags | MsFlags::MS_BIND | MsFlags::MS_REC).ctx(|| step("remount"))
+        }
+    };
+    if pure_v2 {
+        let target = create_in_root(root, dest, Leaf::Dir)?;
+        let (h, dir) = &ctx.cgroup_dirs[0];
+        return mount_hierarchy(&target, h, dir);
+    }
+    let base = create_in_root(root, dest, Leaf::Dir)?;
+    mount(Some("tmpfs"), &fd_path(&base), Some("tmpfs"), flags & !MsFlags::MS_RDONLY, Some("mode=755"))
+        .ctx(|| step("tmpfs"))?;
+    for (h, dir) in ctx.cgroup_dirs {
+        let target = create_in_root(root, &dest.join(h.name()), Leaf::Dir)?;
+        mount_hierarchy(&target, h, dir)?;
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let base = open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| step("reopen"))?;
+        remount(&base, flags | MsFlags::MS_BIND).ctx(|| step("remount tmpfs read-only"))?;
+    }
+    Ok(())
+}
+
+/// Makes the rootfs the container's `/`. pivot_root detaches the host's tree
+/// entirely; `--no-pivot` (for a rootfs on ramfs) moves it over / and chroots.
+pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        nix::unistd::chdir(rootfs).ctx(|| format!("chdir to {}", rootfs.display()))?;
+        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).ctx(|| "move rootfs onto /")?;
+        nix::unistd::chroot(".").ctx(|| "chroot into rootfs")?;
+    } else {
+        let old_root = std::fs::File::open("/").ctx(|| "open old root")?;
+        nix::unistd::chdir(rootfs).ctx(|| format!("chdir to {}", rootfs.display()))?;
+        nix::unistd::pivot_root(".", ".").ctx(|| "pivot_root")?;
+        // The old root is now stacked on the new one: detach it, without the unmount
+        // propagating anywhere.
+        nix::unistd::fchdir(old_root.as_raw_fd()).ctx(|| "chdir to old root")?;
+        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).ctx(|| "make old root rslave")?;
+        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root")?;
+    }
+    nix::unistd::chdir("/").ctx(|| "chdir to new root")
+}
+
+/// After the switch: masked and read-only paths, a read-only root, and the rootfs
+/// propagation the config asks for.
+pub fn finalize(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let root = safe_path::open_root(Path::new("/"))?;
+    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]) {
+        mask(&root, Path::new(path))?;
+    }
+    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]) {
+        make_readonly(&root, Path::new(path))?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let slash = open_in_root(&root, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| "open /")?;
+        remount(&slash, MsFlags::MS_BIND | MsFlags::MS_RDONLY).ctx(|| "remount / read-only")?;
+    }
+    if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        let opts = MountOptions::parse(&[prop.to_string()]);
+        let flag = opts
+            .propagation
+            .first()
+            .ok_or_else(|| Error::invalid(format!("linux.rootfsPropagation {prop:?} is not a propagation mode")))?;
+        mount(NONE, "/", NONE, *flag, NONE).ctx(|| format!("set rootfs propagation {prop}"))?;
+    }
+    Ok(())
+}
+
+/// Hides a path: a directory under an empty read-only tmpfs, a file under /dev/null,
+/// after checking that /dev/null really is the null device (CVE-2025-31133: a
+/// container could otherwise plant something else there).
+fn mask(root: &OwnedFd, path: &Path) -> Result<()> {
+    let target = match open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        r => r.ctx(|| format!("open masked path {}", path.display()))?,
+    };
+    let st = nix::sys::stat::fstat(target.as_raw_fd()).ctx(|| format!("stat {}", path.display()))?;
+    let step = || format!("mask {}", path.display());
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k")).ctx(step)
+    } else {
+        let null = devices::open_verified_null(root)?;
+        mount(Some(&fd_path(&null)), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE).ctx(step)
+    }
+}
+
+fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
+    let target = match open_in_root(root, path, libc::O_PATH, 0) {
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        r => r.ctx(|| format!("open read-only path {}", path.display()))?,
+    };
+    let step = || format!("make {} read-only", path.display());
+    let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(&fd_path(&target)), &fd_path(&target), NONE, rec, NONE).ctx(step)?;
+    let target = open_in_root(root, path, libc::O_PATH, 0).ctx(step)?;
+    remount(&target, rec | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC).ctx(step)
+}

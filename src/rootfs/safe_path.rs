@@ -1,0 +1,195 @@
+//! Path resolution inside the container's root filesystem that a symlink cannot lead
+//! out of. Every lookup goes through openat2(2) with RESOLVE_IN_ROOT, so `..` and
+//! absolute symlinks are clamped to the rootfs, and RESOLVE_NO_MAGICLINKS, so
+//! /proc/self/fd tricks are refused. Mounts are then made onto the opened fd
+//! (/proc/self/fd/N), so swapping a path component for a symlink after the check
+//! cannot redirect them (the CVE-2021-30465 class).
+
+use crate::error::{Context, Result};
+use nix::errno::Errno;
+use nix::sys::stat::Mode;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Most symlinks followed while creating one path, as the kernel's own limit.
+const MAX_SYMLINKS: usize = 40;
+
+/// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS relative to `root`.
+pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32, mode: u32) -> std::result::Result<OwnedFd, Errno> {
+    let rel = relative(path);
+    let c_path = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: open_how is plain data; all-zero is its "no options" value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = mode as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    loop {
+        // SAFETY: c_path and how are valid for the call; the kernel returns a new fd or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                c_path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        match Errno::result(fd) {
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            // SAFETY: the syscall returned a new file descriptor that nothing else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+        }
+    }
+}
+
+/// The path with its root and `.` components removed and `..` resolved lexically
+/// (clamped at the root, as the kernel does for RESOLVE_IN_ROOT).
+pub fn relative(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for comp in path.components() {
+        match comp {
+            Component::Normal(c) => out.push(c),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
+/// What to create at the end of a path.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Leaf {
+    Dir,
+    File,
+}
+
+/// Creates `path` inside the root (and the directories above it) as `mkdir -p` would,
+/// resolving every component inside the root, and returns an O_PATH fd of the result.
+/// A dangling symlink on the way is followed inside the root and its target created.
+pub fn create_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
+    create_with_budget(root, &relative(path), leaf, MAX_SYMLINKS)
+        .ctx(|| format!("create {} inside the rootfs", path.display()))
+}
+
+fn create_with_budget(root: &OwnedFd, rel: &Path, leaf: Leaf, budget: usize) -> std::result::Result<OwnedFd, Errno> {
+    let comps: Vec<_> = rel.components().collect();
+    let mut parent = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    let mut walked = PathBuf::new();
+    for (i, comp) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        let want_dir = !last || leaf == Leaf::Dir;
+        walked.push(comp);
+        let flags = libc::O_PATH | if want_dir { libc::O_DIRECTORY } else { 0 };
+        match open_in_root(root, &walked, flags, 0) {
+            Ok(fd) => {
+                parent = fd;
+                continue;
+            }
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        let name = CString::new(comp.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let made = if want_dir {
+            nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), name.as_c_str(), Mode::from_bits_truncate(0o755))
+        } else {
+            nix::fcntl::openat(
+                Some(parent.as_raw_fd()),
+                name.as_c_str(),
+                nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            // SAFETY: openat returned a new fd that nothing else owns.
+            .map(|fd| drop(unsafe { OwnedFd::from_raw_fd(fd) }))
+        };
+        match made {
+            Ok(()) => {}
+            // The name exists but did not resolve: a dangling symlink. Create its target
+            // inside the root instead, then resolve the path again through it.
+            Err(Errno::EEXIST) => {
+                if budget == 0 {
+                    return Err(Errno::ELOOP);
+                }
+                let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name.as_c_str())?;
+                let base = walked.parent().unwrap_or(Path::new("")).to_path_buf();
+                let resolved = relative(&base.join(target));
+                let kind = if want_dir { Leaf::Dir } else { Leaf::File };
+                create_with_budget(root, &resolved, kind, budget - 1)?;
+            }
+            Err(e) => return Err(e),
+        }
+        parent = open_in_root(root, &walked, flags, 0)?;
+    }
+    Ok(parent)
+}
+
+/// The /proc/self/fd path through which a syscall that takes a path acts on `fd`.
+pub fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Opens the rootfs directory itself, as the anchor for every later lookup.
+pub fn open_root(rootfs: &Path) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        rootfs,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open rootfs {}", rootfs.display()))?;
+    // SAFETY: open returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("anchor-safe-path-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn relative_clamps_dotdot_at_the_root() {
+        assert_eq!(relative(Path::new("/a/../../b/./c")), PathBuf::from("b/c"));
+        assert_eq!(relative(Path::new("/")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn absolute_symlink_is_resolved_inside_the_root() {
+        let base = tempdir("abs");
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        symlink(&outside, root.join("evil")).unwrap();
+        let fd = open_root(&root).unwrap();
+        create_in_root(&fd, Path::new("/evil/sub"), Leaf::Dir).unwrap();
+        assert!(!outside.join("sub").exists(), "created outside the root");
+        assert!(root.join(outside.strip_prefix("/").unwrap()).join("sub").is_dir());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn dotdot_symlink_cannot_climb_out() {
+        let base = tempdir("dotdot");
+        let root = base.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        symlink("../../../..", root.join("up")).unwrap();
+        let fd = open_root(&root).unwrap();
+        create_in_root(&fd, Path::new("/up/escaped"), Leaf::File).unwrap();
+        assert!(root.join("escaped").is_file());
+        assert!(!base.join("escaped").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

@@ -1,0 +1,288 @@
+//! Container state on disk: one directory per container under `--root`, holding
+//! `state.json` (written atomically), the exec FIFO while the container waits for
+//! `start`, and a lock taken by every command so two commands on one ID never
+//! interleave. The status is never trusted from the file alone: it is derived from
+//! the live init process, identified by PID *and* start time so a recycled PID is
+//! never mistaken for the container.
+
+use crate::error::{Context, Error, Result};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+/// Longest ID accepted: it becomes a directory name (NAME_MAX) and a cgroup name.
+const MAX_ID_LEN: usize = 255;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// A process identified beyond its PID: the start time (field 22 of /proc/PID/stat)
+/// tells a live process apart from a later one that reused the number.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl ProcessId {
+    pub fn of(pid: i32) -> Result<Self> {
+        let (start_time, _) = read_stat(pid).ctx(|| format!("read /proc/{pid}/stat"))?;
+        Ok(ProcessId { pid, start_time })
+    }
+
+    /// True while the process runs (a zombie has exited and counts as gone).
+    pub fn is_alive(&self) -> bool {
+        matches!(read_stat(self.pid), Ok((start, state)) if start == self.start_time && state != 'Z' && state != 'X')
+    }
+}
+
+/// Start time and state letter of a process, from /proc/PID/stat.
+fn read_stat(pid: i32) -> std::io::Result<(u64, char)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name is in parentheses and may hold spaces: parse after the last ')'.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let mut fields = after.split_whitespace();
+    let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('X');
+    // Fields after ')' start at field 3 (state); start time is field 22.
+    let start = fields
+        .nth(22 - 4)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    Ok((start, state))
+}
+
+/// What the runtime records about a container. Everything `delete` must undo is
+/// written here *before* it is created, so a `create` killed at any instant leaves a
+/// record that `delete --force` can clean up from.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct ContainerState {
+    pub oci_version: String,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: u32,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// The `create` command while it runs; its death before `init` is recorded means
+    /// the container never came to be.
+    pub creator: ProcessId,
+    pub init: Option<ProcessId>,
+    /// Cgroup directories this container owns (absolute host paths).
+    #[serde(default)]
+    pub cgroup_dirs: Vec<PathBuf>,
+    /// Hooks that run after create returned (poststart, poststop).
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+}
+
+impl ContainerState {
+    pub fn status(&self, dir: &StateDir) -> Status {
+        match self.init {
+            Some(init) if init.is_alive() => {
+                if dir.path.join(EXEC_FIFO).exists() {
+                    Status::Created
+                } else {
+                    Status::Running
+                }
+            }
+            Some(_) => Status::Stopped,
+            None if self.creator.is_alive() => Status::Creating,
+            None => Status::Stopped,
+        }
+    }
+
+    pub fn pid(&self, status: Status) -> i32 {
+        match (status, self.init) {
+            (Status::Stopped, _) | (_, None) => 0,
+            (_, Some(init)) => init.pid,
+        }
+    }
+
+    /// The runtime-spec state object (plus runc's rootfs, created and owner fields).
+    pub fn to_spec_json(&self, status: Status) -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": crate::config::SPEC_VERSION,
+            "id": self.id,
+            "pid": self.pid(status),
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": owner_name(self.owner),
+            "annotations": self.annotations,
+        })
+    }
+}
+
+fn owner_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// Checks an ID before it is used as a directory name: runc's character set, and
+/// nothing that could walk out of `--root`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok_chars = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+    if id.is_empty() || id == "." || id == ".." || !ok_chars || id.len() > MAX_ID_LEN {
+        return Err(Error::invalid(format!(
+            "invalid container ID {id:?}: use 1 to {MAX_ID_LEN} characters from [A-Za-z0-9_+.-], not \".\" or \"..\""
+        )));
+    }
+    Ok(())
+}
+
+/// A container's state directory, locked for as long as this value lives.
+pub struct StateDir {
+    pub id: String,
+    pub path: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl StateDir {
+    /// Creates the directory for a new container; an existing one means a duplicate ID.
+    pub fn create(root: &Path, id: &str) -> Result<Self> {
+        validate_id(id)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .ctx(|| format!("create state root {}", root.display()))?;
+        let path = root.join(id);
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::invalid(format!("container with ID {id} already exists")))
+            }
+            r => r.ctx(|| format!("create state directory {}", path.display()))?,
+        }
+        Self::lock(id, path)
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(root: &Path, id: &str) -> Result<Self> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.join(STATE_FILE).exists() && !path.is_dir() {
+            return Err(Error::NotExist(id.to_string()));
+        }
+        Self::lock(id, path)
+    }
+
+    fn lock(id: &str, path: PathBuf) -> Result<Self> {
+        let dir = File::open(&path).ctx(|| format!("open state directory {}", path.display()))?;
+        let lock = Flock::lock(dir, FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()), e))?;
+        Ok(StateDir {
+            id: id.to_string(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    pub fn load(&self) -> Result<ContainerState> {
+        let file = self.path.join(STATE_FILE);
+        let data = match fs::read(&file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotExist(self.id.clone()))
+            }
+            r => r.ctx(|| format!("read {}", file.display()))?,
+        };
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::invalid(format!("corrupt state file {}: {e}", file.display())))
+    }
+
+    /// Write-then-rename, so a reader sees the old state or the new one, never half.
+    pub fn save(&self, state: &ContainerState) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let data = serde_json::to_vec(state).expect("state serializes");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .ctx(|| format!("write {}", tmp.display()))?;
+        f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;
+        fs::rename(&tmp, self.path.join(STATE_FILE))
+            .ctx(|| format!("rename {} into place", tmp.display()))
+    }
+
+    pub fn exec_fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Removes the directory; the lock goes with the value.
+    pub fn remove(self) -> Result<()> {
+        fs::remove_dir_all(&self.path).ctx(|| format!("remove {}", self.path.display()))
+    }
+}
+
+/// IDs of every container under `root` (for `list`; no other command scans).
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        r => r.ctx(|| format!("read {}", root.display()))?,
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(STATE_FILE).exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_could_escape_the_root_are_rejected() {
+        for bad in ["", ".", "..", "a/b", "../x", "a\0b", "sp ace"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_id(&"a".repeat(MAX_ID_LEN + 1)).is_err());
+        for good in ["a", "my-container_1.2+x", &"b".repeat(255)] {
+            assert!(validate_id(good).is_ok(), "{good:?} rejected");
+        }
+    }
+
+    #[test]
+    fn own_process_is_alive_and_a_wrong_start_time_is_not() {
+        let me = ProcessId::of(std::process::id() as i32).unwrap();
+        assert!(me.is_alive());
+        let impostor = ProcessId {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        assert!(!impostor.is_alive());
+    }
+}
