@@ -118,6 +118,11 @@ impl Cgroup {
         Ok(Cgroup { dirs })
     }
 
+    /// One cgroup2 hierarchy and nothing else.
+    pub fn is_pure_v2(&self) -> bool {
+        matches!(self.dirs.as_slice(), [(h, _)] if h.v2)
+    }
+
     pub fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|(_, d)| d.clone()).collect()
     }
@@ -125,8 +130,11 @@ impl Cgroup {
     /// Creates the directories and writes the limits; `pid` joins afterwards, so it
     /// never runs unconstrained.
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        let pure_v2 = self.is_pure_v2();
         for (h, dir) in &self.dirs {
-            if h.v2 {
+            // On a hybrid host the cgroup2 tree is only joined: enabling its controllers
+            // would pin them to v2 and break v1 users of them (crun mounts hugetlb there).
+            if pure_v2 {
                 enable_controllers(&h.mount_point, dir)?;
             }
             fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;

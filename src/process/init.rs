@@ -74,7 +74,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         spec: ctx.spec,
         rootfs: ctx.rootfs,
         bundle: ctx.bundle,
-        cgroup_dirs: &ctx.cgroup.dirs,
+        cgroup: ctx.cgroup,
         new_cgroup_ns: plan.creates(LinuxNamespaceType::Cgroup),
         in_user_ns: plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
     })?;

@@ -7,14 +7,14 @@ pub mod devices;
 pub mod mount_options;
 pub mod safe_path;
 
-use crate::cgroups::Hierarchy;
+use crate::cgroups::{Cgroup, Hierarchy};
 use crate::error::{Context, Error, Result};
 use mount_options::MountOptions;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{Mount, Spec};
 use safe_path::{create_in_root, fd_path, open_in_root, Leaf};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const NONE: Option<&str> = None;
 
@@ -24,7 +24,7 @@ pub struct RootfsContext<'a> {
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
     /// The container's cgroup directories, for `cgroup` mounts.
-    pub cgroup_dirs: &'a [(Hierarchy, PathBuf)],
+    pub cgroup: &'a Cgroup,
     pub new_cgroup_ns: bool,
     pub in_user_ns: bool,
 }
@@ -178,7 +178,7 @@ fn mount_setattr_recursive(target: &OwnedFd, set: u64, clear: u64) -> nix::Resul
 fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
     let flags = opts.flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     let step = |what: &str| format!("mount cgroup on {}: {what}", dest.display());
-    let pure_v2 = ctx.cgroup_dirs.len() == 1 && ctx.cgroup_dirs[0].0.v2;
+    let pure_v2 = ctx.cgroup.is_pure_v2();
     let mount_hierarchy = |target: &OwnedFd, h: &Hierarchy, dir: &Path| -> Result<()> {
         if ctx.new_cgroup_ns {
             let (fstype, data) = if h.v2 { ("cgroup2", None) } else { ("cgroup", Some(h.controllers.join(","))) };
@@ -190,13 +190,13 @@ fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountO
     };
     if pure_v2 {
         let target = create_in_root(root, dest, Leaf::Dir)?;
-        let (h, dir) = &ctx.cgroup_dirs[0];
+        let (h, dir) = &ctx.cgroup.dirs[0];
         return mount_hierarchy(&target, h, dir);
     }
     let base = create_in_root(root, dest, Leaf::Dir)?;
     mount(Some("tmpfs"), &fd_path(&base), Some("tmpfs"), flags & !MsFlags::MS_RDONLY, Some("mode=755"))
         .ctx(|| step("tmpfs"))?;
-    for (h, dir) in ctx.cgroup_dirs {
+    for (h, dir) in &ctx.cgroup.dirs {
         let target = create_in_root(root, &dest.join(h.name()), Leaf::Dir)?;
         mount_hierarchy(&target, h, dir)?;
     }
