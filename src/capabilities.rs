@@ -14,12 +14,19 @@ fn to_caps(set: &Option<Capabilities>, supported: &CapsHashSet) -> Result<CapsHa
     let mut out = CapsHashSet::new();
     for cap in set.iter().flatten() {
         let name = cap.to_string();
-        let name = if name.starts_with("CAP_") { name } else { format!("CAP_{name}") };
-        let parsed = Capability::from_str(&name).map_err(|_| Error::invalid(format!("unknown capability {name}")))?;
+        let name = if name.starts_with("CAP_") {
+            name
+        } else {
+            format!("CAP_{name}")
+        };
+        let parsed = Capability::from_str(&name)
+            .map_err(|_| Error::invalid(format!("unknown capability {name}")))?;
         if supported.contains(&parsed) {
             out.insert(parsed);
         } else {
-            crate::logger::warn(format!("capability {name} is not supported by this kernel; ignored"));
+            crate::logger::warn(format!(
+                "capability {name} is not supported by this kernel; ignored"
+            ));
         }
     }
     Ok(out)
@@ -38,7 +45,8 @@ impl CapabilityPlan {
     pub fn new(config: Option<&LinuxCapabilities>) -> Result<Self> {
         let supported = caps::runtime::thread_all_supported();
         let none = None;
-        let get = |f: fn(&LinuxCapabilities) -> &Option<Capabilities>| config.map(f).unwrap_or(&none);
+        let get =
+            |f: fn(&LinuxCapabilities) -> &Option<Capabilities>| config.map(f).unwrap_or(&none);
         Ok(CapabilityPlan {
             bounding: to_caps(get(LinuxCapabilities::bounding), &supported)?,
             effective: to_caps(get(LinuxCapabilities::effective), &supported)?,
@@ -53,7 +61,9 @@ impl CapabilityPlan {
     pub fn drop_bounding(&self) -> Result<()> {
         for cap in caps::runtime::thread_all_supported() {
             if !self.bounding.contains(&cap) {
-                caps::drop(None, CapSet::Bounding, cap).map_err(|e| Error::invalid(format!("drop {cap} from the bounding set: {e}")))?;
+                caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
+                    Error::invalid(format!("drop {cap} from the bounding set: {e}"))
+                })?;
             }
         }
         Ok(())
@@ -63,7 +73,8 @@ impl CapabilityPlan {
     /// as that shrinks), then permitted, inheritable and ambient.
     pub fn apply(&self) -> Result<()> {
         let set = |which: CapSet, value: &CapsHashSet| {
-            caps::set(None, which, value).map_err(|e| Error::invalid(format!("set {which:?} capabilities: {e}")))
+            caps::set(None, which, value)
+                .map_err(|e| Error::invalid(format!("set {which:?} capabilities: {e}")))
         };
         set(CapSet::Effective, &self.effective)?;
         set(CapSet::Permitted, &self.permitted)?;
@@ -71,7 +82,8 @@ impl CapabilityPlan {
         // Raising ambient needs each capability permitted and inheritable; `runc spec`
         // lists ambient capabilities without inheritable ones, so, as with runc, one
         // that cannot be raised is skipped (logged at debug level), not a failure.
-        caps::clear(None, CapSet::Ambient).map_err(|e| Error::invalid(format!("clear ambient capabilities: {e}")))?;
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|e| Error::invalid(format!("clear ambient capabilities: {e}")))?;
         for cap in &self.ambient {
             if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
                 crate::logger::debug(format!("cannot raise ambient capability {cap}: {e}"));

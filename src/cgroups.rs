@@ -45,7 +45,9 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
     let mut found = Vec::new();
     for line in info.lines() {
         // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mount_point = PathBuf::from(left.split(' ').nth(4).unwrap_or(""));
         let mut r = right.split(' ');
         let fstype = r.next().unwrap_or("");
@@ -54,20 +56,36 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
             continue;
         }
         match fstype {
-            "cgroup2" => found.push(Hierarchy { mount_point, controllers: vec![], v2: true }),
+            "cgroup2" => found.push(Hierarchy {
+                mount_point,
+                controllers: vec![],
+                v2: true,
+            }),
             "cgroup" => {
                 let controllers = super_opts
                     .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent") && *o != "clone_children" && *o != "noprefix" && *o != "xattr")
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro")
+                            && !o.starts_with("release_agent")
+                            && *o != "clone_children"
+                            && *o != "noprefix"
+                            && *o != "xattr"
+                    })
                     .map(str::to_string)
                     .collect();
-                found.push(Hierarchy { mount_point, controllers, v2: false });
+                found.push(Hierarchy {
+                    mount_point,
+                    controllers,
+                    v2: false,
+                });
             }
             _ => {}
         }
     }
     if found.is_empty() {
-        return Err(Error::invalid("no cgroup hierarchy is mounted under /sys/fs/cgroup"));
+        return Err(Error::invalid(
+            "no cgroup hierarchy is mounted under /sys/fs/cgroup",
+        ));
     }
     Ok(found)
 }
@@ -78,7 +96,11 @@ fn own_cgroup(h: &Hierarchy) -> PathBuf {
     let data = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for line in data.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        let (_, ctrls, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("/"),
+        );
         let matches = if h.v2 {
             ctrls.is_empty()
         } else {
@@ -104,13 +126,23 @@ impl Cgroup {
     pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Self> {
         let default = PathBuf::from("/anchor").join(id);
         let path = cgroups_path.unwrap_or(&default);
-        if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            return Err(Error::invalid(format!("linux.cgroupsPath {} must not contain ..", path.display())));
+        if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(Error::invalid(format!(
+                "linux.cgroupsPath {} must not contain ..",
+                path.display()
+            )));
         }
         let dirs = hierarchies()?
             .into_iter()
             .map(|h| {
-                let full = if path.is_absolute() { path.to_path_buf() } else { own_cgroup(&h).join(path) };
+                let full = if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    own_cgroup(&h).join(path)
+                };
                 let dir = h.mount_point.join(full.strip_prefix("/").unwrap_or(&full));
                 (h, dir)
             })
@@ -181,14 +213,26 @@ impl Cgroup {
         Ok(())
     }
 
-    fn apply_cpu(&self, h: &Hierarchy, dir: &Path, cpu: &oci_spec::runtime::LinuxCpu) -> Result<()> {
+    fn apply_cpu(
+        &self,
+        h: &Hierarchy,
+        dir: &Path,
+        cpu: &oci_spec::runtime::LinuxCpu,
+    ) -> Result<()> {
         if h.v2 {
             if let (Some(shares), true) = (cpu.shares(), h.has("cpu")) {
                 write(dir, "cpu.weight", &shares_to_weight(shares).to_string())?;
             }
             if h.has("cpu") && (cpu.quota().is_some() || cpu.period().is_some()) {
-                let quota = cpu.quota().filter(|q| *q > 0).map_or("max".into(), |q| q.to_string());
-                write(dir, "cpu.max", &format!("{quota} {}", cpu.period().unwrap_or(100_000)))?;
+                let quota = cpu
+                    .quota()
+                    .filter(|q| *q > 0)
+                    .map_or("max".into(), |q| q.to_string());
+                write(
+                    dir,
+                    "cpu.max",
+                    &format!("{quota} {}", cpu.period().unwrap_or(100_000)),
+                )?;
             }
         } else if h.has("cpu") {
             if let Some(shares) = cpu.shares() {
@@ -222,7 +266,10 @@ pub fn remove_dir(dir: &Path) -> Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 199 => {
                 for pid in read_pids(dir) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -253,7 +300,11 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
 }
 
 fn v2_max(limit: i64) -> String {
-    if limit < 0 { "max".into() } else { limit.to_string() }
+    if limit < 0 {
+        "max".into()
+    } else {
+        limit.to_string()
+    }
 }
 
 /// cpu.shares (2..262144) to cpu.weight (1..10000), the conversion runc and crun use.
@@ -268,7 +319,10 @@ fn shares_to_weight(shares: u64) -> u64 {
 /// `cgroup.subtree_control`.
 fn enable_controllers(root: &Path, dir: &Path) -> Result<()> {
     let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
-    let enable: String = available.split_whitespace().map(|c| format!("+{c} ")).collect();
+    let enable: String = available
+        .split_whitespace()
+        .map(|c| format!("+{c} "))
+        .collect();
     if enable.is_empty() {
         return Ok(());
     }
@@ -299,7 +353,8 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
         for file in ["cpuset.cpus", "cpuset.mems"] {
             let mine = fs::read_to_string(cur.join(file)).unwrap_or_default();
             if mine.trim().is_empty() {
-                let theirs = fs::read_to_string(parent.join(file)).ctx(|| format!("read {}", parent.join(file).display()))?;
+                let theirs = fs::read_to_string(parent.join(file))
+                    .ctx(|| format!("read {}", parent.join(file).display()))?;
                 write(&cur, file, theirs.trim())?;
             }
         }
@@ -310,21 +365,44 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
 /// Devices every container may use, whatever the config says (runc's list): mknod of
 /// any node, and the standard character devices and ptys.
 const DEFAULT_DEVICE_RULES: [&str; 10] = [
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:8 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:5 rwm",
+    "c 1:9 rwm",
+    "c 5:1 rwm",
     "c 136:* rwm",
 ];
 
 fn apply_v1_devices(dir: &Path, rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
     write(dir, "devices.deny", "a")?;
     for rule in rules {
-        let typ = rule.typ().map_or("a".to_string(), |t| t.as_str().to_string());
+        let typ = rule
+            .typ()
+            .map_or("a".to_string(), |t| t.as_str().to_string());
         let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
         let line = if typ == "a" {
             "a".to_string()
         } else {
-            format!("{typ} {}:{} {}", num(rule.major()), num(rule.minor()), rule.access().as_deref().unwrap_or("rwm"))
+            format!(
+                "{typ} {}:{} {}",
+                num(rule.major()),
+                num(rule.minor()),
+                rule.access().as_deref().unwrap_or("rwm")
+            )
         };
-        write(dir, if rule.allow() { "devices.allow" } else { "devices.deny" }, &line)?;
+        write(
+            dir,
+            if rule.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            },
+            &line,
+        )?;
     }
     for rule in DEFAULT_DEVICE_RULES.iter().chain(["c 5:2 rwm"].iter()) {
         write(dir, "devices.allow", rule)?;

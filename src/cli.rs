@@ -7,7 +7,11 @@ use std::path::PathBuf;
 pub const DEFAULT_ROOT: &str = "/run/anchor";
 
 #[derive(Parser, Debug)]
-#[command(name = "anchor-runtime", about = "An OCI container runtime with runc's command line", disable_version_flag = true)]
+#[command(
+    name = "anchor-runtime",
+    about = "An OCI container runtime with runc's command line",
+    disable_version_flag = true
+)]
 pub struct Cli {
     /// Directory holding container state
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]

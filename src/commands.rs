@@ -1,6 +1,8 @@
 //! One function per CLI command; each returns the process exit code.
 
-use crate::cli::{Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs};
+use crate::cli::{
+    Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs,
+};
 use crate::container;
 use crate::error::{Context, Error, Result};
 use crate::state::{self, StateDir, Status};
@@ -37,7 +39,10 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("JSON values serialize")
+    );
 }
 
 fn create(root: &Path, args: &CreateArgs) -> Result<i32> {
@@ -52,7 +57,11 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| bad());
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     Signal::from_str(&name).map_err(|_| bad())
 }
 
@@ -100,7 +109,8 @@ fn run(root: &Path, args: &RunArgs) -> Result<i32> {
     let forwarded = forwardable_signals();
     if !args.detach {
         // Blocked before init is forked, so no signal is lost; init unblocks them.
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).ctx(|| "block signals")?;
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+            .ctx(|| "block signals")?;
     }
     let (dir, st) = container::create(root, &args.create)?;
     if let Err(e) = container::start(&dir, &st) {
@@ -124,7 +134,16 @@ fn run(root: &Path, args: &RunArgs) -> Result<i32> {
 
 fn forwardable_signals() -> SigSet {
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTRAP, Signal::SIGSYS] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTRAP,
+        Signal::SIGSYS,
+    ] {
         set.remove(s);
     }
     set
@@ -154,7 +173,9 @@ fn list(root: &Path, args: &ListArgs) -> Result<i32> {
     let mut rows = Vec::new();
     for id in state::list_ids(root)? {
         // A container deleted while we list is simply not listed.
-        let Ok(dir) = StateDir::open(root, &id) else { continue };
+        let Ok(dir) = StateDir::open(root, &id) else {
+            continue;
+        };
         let Ok(st) = dir.load() else { continue };
         rows.push(st.to_spec_json(st.status(&dir)));
     }
@@ -169,13 +190,29 @@ fn list(root: &Path, args: &ListArgs) -> Result<i32> {
         let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
         let table: Vec<Vec<String>> = rows
             .iter()
-            .map(|r| ["id", "pid", "status", "bundle", "created", "owner"].iter().map(|k| cell(&r[*k])).collect())
+            .map(|r| {
+                ["id", "pid", "status", "bundle", "created", "owner"]
+                    .iter()
+                    .map(|k| cell(&r[*k]))
+                    .collect()
+            })
             .collect();
         let widths: Vec<usize> = (0..header.len())
-            .map(|i| table.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+            .map(|i| {
+                table
+                    .iter()
+                    .map(|r| r[i].len())
+                    .chain([header[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let line = |cells: Vec<&str>| {
-            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             println!("{}", padded.join("   ").trim_end());
         };
         line(header.to_vec());
@@ -189,7 +226,10 @@ fn list(root: &Path, args: &ListArgs) -> Result<i32> {
 fn spec(args: &SpecArgs) -> Result<i32> {
     let path = args.bundle.join("config.json");
     if path.exists() {
-        return Err(Error::invalid(format!("File {} exists. Remove it first", path.display())));
+        return Err(Error::invalid(format!(
+            "File {} exists. Remove it first",
+            path.display()
+        )));
     }
     let spec = crate::spec::default_spec(args.rootless);
     let text = serde_json::to_string_pretty(&spec).expect("JSON values serialize");

@@ -37,7 +37,10 @@ impl Bundle {
         let rootfs = std::fs::canonicalize(&rootfs)
             .map_err(|e| Error::invalid(format!("rootfs {}: {e}", rootfs.display())))?;
         if !rootfs.is_dir() {
-            return Err(Error::invalid(format!("rootfs {} is not a directory", rootfs.display())));
+            return Err(Error::invalid(format!(
+                "rootfs {} is not a directory",
+                rootfs.display()
+            )));
         }
         let bundle = Bundle { dir, rootfs, spec };
         bundle.validate()?;
@@ -63,7 +66,12 @@ impl Bundle {
         for name in self.sysctls().keys() {
             check_sysctl(name, &namespaces)?;
         }
-        if self.spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some()) {
+        if self
+            .spec
+            .linux()
+            .as_ref()
+            .is_some_and(|l| l.seccomp().is_some())
+        {
             return Err(Error::invalid(
                 "linux.seccomp is not supported by this build yet; refusing to run the container without its filter",
             ));
@@ -82,9 +90,19 @@ impl Bundle {
     /// Namespace types the container gets (new or joined); duplicates are an error.
     pub fn namespace_types(&self) -> Result<HashSet<LinuxNamespaceType>> {
         let mut seen = HashSet::new();
-        for ns in self.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+        for ns in self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+        {
             if !seen.insert(ns.typ()) {
-                return Err(Error::invalid(format!("namespace {} is listed twice", ns.typ())));
+                return Err(Error::invalid(format!(
+                    "namespace {} is listed twice",
+                    ns.typ()
+                )));
             }
         }
         Ok(seen)
@@ -108,7 +126,10 @@ fn check_version(version: &str) -> Result<()> {
         let v = (parts.next()??, parts.next()??, parts.next()??);
         parts.next().is_none().then_some(v)
     };
-    let (min, max) = (parse(SPEC_VERSION_MIN).unwrap(), parse(SPEC_VERSION).unwrap());
+    let (min, max) = (
+        parse(SPEC_VERSION_MIN).unwrap(),
+        parse(SPEC_VERSION).unwrap(),
+    );
     match parse(version) {
         Some(v) if v >= min && v <= max => Ok(()),
         Some(_) => Err(Error::invalid(format!(
@@ -147,7 +168,9 @@ fn check_sysctl(name: &str, namespaces: &HashSet<LinuxNamespaceType>) -> Result<
     if namespaces.contains(&needed) {
         Ok(())
     } else {
-        Err(Error::invalid(format!("sysctl {name} requires {what} namespace in linux.namespaces")))
+        Err(Error::invalid(format!(
+            "sysctl {name} requires {what} namespace in linux.namespaces"
+        )))
     }
 }
 
@@ -157,7 +180,16 @@ mod tests {
 
     #[test]
     fn every_1x_release_up_to_the_implemented_one_is_accepted() {
-        for v in ["1.0.0", "1.0.1", "1.0.2", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1", "1.3.0"] {
+        for v in [
+            "1.0.0",
+            "1.0.1",
+            "1.0.2",
+            "1.0.2-dev",
+            "1.1.0",
+            "1.2.0",
+            "1.2.1",
+            "1.3.0",
+        ] {
             assert!(check_version(v).is_ok(), "{v} rejected");
         }
         for v in ["0.9.0", "1.4.0", "2.0.0", "", "1.0", "x.y.z"] {

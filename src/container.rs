@@ -20,7 +20,13 @@ use std::path::Path;
 /// it is ready. On any failure everything made so far is removed again.
 pub fn create(root: &Path, args: &CreateArgs) -> Result<(StateDir, ContainerState)> {
     let bundle = Bundle::load(&args.bundle)?;
-    if bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+    if bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+    {
         return Err(Error::invalid(
             "process.terminal is true, but terminals are not supported yet: set it to false",
         ));
@@ -59,11 +65,18 @@ pub fn create(root: &Path, args: &CreateArgs) -> Result<(StateDir, ContainerStat
     }
 }
 
-fn build(bundle: &Bundle, dir: &StateDir, state: &mut ContainerState, cgroup: &Cgroup, args: &CreateArgs) -> Result<()> {
+fn build(
+    bundle: &Bundle,
+    dir: &StateDir,
+    state: &mut ContainerState,
+    cgroup: &Cgroup,
+    args: &CreateArgs,
+) -> Result<()> {
     // Recorded before they exist: a create killed from here on leaves a state that
     // `delete --force` cleans up from.
     dir.save(state)?;
-    nix::unistd::mkfifo(&dir.exec_fifo(), Mode::from_bits_truncate(0o600)).ctx(|| "create exec FIFO")?;
+    nix::unistd::mkfifo(&dir.exec_fifo(), Mode::from_bits_truncate(0o600))
+        .ctx(|| "create exec FIFO")?;
     let linux = bundle.spec.linux().as_ref();
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
     let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
@@ -77,6 +90,7 @@ fn build(bundle: &Bundle, dir: &StateDir, state: &mut ContainerState, cgroup: &C
         cgroup,
         state_dir: &state_dir,
         state,
+        lock_fd: dir.lock_fd(),
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
     };
@@ -89,13 +103,21 @@ fn build(bundle: &Bundle, dir: &StateDir, state: &mut ContainerState, cgroup: &C
                 let json = hook_state.to_spec_json(Status::Creating).to_string();
                 if let Some(h) = bundle.spec.hooks() {
                     hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &json)?;
-                    hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &json)?;
+                    hooks::run_all(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or(&[]),
+                        &json,
+                    )?;
                 }
                 parent.send(&sync::Message::HooksDone)?;
             }
             sync::Message::Ready => break,
             sync::Message::Failed(e) => return Err(e),
-            m => return Err(Error::invalid(format!("sync protocol: unexpected {m:?} during create"))),
+            m => {
+                return Err(Error::invalid(format!(
+                    "sync protocol: unexpected {m:?} during create"
+                )))
+            }
         }
     }
     state.init = Some(ProcessId::of(pid)?);
@@ -123,7 +145,9 @@ fn open_path_dir(path: &Path) -> Result<OwnedFd> {
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, pid.to_string()).ctx(|| format!("write pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(|| format!("write pid file {}", path.display()))
@@ -163,7 +187,10 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
     }
     let mut byte = [0u8; 1];
     if (&fifo).read(&mut byte).unwrap_or(0) != 1 {
-        return Err(Error::invalid(format!("container {}: init exited before it could start", state.id)));
+        return Err(Error::invalid(format!(
+            "container {}: init exited before it could start",
+            state.id
+        )));
     }
     std::fs::remove_file(dir.exec_fifo()).ctx(|| "remove exec FIFO")?;
     if let Some(poststart) = state.hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
@@ -175,7 +202,6 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
     }
     Ok(())
 }
-
 
 /// Sends `signal` to init, or with `all` to every process in the container's cgroup.
 pub fn signal(dir: &StateDir, state: &ContainerState, sig: Signal, all: bool) -> Result<()> {
@@ -203,7 +229,15 @@ pub fn signal(dir: &StateDir, state: &ContainerState, sig: Signal, all: bool) ->
 fn pidfd_signal(pid: i32, sig: Signal) -> nix::Result<()> {
     let pidfd = hooks::pidfd_open(pid)?;
     // SAFETY: plain syscall on a valid pidfd with a null siginfo.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig as i32, 0usize, 0u32) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig as i32,
+            0usize,
+            0u32,
+        )
+    };
     nix::errno::Errno::result(r).map(drop)
 }
 

@@ -12,7 +12,10 @@ use std::process::{Command, Stdio};
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &str) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
         run_one(hook, state_json).map_err(|why| {
-            Error::invalid(format!("{kind} hook #{i} ({}) failed: {why}", hook.path().display()))
+            Error::invalid(format!(
+                "{kind} hook #{i} ({}) failed: {why}",
+                hook.path().display()
+            ))
         })?;
     }
     Ok(())
@@ -30,18 +33,26 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     // A hook that does not read its stdin must not block us: ignore EPIPE.
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(state_json.as_bytes());
     }
-    let timeout_ms = hook.timeout().filter(|t| *t > 0).map(|t| t.saturating_mul(1000));
+    let timeout_ms = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| t.saturating_mul(1000));
     if let Some(ms) = timeout_ms {
         if !wait_exit(child.id() as i32, ms).map_err(|e| e.to_string())? {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("timed out after {}s", hook.timeout().unwrap_or_default()));
+            return Err(format!(
+                "timed out after {}s",
+                hook.timeout().unwrap_or_default()
+            ));
         }
     }
     let mut stderr = String::new();
@@ -53,7 +64,11 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         let stderr = stderr.trim();
-        Err(if stderr.is_empty() { status.to_string() } else { format!("{status}: {stderr}") })
+        Err(if stderr.is_empty() {
+            status.to_string()
+        } else {
+            format!("{status}: {stderr}")
+        })
     }
 }
 
@@ -65,7 +80,8 @@ pub fn wait_exit(pid: i32, ms: i64) -> nix::Result<bool> {
         unsafe { std::os::fd::BorrowedFd::borrow_raw(pidfd.as_raw_fd()) },
         nix::poll::PollFlags::POLLIN,
     )];
-    let timeout = nix::poll::PollTimeout::try_from(ms.clamp(0, i32::MAX as i64) as i32).unwrap_or(nix::poll::PollTimeout::MAX);
+    let timeout = nix::poll::PollTimeout::try_from(ms.clamp(0, i32::MAX as i64) as i32)
+        .unwrap_or(nix::poll::PollTimeout::MAX);
     loop {
         match nix::poll::poll(&mut fds, timeout) {
             Err(nix::errno::Errno::EINTR) => continue,

@@ -88,9 +88,9 @@ impl NamespacePlan {
     fn join_where(&self, pick: impl Fn(LinuxNamespaceType) -> bool) -> Result<()> {
         for (typ, fd) in self.joins.iter().filter(|(t, _)| pick(*t)) {
             setns(fd, clone_flag(*typ)).map_err(|e| match e {
-                nix::errno::Errno::EINVAL => {
-                    Error::invalid(format!("join {typ} namespace: the path is not a {typ} namespace"))
-                }
+                nix::errno::Errno::EINVAL => Error::invalid(format!(
+                    "join {typ} namespace: the path is not a {typ} namespace"
+                )),
                 e => Error::sys(format!("join {typ} namespace"), e),
             })?;
         }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -179,7 +180,9 @@ impl StateDir {
         let path = root.join(id);
         match fs::DirBuilder::new().mode(0o700).create(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::invalid(format!("container with ID {id} already exists")))
+                return Err(Error::invalid(format!(
+                    "container with ID {id} already exists"
+                )))
             }
             r => r.ctx(|| format!("create state directory {}", path.display()))?,
         }
@@ -230,9 +233,17 @@ impl StateDir {
             .mode(0o600)
             .open(&tmp)
             .ctx(|| format!("write {}", tmp.display()))?;
-        f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;
+        f.write_all(&data)
+            .ctx(|| format!("write {}", tmp.display()))?;
         fs::rename(&tmp, self.path.join(STATE_FILE))
             .ctx(|| format!("rename {} into place", tmp.display()))
+    }
+
+    /// The descriptor holding the lock. A flock belongs to the open file, which a
+    /// forked init shares: init closes it at once, or a `create` killed before it
+    /// unlocks would leave the lock held by init until `start`.
+    pub fn lock_fd(&self) -> RawFd {
+        self._lock.as_raw_fd()
     }
 
     pub fn exec_fifo(&self) -> PathBuf {

@@ -30,11 +30,16 @@ pub struct Program<'a> {
 
 impl<'a> Program<'a> {
     pub fn prepare(spec: &'a Spec, preserve_fds: u32) -> Result<Self> {
-        let process = spec.process().as_ref().ok_or_else(|| Error::invalid("config.json has no process"))?;
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::invalid("config.json has no process"))?;
         let env: Vec<String> = process.env().clone().unwrap_or_default();
         let args = process.args().as_deref().unwrap_or(&[]);
         let path = lookup(&args[0], &env)?;
-        let cstr = |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")));
+        let cstr = |s: &str| {
+            CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")))
+        };
         let personality = match spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
             Some(p) if p.domain() == LinuxPersonalityDomain::PerLinux32 => Some(PER_LINUX32),
             Some(_) => Some(PER_LINUX),
@@ -44,7 +49,8 @@ impl<'a> Program<'a> {
             process,
             personality,
             caps: CapabilityPlan::new(process.capabilities().as_ref())?,
-            path: CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::invalid("program path has a NUL byte"))?,
+            path: CString::new(path.as_os_str().as_bytes())
+                .map_err(|_| Error::invalid("program path has a NUL byte"))?,
             args: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
             env: env.iter().map(|e| cstr(e)).collect::<Result<_>>()?,
             preserve_fds,
@@ -55,13 +61,18 @@ impl<'a> Program<'a> {
         let p = self.process;
         for rl in p.rlimits().iter().flatten() {
             let resource = rlimit_resource(rl.typ());
-            let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };
+            let lim = libc::rlimit {
+                rlim_cur: rl.soft(),
+                rlim_max: rl.hard(),
+            };
             // SAFETY: lim is a valid rlimit for the call.
             let r = unsafe { libc::setrlimit(resource, &lim) };
-            nix::errno::Errno::result(r).ctx(|| format!("set {:?} to {}/{}", rl.typ(), rl.soft(), rl.hard()))?;
+            nix::errno::Errno::result(r)
+                .ctx(|| format!("set {:?} to {}/{}", rl.typ(), rl.soft(), rl.hard()))?;
         }
         if let Some(adj) = p.oom_score_adj() {
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string()).ctx(|| format!("set oom_score_adj {adj}"))?;
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .ctx(|| format!("set oom_score_adj {adj}"))?;
         }
         if let Some(persona) = self.personality {
             // SAFETY: personality takes a plain integer.
@@ -82,7 +93,13 @@ impl<'a> Program<'a> {
         // descriptor (sync socket, state directory, host files) is closed at exec
         // (CVE-2024-21626).
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds.
-        let r = unsafe { libc::close_range(3 + self.preserve_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+        let r = unsafe {
+            libc::close_range(
+                3 + self.preserve_fds,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as i32,
+            )
+        };
         nix::errno::Errno::result(r).ctx(|| "mark descriptors close-on-exec")?;
         let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         Err(Error::sys(format!("exec {:?}", self.path), err))
@@ -92,12 +109,20 @@ impl<'a> Program<'a> {
 fn switch_user(p: &Process) -> Result<()> {
     let user = p.user();
     keep_across_setuid(true)?;
-    let gids: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|g| (*g).into()).collect();
-    let groups_allowed = std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| (*g).into())
+        .collect();
+    let groups_allowed =
+        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
     if groups_allowed {
         nix::unistd::setgroups(&gids).ctx(|| format!("set additional groups {gids:?}"))?;
     } else if !gids.is_empty() {
-        return Err(Error::invalid("user.additionalGids cannot be set: setgroups is denied in this user namespace"));
+        return Err(Error::invalid(
+            "user.additionalGids cannot be set: setgroups is denied in this user namespace",
+        ));
     }
     let (uid, gid) = (user.uid().into(), user.gid().into());
     nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("set gid {}", user.gid()))?;
@@ -110,12 +135,22 @@ fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
         return Ok(PathBuf::from(arg0));
     }
-    let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
     path_var
         .split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-        .ok_or_else(|| Error::invalid(format!("exec: {arg0:?}: executable file not found in $PATH")))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "exec: {arg0:?}: executable file not found in $PATH"
+            ))
+        })
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {

@@ -14,7 +14,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Everything init needs, prepared by the parent before the fork.
@@ -29,6 +29,8 @@ pub struct InitContext<'a> {
     pub state_dir: &'a OwnedFd,
     /// The container's state, for hooks' stdin.
     pub state: &'a ContainerState,
+    /// The state directory's lock, inherited through fork (see `StateDir::lock_fd`).
+    pub lock_fd: RawFd,
     pub no_pivot: bool,
     pub preserve_fds: u32,
 }
@@ -48,14 +50,18 @@ pub fn run(ctx: &InitContext, sock: SyncSocket, stepwise: bool) -> ! {
 }
 
 fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infallible> {
+    // SAFETY: the lock fd is this process's copy; nothing in init uses it.
+    unsafe { libc::close(ctx.lock_fd) };
     // `run` blocks signals to forward them; the container starts with none blocked.
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx(|| "reset signal mask")?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .ctx(|| "reset signal mask")?;
     // Until create has finished, init must not outlive the runtime.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
     // Not dumpable: other processes cannot open /proc/<init>/exe, which is the runtime
     // binary until the exec (CVE-2019-5736). The exec of the user's program resets it.
     nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")?;
-    let Message::Go { mut host_pid } = sock.expect("Go", |m| matches!(m, Message::Go { .. }))? else {
+    let Message::Go { mut host_pid } = sock.expect("Go", |m| matches!(m, Message::Go { .. }))?
+    else {
         unreachable!()
     };
     let plan = ctx.namespaces;
@@ -63,11 +69,16 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         host_pid = enter_namespaces_stepwise(ctx, sock)?.unwrap_or(host_pid);
     }
     if plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User) {
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx(|| "become root (gid) in the user namespace")?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx(|| "become root (uid) in the user namespace")?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .ctx(|| "become root (gid) in the user namespace")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .ctx(|| "become root (uid) in the user namespace")?;
     }
     let mut hook_state = ctx.state.clone();
-    hook_state.init = Some(ProcessId { pid: host_pid, start_time: 0 });
+    hook_state.init = Some(ProcessId {
+        pid: host_pid,
+        start_time: 0,
+    });
     let state_json = |status: Status| hook_state.to_spec_json(status).to_string();
 
     rootfs::prepare(&RootfsContext {
@@ -85,7 +96,11 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         sock.expect("HooksDone", |m| matches!(m, Message::HooksDone))?;
     }
     if let Some(create_container) = hooks.and_then(|h| h.create_container().as_deref()) {
-        crate::hooks::run_all("createContainer", create_container, &state_json(Status::Creating))?;
+        crate::hooks::run_all(
+            "createContainer",
+            create_container,
+            &state_json(Status::Creating),
+        )?;
     }
     set_names(ctx.spec)?;
     rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
@@ -101,7 +116,11 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
 
     wait_for_start(ctx.state_dir)?;
     if let Some(start_container) = hooks.and_then(|h| h.start_container().as_deref()) {
-        crate::hooks::run_all("startContainer", start_container, &state_json(Status::Running))?;
+        crate::hooks::run_all(
+            "startContainer",
+            start_container,
+            &state_json(Status::Running),
+        )?;
     }
     program.exec()
 }
@@ -137,7 +156,9 @@ fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<Opt
         }
         nix::unistd::ForkResult::Child => {
             // Our parent is exiting; the runtime (subreaper) adopts us and says so.
-            let Message::Go { host_pid } = sock.expect("Go", |m| matches!(m, Message::Go { .. }))? else {
+            let Message::Go { host_pid } =
+                sock.expect("Go", |m| matches!(m, Message::Go { .. }))?
+            else {
                 unreachable!()
             };
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
@@ -147,17 +168,28 @@ fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<Opt
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone())
+        .unwrap_or_default();
     let text: String = offsets
         .iter()
-        .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+        .map(|(clock, o)| {
+            format!(
+                "{clock} {} {}\n",
+                o.secs().unwrap_or(0),
+                o.nanosecs().unwrap_or(0)
+            )
+        })
         .collect();
     if text.is_empty() {
         return Ok(());
     }
     // One write per line: the kernel parses a single clock per write.
     for line in text.lines() {
-        std::fs::write("/proc/self/timens_offsets", line).ctx(|| format!("write time offset {line:?}"))?;
+        std::fs::write("/proc/self/timens_offsets", line)
+            .ctx(|| format!("write time offset {line:?}"))?;
     }
     Ok(())
 }
@@ -167,7 +199,8 @@ fn set_names(spec: &Spec) -> Result<()> {
         nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
     }
     if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
-        let c = std::ffi::CString::new(name).map_err(|_| Error::invalid("domainname has a NUL byte"))?;
+        let c = std::ffi::CString::new(name)
+            .map_err(|_| Error::invalid("domainname has a NUL byte"))?;
         // SAFETY: c is a valid C string of the given length.
         let r = unsafe { libc::setdomainname(c.as_ptr(), name.len()) };
         nix::errno::Errno::result(r).ctx(|| format!("set domainname {name:?}"))?;
@@ -178,7 +211,13 @@ fn set_names(spec: &Spec) -> Result<()> {
 /// Through the container's own /proc, after the switch, so only the container's
 /// namespaces are touched (config validation already refused host-wide sysctls).
 fn write_sysctls(spec: &Spec) -> Result<()> {
-    for (name, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (name, value) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = Path::new("/proc/sys").join(name.replace('.', "/"));
         std::fs::write(&path, value).ctx(|| format!("set sysctl {name}={value}"))?;
     }

@@ -19,14 +19,23 @@ use sync::{Message, SyncSocket};
 ///
 /// The runtime is single-threaded, so a plain fork (or clone without CLONE_VM) is
 /// safe and needs no re-exec of the runtime binary.
-pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: SyncSocket) -> Result<i32> {
+pub fn spawn(
+    ctx: &InitContext,
+    cgroup: &Cgroup,
+    parent: &SyncSocket,
+    child: SyncSocket,
+) -> Result<i32> {
     let plan = ctx.namespaces;
     let single = plan.single_clone();
     if !single && plan.needs_inner_fork() {
         // The real init is a grandchild; when its parent exits it must come back to us.
         nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
-    let flags = if single { plan.new } else { CloneFlags::empty() };
+    let flags = if single {
+        plan.new
+    } else {
+        CloneFlags::empty()
+    };
     let pid = fork_with_namespaces(flags).ctx(|| "clone init")?;
     if pid == 0 {
         drop_parent_end(parent);
@@ -50,7 +59,9 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     if !plan.needs_inner_fork() {
         return Ok(pid);
     }
-    let Message::InitPid(init_pid) = parent.expect("InitPid", |m| matches!(m, Message::InitPid(_)))? else {
+    let Message::InitPid(init_pid) =
+        parent.expect("InitPid", |m| matches!(m, Message::InitPid(_)))?
+    else {
         unreachable!()
     };
     // Reap the intermediate child; init is reparented to us (the subreaper).
@@ -84,10 +95,16 @@ fn fork_with_namespaces(flags: CloneFlags) -> nix::Result<i32> {
 
 fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
-    let uid = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]);
-    let gid = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or(&[]);
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or(&[]);
     if uid.is_empty() || gid.is_empty() {
-        return Err(Error::invalid("a new user namespace needs linux.uidMappings and linux.gidMappings"));
+        return Err(Error::invalid(
+            "a new user namespace needs linux.uidMappings and linux.gidMappings",
+        ));
     }
     write_map(pid, "uid_map", uid)?;
     write_map(pid, "gid_map", gid)

@@ -67,7 +67,9 @@ impl SyncSocket {
             }
         };
         if n == 0 {
-            return Err(Error::invalid("the other end of the sync socket exited unexpectedly"));
+            return Err(Error::invalid(
+                "the other end of the sync socket exited unexpectedly",
+            ));
         }
         serde_json::from_slice(&buf[..n])
             .map_err(|e| Error::invalid(format!("bad message on sync socket: {e}")))
@@ -79,7 +81,9 @@ impl SyncSocket {
         match self.recv()? {
             Message::Failed(e) => Err(e),
             m if matches(&m) => Ok(m),
-            m => Err(Error::invalid(format!("sync protocol: expected {what}, got {m:?}"))),
+            m => Err(Error::invalid(format!(
+                "sync protocol: expected {what}, got {m:?}"
+            ))),
         }
     }
 }

@@ -33,7 +33,16 @@ const DEV_SYMLINKS: [(&str, &str); 5] = [
 pub fn create_default(root: &OwnedFd, in_user_ns: bool) -> Result<()> {
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = Path::new("/dev").join(name);
-        make_node(root, &path, SFlag::S_IFCHR, major, minor, 0o666, None, in_user_ns)?;
+        make_node(
+            root,
+            &path,
+            SFlag::S_IFCHR,
+            major,
+            minor,
+            0o666,
+            None,
+            in_user_ns,
+        )?;
     }
     Ok(())
 }
@@ -60,12 +69,24 @@ pub fn create_configured(root: &OwnedFd, devices: &[LinuxDevice], in_user_ns: bo
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(Error::invalid(format!("device {}: type \"a\" is only for cgroup rules", d.path().display())))
+                return Err(Error::invalid(format!(
+                    "device {}: type \"a\" is only for cgroup rules",
+                    d.path().display()
+                )))
             }
         };
         let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
         let mode = d.file_mode().unwrap_or(0o666);
-        make_node(root, d.path(), kind, d.major() as u64, d.minor() as u64, mode, owner, in_user_ns)?;
+        make_node(
+            root,
+            d.path(),
+            kind,
+            d.major() as u64,
+            d.minor() as u64,
+            mode,
+            owner,
+            in_user_ns,
+        )?;
     }
     Ok(())
 }
@@ -82,15 +103,29 @@ fn make_node(
     in_user_ns: bool,
 ) -> Result<()> {
     let parent_path = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().ok_or_else(|| Error::invalid(format!("device path {} has no name", path.display())))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid(format!("device path {} has no name", path.display())))?;
     let parent = create_in_root(root, parent_path, Leaf::Dir)?;
-    let c_name = CString::new(name.as_bytes()).map_err(|_| Error::invalid("device name has a NUL byte"))?;
+    let c_name =
+        CString::new(name.as_bytes()).map_err(|_| Error::invalid("device name has a NUL byte"))?;
     let step = || format!("create device {}", path.display());
     if !in_user_ns {
         // Replace whatever the rootfs has there: the config decides what the node is.
-        let _ = nix::unistd::unlinkat(Some(parent.as_raw_fd()), c_name.as_c_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        let _ = nix::unistd::unlinkat(
+            Some(parent.as_raw_fd()),
+            c_name.as_c_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
         let perm = Mode::from_bits_truncate(mode & 0o7777);
-        mknodat(Some(parent.as_raw_fd()), c_name.as_c_str(), kind, perm, makedev(major, minor)).ctx(step)?;
+        mknodat(
+            Some(parent.as_raw_fd()),
+            c_name.as_c_str(),
+            kind,
+            perm,
+            makedev(major, minor),
+        )
+        .ctx(step)?;
         let node = open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW, 0).ctx(step)?;
         // mknod applies the umask; set the exact mode and owner the config gives.
         nix::sys::stat::fchmodat(
@@ -113,17 +148,32 @@ fn make_node(
         return Ok(());
     }
     let target = create_in_root(root, path, Leaf::File)?;
-    mount(Some(path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>).ctx(step)?;
+    mount(
+        Some(path),
+        &fd_path(&target),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx(step)?;
     Ok(())
 }
 
 /// Opens the container's /dev/null and checks it is the real null device (1:3), so a
 /// masked path is never covered by a file the container planted (CVE-2025-31133).
 pub fn open_verified_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let fd = open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW, 0).ctx(|| "open /dev/null")?;
+    let fd = open_in_root(
+        root,
+        Path::new("/dev/null"),
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+    )
+    .ctx(|| "open /dev/null")?;
     let st = nix::sys::stat::fstat(fd.as_raw_fd()).ctx(|| "stat /dev/null")?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != makedev(1, 3) {
-        return Err(Error::invalid("/dev/null in the container is not the null device: refusing to mask with it"));
+        return Err(Error::invalid(
+            "/dev/null in the container is not the null device: refusing to mask with it",
+        ));
     }
     Ok(fd)
 }

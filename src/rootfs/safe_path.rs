@@ -17,7 +17,12 @@ use std::path::{Component, Path, PathBuf};
 const MAX_SYMLINKS: usize = 40;
 
 /// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS relative to `root`.
-pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32, mode: u32) -> std::result::Result<OwnedFd, Errno> {
+pub fn open_in_root(
+    root: &OwnedFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+) -> std::result::Result<OwnedFd, Errno> {
     let rel = relative(path);
     let c_path = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     // SAFETY: open_how is plain data; all-zero is its "no options" value.
@@ -80,7 +85,12 @@ pub fn create_in_root(root: &OwnedFd, path: &Path, leaf: Leaf) -> Result<OwnedFd
         .ctx(|| format!("create {} inside the rootfs", path.display()))
 }
 
-fn create_with_budget(root: &OwnedFd, rel: &Path, leaf: Leaf, budget: usize) -> std::result::Result<OwnedFd, Errno> {
+fn create_with_budget(
+    root: &OwnedFd,
+    rel: &Path,
+    leaf: Leaf,
+    budget: usize,
+) -> std::result::Result<OwnedFd, Errno> {
     let comps: Vec<_> = rel.components().collect();
     let mut parent = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0)?;
     let mut walked = PathBuf::new();
@@ -99,12 +109,18 @@ fn create_with_budget(root: &OwnedFd, rel: &Path, leaf: Leaf, budget: usize) -> 
         }
         let name = CString::new(comp.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
         let made = if want_dir {
-            nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), name.as_c_str(), Mode::from_bits_truncate(0o755))
+            nix::sys::stat::mkdirat(
+                Some(parent.as_raw_fd()),
+                name.as_c_str(),
+                Mode::from_bits_truncate(0o755),
+            )
         } else {
             nix::fcntl::openat(
                 Some(parent.as_raw_fd()),
                 name.as_c_str(),
-                nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::fcntl::OFlag::O_CREAT
+                    | nix::fcntl::OFlag::O_EXCL
+                    | nix::fcntl::OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o644),
             )
             // SAFETY: openat returned a new fd that nothing else owns.
@@ -154,7 +170,8 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn tempdir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("anchor-safe-path-{name}-{}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("anchor-safe-path-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -176,7 +193,10 @@ mod tests {
         let fd = open_root(&root).unwrap();
         create_in_root(&fd, Path::new("/evil/sub"), Leaf::Dir).unwrap();
         assert!(!outside.join("sub").exists(), "created outside the root");
-        assert!(root.join(outside.strip_prefix("/").unwrap()).join("sub").is_dir());
+        assert!(root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("sub")
+            .is_dir());
         std::fs::remove_dir_all(&base).unwrap();
     }
 
