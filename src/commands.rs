@@ -3,10 +3,12 @@
 use crate::cli::{
     Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs,
 };
+use crate::console::Proxy;
 use crate::container;
 use crate::error::{Context, Error, Result};
 use crate::state::{self, StateDir, Status};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -46,7 +48,7 @@ fn print_json(v: &serde_json::Value) {
 }
 
 fn create(root: &Path, args: &CreateArgs) -> Result<i32> {
-    container::create(root, args)?;
+    container::create(root, args, false)?;
     Ok(0)
 }
 
@@ -103,8 +105,9 @@ fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
     }
 }
 
-/// `run`: create and start; in the foreground, forward signals to the container,
-/// wait for it, remove it and exit with its status (128+N when killed by signal N).
+/// `run`: create and start; in the foreground, forward signals to the container (and
+/// relay its terminal), wait for it, remove it and exit with its status (128+N when
+/// killed by signal N).
 fn run(root: &Path, args: &RunArgs) -> Result<i32> {
     let forwarded = forwardable_signals();
     if !args.detach {
@@ -112,18 +115,22 @@ fn run(root: &Path, args: &RunArgs) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
             .ctx(|| "block signals")?;
     }
-    let (dir, st) = container::create(root, &args.create)?;
-    if let Err(e) = container::start(&dir, &st) {
-        let _ = container::destroy(dir, &st);
+    let created = container::create(root, &args.create, !args.detach)?;
+    if let Err(e) = container::start(&created.dir, &created.state) {
+        let _ = container::destroy(created.dir, &created.state);
         return Err(e);
     }
     if args.detach {
         return Ok(0);
     }
-    let init = st.init.expect("a started container has an init").pid;
+    let init = created
+        .state
+        .init
+        .expect("a started container has an init")
+        .pid;
     // Other commands (state, kill) must be able to lock the container while it runs.
-    drop(dir);
-    let code = wait_forwarding(init, &forwarded)?;
+    drop(created.dir);
+    let code = wait_forwarding(init, &forwarded, created.master.map(Proxy::new))?;
     if !args.keep {
         let dir = StateDir::open(root, &args.create.id)?;
         let st = dir.load()?;
@@ -149,22 +156,79 @@ fn forwardable_signals() -> SigSet {
     set
 }
 
-fn wait_forwarding(init: i32, set: &SigSet) -> Result<i32> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+/// Waits for init to exit, forwarding every signal we get to it and, with a
+/// terminal, relaying between our stdio and the container's pty.
+fn wait_forwarding(init: i32, set: &SigSet, mut proxy: Option<Proxy>) -> Result<i32> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
     let init_pid = nix::unistd::Pid::from_raw(init);
+    let signals = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx(|| "signalfd")?;
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    let mut stdin_open = true;
     loop {
-        // Reap first: init may have exited before we got here.
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, code)) if p == init_pid => return Ok(code),
-                Ok(WaitStatus::Signaled(p, sig, _)) if p == init_pid => return Ok(128 + sig as i32),
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
+        if let Some(code) = reap(init_pid) {
+            if let Some(p) = &proxy {
+                // Whatever the program wrote last is still in the pty.
+                let _ = nix::fcntl::fcntl(
+                    p.master.as_raw_fd(),
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                );
+                while Proxy::pump(p.master.as_fd(), stdout.as_fd()) {}
+            }
+            return Ok(code);
+        }
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let Some(p) = &proxy {
+            fds.push(PollFd::new(p.master.as_fd(), PollFlags::POLLIN));
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
         }
-        let sig = set.wait().ctx(|| "wait for signals")?;
-        if sig != Signal::SIGCHLD && sig != Signal::SIGWINCH && sig != Signal::SIGURG {
-            let _ = nix::sys::signal::kill(init_pid, sig);
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r.ctx(|| "wait for the container")?,
+        };
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        if ready[0] {
+            while let Ok(Some(info)) = signals.read_signal() {
+                let sig = Signal::try_from(info.ssi_signo as i32).ok();
+                match sig {
+                    Some(Signal::SIGCHLD) | Some(Signal::SIGURG) | None => {}
+                    Some(Signal::SIGWINCH) if proxy.is_some() => {
+                        proxy.as_ref().unwrap().copy_window_size()
+                    }
+                    Some(s) => {
+                        let _ = nix::sys::signal::kill(init_pid, s);
+                    }
+                }
+            }
+        }
+        if let Some(p) = &proxy {
+            if ready[1] && !Proxy::pump(p.master.as_fd(), stdout.as_fd()) {
+                // The slave side is closed: nothing more will come; just wait.
+                proxy = None;
+                continue;
+            }
+            if ready.get(2) == Some(&true) && !Proxy::pump(stdin.as_fd(), p.master.as_fd()) {
+                stdin_open = false;
+            }
+        }
+    }
+}
+
+/// Reaps exited children (the runtime may be a subreaper); init's status if it exited.
+fn reap(init: nix::unistd::Pid) -> Option<i32> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p == init => return Some(code),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == init => return Some(128 + sig as i32),
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
         }
     }
 }

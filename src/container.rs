@@ -12,25 +12,67 @@ use crate::state::{ContainerState, ProcessId, StateDir, Status};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
+
+/// A created container, still locked by this command.
+pub struct Created {
+    pub dir: StateDir,
+    pub state: ContainerState,
+    /// The pty master, when `run` in the foreground owns the terminal itself.
+    pub master: Option<OwnedFd>,
+}
+
+/// Where the pty master goes: the caller's console socket, or back to us.
+enum ConsoleLink {
+    Socket(UnixStream),
+    Internal {
+        ours: UnixStream,
+        theirs: UnixStream,
+    },
+}
+
+impl ConsoleLink {
+    /// `keep_master`: a foreground `run` may hold the terminal itself.
+    fn for_create(bundle: &Bundle, args: &CreateArgs, keep_master: bool) -> Result<Option<Self>> {
+        let terminal = bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        match (&args.console_socket, terminal) {
+            (Some(_), false) => Err(Error::invalid("--console-socket given, but process.terminal is false")),
+            (None, false) => Ok(None),
+            (Some(path), true) => UnixStream::connect(path)
+                .ctx(|| format!("connect to console socket {}", path.display()))
+                .map(|s| Some(ConsoleLink::Socket(s))),
+            (None, true) if keep_master => {
+                let (ours, theirs) = UnixStream::pair().ctx(|| "create console socketpair")?;
+                Ok(Some(ConsoleLink::Internal { ours, theirs }))
+            }
+            (None, true) => Err(Error::invalid(
+                "process.terminal is true: a detached container needs --console-socket to receive its terminal",
+            )),
+        }
+    }
+
+    /// The end init writes to.
+    fn init_end(&self) -> RawFd {
+        match self {
+            ConsoleLink::Socket(s) => s.as_raw_fd(),
+            ConsoleLink::Internal { theirs, .. } => theirs.as_raw_fd(),
+        }
+    }
+}
 
 /// `create`: validates the bundle, records the container, forks init and waits until
 /// it is ready. On any failure everything made so far is removed again.
-pub fn create(root: &Path, args: &CreateArgs) -> Result<(StateDir, ContainerState)> {
+pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Created> {
     let bundle = Bundle::load(&args.bundle)?;
-    if bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false)
-    {
-        return Err(Error::invalid(
-            "process.terminal is true, but terminals are not supported yet: set it to false",
-        ));
-    }
+    let console = ConsoleLink::for_create(&bundle, args, keep_master)?;
     let linux = bundle.spec.linux().as_ref();
     let dir = StateDir::create(root, &args.id)?;
     let cgroup = match Cgroup::plan(linux.and_then(|l| l.cgroups_path().as_deref()), &args.id) {
@@ -53,8 +95,8 @@ pub fn create(root: &Path, args: &CreateArgs) -> Result<(StateDir, ContainerStat
         cgroup_dirs: cgroup.paths(),
         hooks: bundle.spec.hooks().clone(),
     };
-    match build(&bundle, &dir, &mut state, &cgroup, args) {
-        Ok(()) => Ok((dir, state)),
+    match build(&bundle, &dir, &mut state, &cgroup, args, console.as_ref()) {
+        Ok(master) => Ok(Created { dir, state, master }),
         Err(e) => {
             if let Err(cleanup) = remove_resources(&state) {
                 crate::logger::warn(format!("cleanup after failed create: {cleanup}"));
@@ -71,7 +113,8 @@ fn build(
     state: &mut ContainerState,
     cgroup: &Cgroup,
     args: &CreateArgs,
-) -> Result<()> {
+    console: Option<&ConsoleLink>,
+) -> Result<Option<OwnedFd>> {
     // Recorded before they exist: a create killed from here on leaves a state that
     // `delete --force` cleans up from.
     dir.save(state)?;
@@ -90,6 +133,8 @@ fn build(
         cgroup,
         state_dir: &state_dir,
         state,
+        new_keyring: !args.no_new_keyring,
+        console_socket: console.map(ConsoleLink::init_end),
         lock_fd: dir.lock_fd(),
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
@@ -120,6 +165,10 @@ fn build(
             }
         }
     }
+    let master = match console {
+        Some(ConsoleLink::Internal { ours, .. }) => Some(crate::console::receive_master(ours)?),
+        _ => None,
+    };
     state.init = Some(ProcessId::of(pid)?);
     dir.save(state)?;
     if let Some(pid_file) = &args.pid_file {
@@ -127,7 +176,7 @@ fn build(
     }
     parent.send(&sync::Message::CreateDone)?;
     parent.expect("Detached", |m| matches!(m, sync::Message::Detached))?;
-    Ok(())
+    Ok(master)
 }
 
 fn open_path_dir(path: &Path) -> Result<OwnedFd> {

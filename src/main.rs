@@ -5,6 +5,7 @@ mod cgroups;
 mod cli;
 mod commands;
 mod config;
+mod console;
 mod container;
 mod error;
 mod hooks;

@@ -29,6 +29,11 @@ pub struct InitContext<'a> {
     pub state_dir: &'a OwnedFd,
     /// The container's state, for hooks' stdin.
     pub state: &'a ContainerState,
+    /// Join a new session keyring, so the container does not share the caller's keys
+    /// (off with `--no-new-keyring`).
+    pub new_keyring: bool,
+    /// Where init sends the pty master when process.terminal is true.
+    pub console_socket: Option<RawFd>,
     /// The state directory's lock, inherited through fork (see `StateDir::lock_fd`).
     pub lock_fd: RawFd,
     pub no_pivot: bool,
@@ -74,6 +79,9 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         nix::unistd::setresuid(0.into(), 0.into(), 0.into())
             .ctx(|| "become root (uid) in the user namespace")?;
     }
+    if ctx.new_keyring {
+        join_session_keyring(&ctx.state.id)?;
+    }
     let mut hook_state = ctx.state.clone();
     hook_state.init = Some(ProcessId {
         pid: host_pid,
@@ -104,6 +112,9 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     }
     set_names(ctx.spec)?;
     rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
+    if let Some(socket) = ctx.console_socket {
+        crate::console::setup_in_container(socket)?;
+    }
     write_sysctls(ctx.spec)?;
     rootfs::finalize(ctx.spec)?;
     let program = exec::Program::prepare(ctx.spec, ctx.preserve_fds)?;
@@ -222,6 +233,23 @@ fn write_sysctls(spec: &Spec) -> Result<()> {
         std::fs::write(&path, value).ctx(|| format!("set sysctl {name}={value}"))?;
     }
     Ok(())
+}
+
+/// A fresh session keyring named after the container, as runc makes one. Kernels or
+/// user namespaces without keyring support refuse it; the container then runs without.
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).expect("IDs have no NUL byte");
+    // SAFETY: keyctl with a valid C string argument.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    match nix::errno::Errno::result(r) {
+        Ok(_) => Ok(()),
+        Err(e @ (nix::errno::Errno::ENOSYS | nix::errno::Errno::EACCES)) => {
+            crate::logger::debug(format!("no new session keyring: {e}"));
+            Ok(())
+        }
+        Err(e) => Err(Error::sys("join a new session keyring", e)),
+    }
 }
 
 /// Blocks until `start` opens the exec FIFO for reading, then tells it we go on.

@@ -1,0 +1,153 @@
+//! Terminals for `process.terminal`. Init opens a pty inside the container's own
+//! devpts, bind-mounts the slave on /dev/console, makes it its controlling terminal
+//! and stdio, and sends the master to whoever holds the console socket, with
+//! SCM_RIGHTS, as containerd and conmon expect. A foreground `run` without
+//! `--console-socket` keeps the master itself and proxies it to its own stdio.
+
+use crate::error::{Context, Error, Result};
+use crate::rootfs::safe_path::{create_in_root, fd_path, open_root, Leaf};
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// In init, after the switch into the rootfs: the pty becomes the container's
+/// terminal and its master goes out over `socket`.
+pub fn setup_in_container(socket: RawFd) -> Result<()> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .ctx(|| "open /dev/ptmx")?;
+    grantpt(&master).ctx(|| "grantpt")?;
+    unlockpt(&master).ctx(|| "unlockpt")?;
+    let slave_path = ptsname_r(&master).ctx(|| "ptsname")?;
+    let root = open_root(Path::new("/"))?;
+    let console = create_in_root(&root, Path::new("/dev/console"), Leaf::File)?;
+    mount(
+        Some(slave_path.as_str()),
+        &fd_path(&console),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind mount {slave_path} on /dev/console"))?;
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        socket,
+        &[IoSlice::new(b"/dev/ptmx")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .ctx(|| "send the pty master over the console socket")?;
+    drop(master);
+    nix::unistd::setsid().ctx(|| "setsid")?;
+    let slave = nix::fcntl::open(
+        slave_path.as_str(),
+        OFlag::O_RDWR,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {slave_path}"))?;
+    // SAFETY: TIOCSCTTY on the open slave; init is a session leader without a terminal.
+    let r = unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) };
+    nix::errno::Errno::result(r).ctx(|| "make the pty the controlling terminal")?;
+    for stdio in 0..3 {
+        nix::unistd::dup2(slave, stdio).ctx(|| "make the pty stdio")?;
+    }
+    if slave > 2 {
+        let _ = nix::unistd::close(slave);
+    }
+    Ok(())
+}
+
+/// Receives the pty master that init sends.
+pub fn receive_master(socket: &impl AsRawFd) -> Result<OwnedFd> {
+    let mut name = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ctx(|| "receive the pty master")?;
+    for cmsg in msg.cmsgs().ctx(|| "read control message")? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just installed this fd for us.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(Error::invalid("init sent no pty master"))
+}
+
+/// Relays between the caller's stdio and the container's pty during a foreground
+/// `run`; the caller's terminal, if it has one, is raw meanwhile and restored after.
+pub struct Proxy {
+    pub master: OwnedFd,
+    saved: Option<Termios>,
+}
+
+impl Proxy {
+    pub fn new(master: OwnedFd) -> Self {
+        // Output as the program wrote it: no \n to \r\n translation (as runc does).
+        if let Ok(mut t) = termios::tcgetattr(&master) {
+            t.output_flags.remove(termios::OutputFlags::ONLCR);
+            let _ = termios::tcsetattr(&master, SetArg::TCSANOW, &t);
+        }
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).ok();
+        if let Some(orig) = &saved {
+            let mut raw = orig.clone();
+            termios::cfmakeraw(&mut raw);
+            let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        }
+        let proxy = Proxy { master, saved };
+        proxy.copy_window_size();
+        proxy
+    }
+
+    /// The caller's window size onto the pty (at start and on SIGWINCH).
+    pub fn copy_window_size(&self) {
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: ws is a valid winsize for both ioctls.
+        unsafe {
+            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+                libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+            }
+        }
+    }
+
+    /// Copies what is available from `from` to `to`; false once `from` is finished.
+    pub fn pump(from: BorrowedFd, to: BorrowedFd) -> bool {
+        let mut buf = [0u8; 8192];
+        match nix::unistd::read(from.as_raw_fd(), &mut buf) {
+            Ok(0) | Err(nix::errno::Errno::EIO) => false,
+            Ok(n) => {
+                let mut rest = &buf[..n];
+                while !rest.is_empty() {
+                    match nix::unistd::write(to, rest) {
+                        Ok(w) => rest = &rest[w..],
+                        Err(nix::errno::Errno::EINTR) => {}
+                        Err(_) => return false,
+                    }
+                }
+                true
+            }
+            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => true,
+            Err(_) => false,
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(orig) = &self.saved {
+            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, orig);
+        }
+    }
+}
