@@ -153,9 +153,15 @@ pub fn validate_id(id: &str) -> Result<()> {
     let ok_chars = id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
-    if id.is_empty() || id == "." || id == ".." || !ok_chars || id.len() > MAX_ID_LEN {
+    if id.len() > MAX_ID_LEN {
         return Err(Error::invalid(format!(
-            "invalid container ID {id:?}: use 1 to {MAX_ID_LEN} characters from [A-Za-z0-9_+.-], not \".\" or \"..\""
+            "invalid container ID: too long ({} bytes, at most {MAX_ID_LEN})",
+            id.len()
+        )));
+    }
+    if id.is_empty() || id == "." || id == ".." || !ok_chars {
+        return Err(Error::invalid(format!(
+            "invalid container ID {id:?}: use characters from [A-Za-z0-9_+.-], not \".\" or \"..\""
         )));
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! Checks that a container left nothing behind on the host.
 
-use crate::{Bundle, TIMEOUT};
+use crate::{process_alive, Bundle, TIMEOUT};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,7 +36,10 @@ fn unescape(s: &str) -> String {
     let mut rest = s;
     while let Some(i) = rest.find('\\') {
         out.push_str(&rest[..i]);
-        match rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok()) {
+        match rest
+            .get(i + 1..i + 4)
+            .and_then(|o| u8::from_str_radix(o, 8).ok())
+        {
             Some(c) => {
                 out.push(c as char);
                 rest = &rest[i + 4..];
@@ -109,7 +112,12 @@ fn find_leftovers(b: &Bundle, id: &str) -> Vec<String> {
     let me = std::process::id().to_string();
     for pid in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let pid = pid.file_name().to_string_lossy().into_owned();
+        // Zombies hold nothing but a PID; an orphaned container init waits
+        // for the host's PID 1 to reap it, which can take a while.
         if !pid.bytes().all(|c| c.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        if !process_alive(pid.parse().unwrap_or(0)) {
             continue;
         }
         for link in ["root", "cwd"] {
@@ -146,7 +154,10 @@ pub fn assert_no_leftovers(b: &Bundle, id: &str) {
             return;
         }
         if Instant::now() > deadline {
-            panic!("container {id} left things behind:\n  {}", found.join("\n  "));
+            panic!(
+                "container {id} left things behind:\n  {}",
+                found.join("\n  ")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -11,6 +11,14 @@
 //! * probe: `$PROBE`, default `<workspace>/target/x86_64-unknown-linux-gnu/release/probe`
 //! * busybox: `/bin/busybox`
 //!
+//! Build and run (as root; `--test-threads=2` keeps a 2-core machine usable):
+//!
+//! ```text
+//! RUSTFLAGS="-C target-feature=+crt-static" \
+//!     cargo build --release -p probe --target x86_64-unknown-linux-gnu
+//! ANCHOR_RUNTIME=/usr/sbin/runc cargo test -p spec-tests -- --test-threads=2
+//! ```
+//!
 //! Layout of one test directory (`/tmp/anchor-spec-tests/<test>-<pid>-<n>/`):
 //! `bundle/` (config.json + rootfs/), `state/` (the `--root`), `host/`
 //! (fixtures that live outside the bundle, e.g. bind-mount sources) and
@@ -20,7 +28,7 @@ use std::cell::{Cell, RefCell};
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -97,7 +105,7 @@ fn test_name() -> String {
         .next()
         .unwrap_or("test")
         .to_string();
-    // Keep IDs well inside every limit (runc: 1024; state dir name: 255).
+    // IDs name state and cgroup directories: stay well below NAME_MAX (255).
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .take(48)
@@ -169,6 +177,8 @@ impl Output {
     #[track_caller]
     pub fn fails_mentioning(&self, words: &[&str]) -> &Self {
         self.fails();
+        // Shown with --nocapture or on failure: what the user would read.
+        eprintln!("{} => {}", self.cmd, self.stderr.trim());
         let err = self.stderr.to_lowercase();
         assert!(
             words.iter().any(|w| err.contains(&w.to_lowercase())),
@@ -200,14 +210,6 @@ impl Running {
         self.child.as_ref().expect("not waited yet").id() as i32
     }
 
-    pub fn stdout_now(&self) -> String {
-        fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    pub fn stderr_now(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
     /// Sends `sig` to the runtime process itself.
     pub fn signal(&self, sig: i32) {
         assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill runtime");
@@ -227,16 +229,13 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        self.output(status, timed_out)
-    }
-
-    fn output(&self, status: ExitStatus, timed_out: bool) -> Output {
+        let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
         Output {
             cmd: self.cmd.clone(),
             code: status.code(),
             timed_out,
-            stdout: self.stdout_now(),
-            stderr: self.stderr_now(),
+            stdout: read(&self.stdout),
+            stderr: read(&self.stderr),
         }
     }
 }
@@ -348,6 +347,11 @@ impl Bundle {
         self.write_rootfs_file("etc/group", "root:x:0:\ntty:x:5:\nnobody:x:65534:\n");
     }
 
+    /// The test directory holding bundle/, state/, host/ and out/.
+    pub fn test_dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The bundle directory (holds config.json and rootfs/).
     pub fn path(&self) -> PathBuf {
         self.dir.join("bundle")
@@ -443,10 +447,14 @@ impl Bundle {
         self
     }
 
-    /// Adds a hook `sh -c script` (host /bin/sh unless `path` says
-    /// otherwise) to `hooks.<kind>`.
+    /// Adds a hook running `/bin/sh -c script` to `hooks.<kind>`: the host's
+    /// sh, except for startContainer whose path resolves in the container
+    /// (the rootfs's busybox).
     pub fn hook(&mut self, kind: &str, script: &str) -> &mut Self {
-        self.add_hook(kind, json!({"path": "/bin/sh", "args": ["sh", "-c", script]}))
+        self.add_hook(
+            kind,
+            json!({"path": "/bin/sh", "args": ["sh", "-c", script]}),
+        )
     }
 
     pub fn add_hook(&mut self, kind: &str, hook: Value) -> &mut Self {
@@ -572,15 +580,42 @@ impl Bundle {
         (c, running.wait())
     }
 
-    /// Runs the configured process in the foreground, asserts it succeeded
-    /// and left nothing behind, and returns its stdout as JSON (the probe's
-    /// report).
+    /// Runs the configured process in the foreground and asserts it
+    /// succeeded and left nothing behind.
     #[track_caller]
-    pub fn run_json(&self) -> Value {
+    pub fn run_ok(&self) -> Output {
         let (c, out) = self.run(&[]);
         out.ok();
         assert_no_leftovers(self, &c.id);
-        out.json()
+        out
+    }
+
+    /// [`Bundle::run_ok`], returning stdout as JSON (the probe's report).
+    #[track_caller]
+    pub fn run_json(&self) -> Value {
+        self.run_ok().json()
+    }
+
+    /// Runs several probe invocations in one container (via sh) and returns
+    /// their reports in order.
+    #[track_caller]
+    pub fn run_probes(&mut self, invocations: &[&[&str]]) -> Vec<Value> {
+        let script: Vec<String> = invocations
+            .iter()
+            .map(|args| {
+                let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+                format!("/probe {}", quoted.join(" "))
+            })
+            .collect();
+        self.shell(&script.join(" && "));
+        let out = self.run_ok();
+        let reports: Vec<Value> = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("probe line is JSON"))
+            .collect();
+        assert_eq!(reports.len(), invocations.len(), "{out:#?}");
+        reports
     }
 
     /// [`Bundle::run_json`] with `/probe args...`.
@@ -599,14 +634,8 @@ impl Bundle {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        let root = self.state_root().to_string_lossy().into_owned();
         for id in self.ids.borrow().iter() {
-            let mut cmd = Command::new(runtime_path());
-            cmd.args(["--root", &root, "delete", "--force", id]);
-            let _ = cmd
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            self.runtime(&["delete", "--force", id]);
         }
         // Never recurse into a directory that still has something mounted
         // below it: a leaked bind mount of a host dir would get wiped.
@@ -763,4 +792,54 @@ pub fn mount_options(mount: &Value) -> Vec<String> {
 /// Capability bit mask as /proc/self/status prints it.
 pub fn cap_mask(bits: &[u32]) -> String {
     format!("{:016x}", bits.iter().fold(0u64, |m, b| m | 1 << b))
+}
+
+/// A mount made on the host for the duration of a test (e.g. a submount
+/// inside a bind-mount source); detached on drop.
+pub struct HostMount(PathBuf);
+
+fn host_mount(source: &str, target: &Path, fs_type: &str, flags: libc::c_ulong) {
+    let c = |s: &str| std::ffi::CString::new(s).unwrap();
+    let rc = unsafe {
+        libc::mount(
+            c(source).as_ptr(),
+            c(&target.to_string_lossy()).as_ptr(),
+            c(fs_type).as_ptr(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "mount {source} at {}: {}",
+        target.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+impl HostMount {
+    /// A tmpfs whose mountinfo source is `source`.
+    pub fn tmpfs(at: &Path, source: &str) -> Self {
+        fs::create_dir_all(at).expect("mount point");
+        host_mount(source, at, "tmpfs", 0);
+        HostMount(at.to_path_buf())
+    }
+
+    /// Bind-mounts `dir` onto itself with shared propagation, like `/` on a
+    /// systemd host, so that host mount events below it reach containers.
+    pub fn shared_bind(dir: &Path) -> Self {
+        let d = dir.to_string_lossy();
+        host_mount(&d, dir, "", libc::MS_BIND | libc::MS_REC);
+        let guard = HostMount(dir.to_path_buf());
+        host_mount("none", dir, "", libc::MS_SHARED);
+        guard
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let p = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()).unwrap();
+        unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+    }
 }

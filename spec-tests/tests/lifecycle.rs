@@ -41,7 +41,9 @@ fn state_json_has_oci_fields_and_annotations() {
     let c = b.create();
     let state = c.state();
     assert!(
-        state["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")),
+        state["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
         "ociVersion: {state:#}"
     );
     assert_eq!(state["id"], c.id.as_str());
@@ -106,7 +108,10 @@ fn start_makes_created_container_running() {
     c.start().ok();
     let state = c.state();
     assert_eq!(state["status"], "running");
-    assert_eq!(state["pid"], pid, "the init process becomes the user process");
+    assert_eq!(
+        state["pid"], pid,
+        "the init process becomes the user process"
+    );
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
@@ -247,6 +252,11 @@ fn kill_term_delivers_sigterm() {
 #[test]
 fn kill_delivers_the_named_signal() {
     check_kill(Some("SIGUSR1"), Some(libc::SIGUSR1));
+}
+
+#[test]
+fn kill_accepts_lowercase_signal_name() {
+    check_kill(Some("term"), Some(libc::SIGTERM));
 }
 
 #[test]

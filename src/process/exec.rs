@@ -130,10 +130,20 @@ fn switch_user(p: &Process) -> Result<()> {
     keep_across_setuid(false)
 }
 
-/// PATH lookup as execvp does it, with the container's own PATH.
+/// PATH lookup as execvp does it, with the container's own PATH; a name with a slash
+/// is checked as it is. Done during create, so a missing program fails `create`.
 fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if arg0.contains('/') {
-        return Ok(PathBuf::from(arg0));
+        return if runnable(Path::new(arg0)) {
+            Ok(PathBuf::from(arg0))
+        } else {
+            Err(Error::invalid(format!(
+                "exec: {arg0:?}: no such executable file in the container"
+            )))
+        };
     }
     let path_var = env
         .iter()
@@ -143,9 +153,7 @@ fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
     path_var
         .split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+        .find(|p| runnable(p))
         .ok_or_else(|| {
             Error::invalid(format!(
                 "exec: {arg0:?}: executable file not found in $PATH"

@@ -114,11 +114,13 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
                 NONE,
             )
             .ctx(|| step("bind /sys"))?;
-            remount(&target, flags | MsFlags::MS_BIND | MsFlags::MS_REC).ctx(|| step("remount"))?;
+            let mounted = reopen(root, dest).ctx(|| step("reopen"))?;
+            remount(&mounted, flags | MsFlags::MS_BIND).ctx(|| step("remount"))?;
         }
         r => r.ctx(|| step("mount"))?,
     }
-    finish_mount(&target, &opts).ctx(|| step("set propagation or attributes"))
+    let mounted = reopen(root, dest).ctx(|| step("reopen"))?;
+    finish_mount(&mounted, &opts).ctx(|| step("set propagation or attributes"))
 }
 
 fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
@@ -155,9 +157,9 @@ fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOption
     // A bind mount ignores other flags: they take a remount. Reopen the target so the
     // remount acts on the new mount, not the directory under it.
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-    let target = open_in_root(root, dest, libc::O_PATH, 0).ctx(|| step("reopen"))?;
+    let target = reopen(root, dest).ctx(|| step("reopen"))?;
     if !extra.is_empty() {
-        remount(&target, extra | MsFlags::MS_BIND | rec).ctx(|| step("remount with options"))?;
+        remount(&target, extra | MsFlags::MS_BIND).ctx(|| step("remount with options"))?;
     }
     finish_mount(&target, opts).ctx(|| step("set propagation or attributes"))
 }
@@ -254,7 +256,8 @@ fn mount_cgroups(
         & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     let step = |what: &str| format!("mount cgroup on {}: {what}", dest.display());
     let pure_v2 = ctx.cgroup.is_pure_v2();
-    let mount_hierarchy = |target: &OwnedFd, h: &Hierarchy, dir: &Path| -> Result<()> {
+    let mount_hierarchy = |at: &Path, h: &Hierarchy, dir: &Path| -> Result<()> {
+        let target = create_in_root(root, at, Leaf::Dir)?;
         if ctx.new_cgroup_ns {
             let (fstype, data) = if h.v2 {
                 ("cgroup2", None)
@@ -263,48 +266,48 @@ fn mount_cgroups(
             };
             mount(
                 Some(fstype),
-                &fd_path(target),
+                &fd_path(&target),
                 Some(fstype),
                 flags,
                 data.as_deref(),
             )
             .ctx(|| step(&h.name()))
         } else {
-            mount(
-                Some(dir),
-                &fd_path(target),
-                NONE,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                NONE,
-            )
-            .ctx(|| step(&h.name()))?;
-            remount(target, flags | MsFlags::MS_BIND | MsFlags::MS_REC).ctx(|| step("remount"))
+            let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(Some(dir), &fd_path(&target), NONE, rbind, NONE).ctx(|| step(&h.name()))?;
+            let mounted = reopen(root, at).ctx(|| step("reopen"))?;
+            remount(&mounted, flags | MsFlags::MS_BIND).ctx(|| step("remount"))
         }
     };
     if pure_v2 {
-        let target = create_in_root(root, dest, Leaf::Dir)?;
         let (h, dir) = &ctx.cgroup.dirs[0];
-        return mount_hierarchy(&target, h, dir);
+        return mount_hierarchy(dest, h, dir);
     }
     let base = create_in_root(root, dest, Leaf::Dir)?;
+    let tmpfs_flags = flags & !MsFlags::MS_RDONLY;
     mount(
         Some("tmpfs"),
         &fd_path(&base),
         Some("tmpfs"),
-        flags & !MsFlags::MS_RDONLY,
+        tmpfs_flags,
         Some("mode=755"),
     )
     .ctx(|| step("tmpfs"))?;
     for (h, dir) in &ctx.cgroup.dirs {
-        let target = create_in_root(root, &dest.join(h.name()), Leaf::Dir)?;
-        mount_hierarchy(&target, h, dir)?;
+        mount_hierarchy(&dest.join(h.name()), h, dir)?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let base =
-            open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| step("reopen"))?;
+        let base = reopen(root, dest).ctx(|| step("reopen"))?;
         remount(&base, flags | MsFlags::MS_BIND).ctx(|| step("remount tmpfs read-only"))?;
     }
     Ok(())
+}
+
+/// Opens a path again after something was mounted on it: an fd opened before the
+/// mount still refers to the directory underneath, and a remount or propagation
+/// change must act on the new mount's root.
+fn reopen(root: &OwnedFd, dest: &Path) -> nix::Result<OwnedFd> {
+    open_in_root(root, dest, libc::O_PATH, 0)
 }
 
 /// Makes the rootfs the container's `/`. pivot_root detaches the host's tree
@@ -408,7 +411,7 @@ fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
     let step = || format!("make {} read-only", path.display());
     let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount(Some(&fd_path(&target)), &fd_path(&target), NONE, rec, NONE).ctx(step)?;
-    let target = open_in_root(root, path, libc::O_PATH, 0).ctx(step)?;
+    let target = reopen(root, path).ctx(step)?;
     remount(
         &target,
         rec | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,

@@ -169,10 +169,16 @@ fn info() -> Value {
             .into_owned()
     };
     let isatty = |fd| unsafe { libc::isatty(fd) == 1 };
-    let namespaces: Map<String, Value> = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"]
-        .iter()
-        .map(|ns| (ns.to_string(), json!(readlink(&format!("/proc/self/ns/{ns}")))))
-        .collect();
+    let namespaces: Map<String, Value> =
+        ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"]
+            .iter()
+            .map(|ns| {
+                (
+                    ns.to_string(),
+                    json!(readlink(&format!("/proc/self/ns/{ns}"))),
+                )
+            })
+            .collect();
     json!({
         "uid": unsafe { libc::getuid() },
         "gid": unsafe { libc::getgid() },
@@ -230,9 +236,9 @@ fn mounts() -> Vec<Value> {
         let b = s.as_bytes();
         let mut i = 0;
         while i < b.len() {
-            let oct = b.get(i + 1..i + 4).and_then(|o| {
-                u8::from_str_radix(std::str::from_utf8(o).ok()?, 8).ok()
-            });
+            let oct = b
+                .get(i + 1..i + 4)
+                .and_then(|o| u8::from_str_radix(std::str::from_utf8(o).ok()?, 8).ok());
             match (b[i], oct) {
                 (b'\\', Some(c)) => {
                     out.push(c);
@@ -302,7 +308,10 @@ fn rlimits() -> Map<String, Value> {
             };
             // The RLIMIT_* constants are the indices 0..16 in this order.
             unsafe { libc::getrlimit(resource as _, &mut rl) };
-            (name.to_string(), json!([fmt(rl.rlim_cur), fmt(rl.rlim_max)]))
+            (
+                name.to_string(),
+                json!([fmt(rl.rlim_cur), fmt(rl.rlim_max)]),
+            )
         })
         .collect()
 }

@@ -1,0 +1,240 @@
+//! Invalid configurations and arguments: each must fail with a message on
+//! stderr and a non-zero exit, and leave nothing behind.
+
+use spec_tests::*;
+use std::fs;
+use std::os::unix::fs::symlink;
+
+/// `create` with the bundle as configured; asserts a clean failure that
+/// mentions one of `words` and no leftovers.
+#[track_caller]
+fn create_fails(b: &Bundle, words: &[&str]) -> Output {
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(words);
+    assert_no_leftovers(b, &c.id);
+    out
+}
+
+/// `create` with `config.json` replaced by `text` (or absent for `None`).
+#[track_caller]
+fn create_with_raw_config(text: Option<&str>, words: &[&str]) {
+    let b = Bundle::new();
+    let id = b.new_id();
+    let config = b.path().join("config.json");
+    match text {
+        Some(t) => write_file(&config, t),
+        None => config,
+    };
+    b.runtime(&["create", "--bundle", &b.path_str(), &id])
+        .fails_mentioning(words);
+    assert_no_leftovers(&b, &id);
+}
+
+/// `create` under the ID `bad`, which must be refused (saying so with one
+/// of `words`) before anything is set up: nothing may appear in the state
+/// directory.
+#[track_caller]
+fn create_with_bad_id(bad: &str, words: &[&str]) {
+    let b = Bundle::new();
+    let id = b.new_id();
+    b.write_config(&id);
+    b.track_id(bad);
+    b.runtime(&["create", "--bundle", &b.path_str(), bad])
+        .fails_mentioning(words);
+    let state: Vec<_> = fs::read_dir(b.state_root())
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(state.is_empty(), "state entries left: {state:?}");
+    assert_no_leftovers(&b, &id);
+}
+
+#[test]
+fn malformed_config_json_is_rejected() {
+    create_with_raw_config(Some("{ \"ociVersion\": "), &["config", "json"]);
+}
+
+#[test]
+fn config_json_with_wrong_field_types_is_rejected() {
+    create_with_raw_config(
+        Some(r#"{"ociVersion":"1.0.2","process":{"args":"not-an-array"}}"#),
+        &["config", "json", "args", "unmarshal"],
+    );
+}
+
+#[test]
+fn missing_config_json_is_rejected() {
+    create_with_raw_config(None, &["config.json"]);
+}
+
+#[test]
+fn oci_version_2_is_rejected() {
+    let mut b = Bundle::new();
+    b.config["ociVersion"] = json!("2.0.0");
+    create_fails(&b, &["version", "2.0.0"]);
+}
+
+#[test]
+fn oci_versions_1_0_to_1_3_are_accepted() {
+    let mut b = Bundle::new();
+    b.probe(&["exit", "0"]);
+    for version in ["1.0.0", "1.0.2", "1.1.0", "1.2.0", "1.3.0"] {
+        b.config["ociVersion"] = json!(version);
+        let (c, out) = b.run(&[]);
+        assert!(out.success(), "ociVersion {version} refused: {out:#?}");
+        assert_no_leftovers(&b, &c.id);
+    }
+}
+
+#[test]
+fn empty_id_is_rejected() {
+    create_with_bad_id("", &["container id", "empty"]);
+}
+
+#[test]
+fn id_with_slash_is_rejected() {
+    create_with_bad_id("a/b", &["container id", "invalid"]);
+}
+
+#[test]
+fn id_dot_dot_is_rejected() {
+    create_with_bad_id("..", &["container id", "invalid"]);
+}
+
+#[test]
+fn id_with_whitespace_is_rejected() {
+    create_with_bad_id("a b", &["container id", "invalid"]);
+}
+
+#[test]
+fn id_longer_than_255_bytes_is_rejected() {
+    // runc has no explicit limit; the ID names its state directory, so
+    // NAME_MAX (255) is where it stops working.
+    create_with_bad_id(&"a".repeat(256), &["too long", "container id", "255"]);
+}
+
+#[test]
+fn id_of_255_bytes_is_accepted() {
+    let mut b = Bundle::new();
+    b.probe(&["exit", "0"]);
+    let id = "a".repeat(255);
+    b.track_id(&id);
+    b.write_config(&id);
+    b.runtime(&["run", "--bundle", &b.path_str(), &id]).ok();
+    assert_no_leftovers(&b, &id);
+}
+
+#[test]
+fn duplicate_id_is_rejected() {
+    let mut b = Bundle::new();
+    b.probe(&["wait-signal"]);
+    let c = b.create();
+    let pid = c.pid();
+    b.runtime(&["create", "--bundle", &b.path_str(), &c.id])
+        .fails_mentioning(&["exists", "already"]);
+    let state = c.state();
+    assert_eq!(state["status"], "created", "the original is untouched");
+    assert_eq!(state["pid"], pid);
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn missing_rootfs_is_rejected() {
+    let b = Bundle::new();
+    fs::remove_dir_all(b.rootfs()).unwrap();
+    create_fails(&b, &["rootfs", "no such file"]);
+}
+
+#[test]
+fn empty_process_args_are_rejected() {
+    let mut b = Bundle::new();
+    b.args(&[]);
+    create_fails(&b, &["args"]);
+}
+
+#[test]
+fn relative_cwd_is_rejected() {
+    let mut b = Bundle::new();
+    b.config["process"]["cwd"] = json!("tmp");
+    create_fails(&b, &["cwd", "absolute"]);
+}
+
+#[test]
+fn missing_executable_fails_at_create() {
+    // runc looks the executable up before create returns, so the error is
+    // reported by `create`, not by `start`.
+    let mut b = Bundle::new();
+    b.args(&["/no/such/binary"]);
+    create_fails(&b, &["/no/such/binary"]);
+}
+
+#[test]
+fn unknown_namespace_type_is_rejected() {
+    let mut b = Bundle::new();
+    b.set_namespace("bogus", None);
+    create_fails(&b, &["bogus", "namespace"]);
+}
+
+/// A mount whose destination is a symlink leading out of the rootfs must
+/// either be refused or land inside the rootfs; the host directory the link
+/// points at must stay untouched.
+fn check_symlink_escape(link_target: impl FnOnce(&Bundle) -> String) {
+    let mut b = Bundle::new();
+    let host = b.host_dir("escape-target");
+    write_file(&host.join("keep"), "host data");
+    symlink(link_target(&b), b.rootfs().join("evil")).unwrap();
+    let marker = format!("escape-{}", std::process::id());
+    b.add_mount(json!({
+        "destination": "/evil", "type": "tmpfs", "source": marker, "options": ["rw"]
+    }));
+    b.probe(&[]);
+    let (c, out) = b.run(&[]);
+    if out.success() {
+        let inside = out.json()["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["source"] == marker.as_str());
+        assert!(inside, "the tmpfs is not inside the container: {out:#?}");
+    } else {
+        out.fails();
+    }
+    assert!(
+        !mountinfo().iter().any(|m| m.source == marker),
+        "mounted on the host"
+    );
+    let entries: Vec<_> = fs::read_dir(&host).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "host dir changed: {entries:?}");
+    assert_eq!(fs::read_to_string(host.join("keep")).unwrap(), "host data");
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn mount_destination_symlink_cannot_escape_rootfs() {
+    check_symlink_escape(|b| b.host_dir("escape-target").to_string_lossy().into_owned());
+}
+
+#[test]
+fn mount_destination_relative_symlink_cannot_escape_rootfs() {
+    // rootfs/evil -> ../../host/escape-target: followed naively from the
+    // host it leaves the bundle; resolved inside the rootfs it cannot.
+    check_symlink_escape(|_| "../../host/escape-target".to_string());
+}
+
+#[test]
+fn kill_with_unknown_signal_is_rejected() {
+    let mut b = Bundle::new();
+    b.probe(&["wait-signal"]);
+    let c = b.start();
+    c.kill("SIGBOGUS").fails_mentioning(&["signal"]);
+    assert_eq!(c.status(), "running");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn state_of_nonexistent_container_is_an_error() {
+    let b = Bundle::new();
+    b.runtime(&["state", "no-such-container"])
+        .fails_mentioning(&["no-such-container", "not exist", "not found"]);
+}

@@ -1,0 +1,204 @@
+//! linux.namespaces: new, shared with the host, joined by path; user and
+//! time namespaces.
+
+use spec_tests::*;
+
+/// (config type, /proc/self/ns name)
+const NET: (&str, &str) = ("network", "net");
+const PID: (&str, &str) = ("pid", "pid");
+const IPC: (&str, &str) = ("ipc", "ipc");
+const UTS: (&str, &str) = ("uts", "uts");
+const MNT: (&str, &str) = ("mount", "mnt");
+const CGROUP: (&str, &str) = ("cgroup", "cgroup");
+
+/// Probe namespace `proc_name` as seen inside a container built from `b`.
+fn container_ns(b: &mut Bundle, proc_name: &str) -> String {
+    let info = b.probe_info();
+    info["namespaces"][proc_name]
+        .as_str()
+        .expect("namespace link")
+        .to_string()
+}
+
+fn check_new_namespace((kind, proc_name): (&str, &str)) {
+    let mut b = Bundle::new();
+    b.set_namespace(kind, None);
+    assert_ne!(container_ns(&mut b, proc_name), ns_of("self", proc_name));
+}
+
+fn check_shared_namespace((kind, proc_name): (&str, &str)) {
+    let mut b = Bundle::new();
+    b.remove_namespace(kind);
+    if kind == "uts" {
+        // Setting a hostname requires a private UTS namespace.
+        b.config.as_object_mut().unwrap().remove("hostname");
+    }
+    assert_eq!(container_ns(&mut b, proc_name), ns_of("self", proc_name));
+}
+
+/// Joins the namespace of a host helper made with `unshare <flag>`.
+fn check_joined_namespace((kind, proc_name): (&str, &str), unshare_flag: &str) {
+    let helper = HostProcess::spawn("unshare", &[unshare_flag, "sleep", "60"]);
+    let pid = helper.pid().to_string();
+    wait_until("unshare to create the namespace", || {
+        std::fs::read_link(format!("/proc/{pid}/ns/{proc_name}"))
+            .is_ok_and(|l| l.to_string_lossy() != ns_of("self", proc_name))
+    });
+    let mut b = Bundle::new();
+    b.set_namespace(kind, Some(&format!("/proc/{pid}/ns/{proc_name}")));
+    assert_eq!(container_ns(&mut b, proc_name), ns_of(&pid, proc_name));
+}
+
+#[test]
+fn new_pid_namespace_differs_from_host() {
+    check_new_namespace(PID);
+}
+
+#[test]
+fn new_network_namespace_differs_from_host() {
+    check_new_namespace(NET);
+}
+
+#[test]
+fn new_ipc_namespace_differs_from_host() {
+    check_new_namespace(IPC);
+}
+
+#[test]
+fn new_uts_namespace_differs_from_host() {
+    check_new_namespace(UTS);
+}
+
+#[test]
+fn new_mount_namespace_differs_from_host() {
+    check_new_namespace(MNT);
+}
+
+#[test]
+fn new_cgroup_namespace_differs_from_host() {
+    check_new_namespace(CGROUP);
+}
+
+#[test]
+fn unlisted_pid_namespace_is_shared_with_host() {
+    check_shared_namespace(PID);
+}
+
+#[test]
+fn unlisted_network_namespace_is_shared_with_host() {
+    check_shared_namespace(NET);
+}
+
+#[test]
+fn unlisted_ipc_namespace_is_shared_with_host() {
+    check_shared_namespace(IPC);
+}
+
+#[test]
+fn unlisted_uts_namespace_is_shared_with_host() {
+    check_shared_namespace(UTS);
+}
+
+#[test]
+fn unlisted_cgroup_namespace_is_shared_with_host() {
+    check_shared_namespace(CGROUP);
+}
+
+#[test]
+fn init_is_pid_1_in_new_pid_namespace() {
+    let mut b = Bundle::new();
+    let info = b.probe_info();
+    assert_eq!(info["pid"], 1);
+    assert_eq!(info["ppid"], 0);
+}
+
+#[test]
+fn process_is_not_pid_1_in_host_pid_namespace() {
+    let mut b = Bundle::new();
+    b.remove_namespace("pid");
+    let info = b.probe_info();
+    assert_ne!(info["pid"], 1);
+}
+
+#[test]
+fn network_namespace_is_joined_by_path() {
+    check_joined_namespace(NET, "--net");
+}
+
+#[test]
+fn ipc_namespace_is_joined_by_path() {
+    check_joined_namespace(IPC, "--ipc");
+}
+
+#[test]
+fn uts_namespace_is_joined_by_path() {
+    check_joined_namespace(UTS, "--uts");
+}
+
+#[test]
+fn cgroup_namespace_is_joined_by_path() {
+    check_joined_namespace(CGROUP, "--cgroup");
+}
+
+#[test]
+fn pid_namespace_of_another_container_is_joined_by_path() {
+    let mut first = Bundle::new();
+    first.probe(&["wait-signal"]);
+    let c = first.start();
+    let pid = c.pid().to_string();
+    let mut b = Bundle::new();
+    b.set_namespace("pid", Some(&format!("/proc/{pid}/ns/pid")));
+    let info = b.probe_info();
+    assert_eq!(info["namespaces"]["pid"], ns_of(&pid, "pid"));
+    assert_ne!(info["pid"], 1, "the other container's init is PID 1");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&first, &c.id);
+}
+
+#[test]
+fn user_namespace_applies_uid_and_gid_mappings() {
+    let mut b = Bundle::new();
+    b.set_namespace("user", None);
+    let mapping = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = mapping.clone();
+    b.config["linux"]["gidMappings"] = mapping;
+    let info = b.probe_info();
+    assert_eq!(info["uid"], 0);
+    assert_eq!(info["gid"], 0);
+    assert_ne!(info["namespaces"]["user"], ns_of("self", "user"));
+    let fields = |map: &Value| -> Vec<String> {
+        map.as_str()
+            .expect("map text")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(fields(&info["uid_map"]), ["0", "100000", "65536"]);
+    assert_eq!(fields(&info["gid_map"]), ["0", "100000", "65536"]);
+}
+
+#[test]
+fn time_namespace_applies_offsets() {
+    let mut b = Bundle::new();
+    b.set_namespace("time", None);
+    b.config["linux"]["timeOffsets"] = json!({
+        "monotonic": {"secs": 86400, "nanosecs": 0},
+        "boottime": {"secs": 3600, "nanosecs": 500},
+    });
+    let out = b.run_probe(&["read", "/proc/self/timens_offsets"]);
+    let offsets: Vec<Vec<String>> = out["content"]
+        .as_str()
+        .expect("timens_offsets readable")
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(
+        offsets,
+        [["monotonic", "86400", "0"], ["boottime", "3600", "500"]]
+    );
+}
+
+#[test]
+fn new_time_namespace_differs_from_host() {
+    check_new_namespace(("time", "time"));
+}

@@ -1,0 +1,336 @@
+//! The `process` object, hostname/domainname, sysctl and personality, as
+//! seen by the containerised process.
+
+use spec_tests::*;
+use std::fs;
+
+/// Asserts `create` fails cleanly mentioning one of `words`.
+#[track_caller]
+fn create_fails(b: &Bundle, words: &[&str]) {
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(words);
+    assert_no_leftovers(b, &c.id);
+}
+
+fn env_of(info: &Value) -> Vec<String> {
+    serde_json::from_value(info["env"].clone()).expect("env array")
+}
+
+fn set_user(b: &mut Bundle, user: Value) {
+    b.config["process"]["user"] = user;
+}
+
+#[test]
+fn args_are_resolved_via_path() {
+    let mut b = Bundle::new();
+    b.args(&["sh", "-c", "echo hello"]);
+    assert_eq!(b.run_ok().stdout, "hello\n");
+}
+
+#[test]
+fn args_are_resolved_via_container_path_variable() {
+    // Only the container's PATH can find /opt/tools/myprobe.
+    let mut b = Bundle::new();
+    fs::create_dir_all(b.rootfs().join("opt/tools")).unwrap();
+    fs::copy(probe_path(), b.rootfs().join("opt/tools/myprobe")).unwrap();
+    b.config["process"]["env"] = json!(["PATH=/opt/tools"]);
+    b.args(&["myprobe", "exit", "7"]);
+    let (c, out) = b.run(&[]);
+    assert_eq!(out.code, Some(7), "{out:#?}");
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn args_are_passed_verbatim() {
+    let mut b = Bundle::new();
+    b.args(&[
+        "sh",
+        "-c",
+        "printf '[%s]' \"$0\" \"$@\"",
+        "zero",
+        "a b",
+        "",
+        "*",
+    ]);
+    assert_eq!(b.run_ok().stdout, "[zero][a b][][*]");
+}
+
+#[test]
+fn env_is_passed_to_the_process() {
+    let mut b = Bundle::new();
+    let env = ["PATH=/bin", "FOO=bar", "EMPTY=", "SPACED=a b", "EQ=x=y"];
+    b.config["process"]["env"] = json!(env);
+    let got = env_of(&b.probe_info());
+    for var in env {
+        assert!(got.contains(&var.to_string()), "{var} missing from {got:?}");
+    }
+    assert!(
+        !got.iter().any(|v| v.starts_with("CARGO")),
+        "the runtime's environment leaked: {got:?}"
+    );
+}
+
+#[test]
+fn home_is_set_from_passwd_when_missing() {
+    let mut b = Bundle::new();
+    b.config["process"]["env"] = json!(["PATH=/bin"]);
+    let got = env_of(&b.probe_info());
+    assert!(got.contains(&"HOME=/root".to_string()), "{got:?}");
+}
+
+#[test]
+fn home_from_config_is_kept() {
+    let mut b = Bundle::new();
+    b.config["process"]["env"] = json!(["PATH=/bin", "HOME=/custom"]);
+    let got = env_of(&b.probe_info());
+    let homes: Vec<_> = got.iter().filter(|v| v.starts_with("HOME=")).collect();
+    assert_eq!(homes, ["HOME=/custom"]);
+}
+
+#[test]
+fn stdout_and_stderr_are_passed_through() {
+    let mut b = Bundle::new();
+    b.shell("echo to-stdout; echo to-stderr >&2");
+    let out = b.run_ok();
+    assert_eq!(out.stdout, "to-stdout\n");
+    assert!(out.stderr.contains("to-stderr\n"), "{out:#?}");
+}
+
+#[test]
+fn only_stdio_file_descriptors_are_inherited() {
+    let mut b = Bundle::new();
+    let fds = b.run_probe(&["fds"]);
+    let mut open: Vec<&String> = fds.as_object().unwrap().keys().collect();
+    open.sort();
+    assert_eq!(open, ["0", "1", "2"], "{fds}");
+}
+
+#[test]
+fn cwd_is_applied() {
+    let mut b = Bundle::new();
+    b.config["process"]["cwd"] = json!("/tmp");
+    assert_eq!(b.probe_info()["cwd"], "/tmp");
+}
+
+#[test]
+fn missing_cwd_is_created() {
+    let mut b = Bundle::new();
+    b.config["process"]["cwd"] = json!("/work/dir");
+    assert_eq!(b.probe_info()["cwd"], "/work/dir");
+}
+
+#[test]
+fn user_uid_and_gid_are_applied() {
+    let mut b = Bundle::new();
+    set_user(&mut b, json!({"uid": 1000, "gid": 2000}));
+    let info = b.probe_info();
+    for (field, want) in [("uid", 1000), ("euid", 1000), ("gid", 2000), ("egid", 2000)] {
+        assert_eq!(info[field], want, "{field}");
+    }
+    assert_eq!(info["groups"], json!([]), "no supplementary groups leak");
+}
+
+#[test]
+fn additional_gids_are_applied() {
+    let mut b = Bundle::new();
+    set_user(
+        &mut b,
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [20, 10]}),
+    );
+    let mut groups: Vec<u64> = serde_json::from_value(b.probe_info()["groups"].clone()).unwrap();
+    groups.sort();
+    assert_eq!(groups, [10, 20]);
+}
+
+#[test]
+fn umask_is_applied() {
+    let mut b = Bundle::new();
+    set_user(&mut b, json!({"uid": 0, "gid": 0, "umask": 0o027}));
+    assert_eq!(b.probe_info()["umask"], 0o027);
+}
+
+#[test]
+fn default_umask_is_0022() {
+    let mut b = Bundle::new();
+    assert_eq!(b.probe_info()["umask"], 0o022);
+}
+
+#[test]
+fn rlimits_are_applied() {
+    let mut b = Bundle::new();
+    b.config["process"]["rlimits"] = json!([
+        {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024},
+        {"type": "RLIMIT_NPROC", "soft": 100, "hard": 200},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+    ]);
+    let limits = &b.probe_info()["rlimits"];
+    assert_eq!(limits["RLIMIT_NOFILE"], json!([512, 1024]));
+    assert_eq!(limits["RLIMIT_NPROC"], json!([100, 200]));
+    assert_eq!(limits["RLIMIT_CORE"], json!([0, 0]));
+}
+
+#[test]
+fn default_template_rlimit_nofile_is_1024() {
+    let mut b = Bundle::new();
+    assert_eq!(
+        b.probe_info()["rlimits"]["RLIMIT_NOFILE"],
+        json!([1024, 1024])
+    );
+}
+
+#[test]
+fn rlimit_above_host_hard_limit_fails() {
+    // Without CAP_SYS_RESOURCE the hard limit cannot be raised.
+    let mut host = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut host) },
+        0
+    );
+    let mut b = Bundle::new();
+    let hard = host.rlim_max + 1;
+    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": hard, "hard": hard}]);
+    create_fails(&b, &["rlimit", "operation not permitted"]);
+}
+
+#[test]
+fn oom_score_adj_is_applied() {
+    let mut b = Bundle::new();
+    b.config["process"]["oomScoreAdj"] = json!(500);
+    assert_eq!(b.probe_info()["oom_score_adj"], 500);
+}
+
+#[test]
+fn hostname_is_applied() {
+    let mut b = Bundle::new();
+    b.config["hostname"] = json!("anchor-test");
+    assert_eq!(b.probe_info()["hostname"], "anchor-test");
+}
+
+#[test]
+fn domainname_is_applied() {
+    let mut b = Bundle::new();
+    b.config["domainname"] = json!("example.org");
+    assert_eq!(b.probe_info()["domainname"], "example.org");
+}
+
+#[test]
+fn sysctl_is_applied_in_own_network_namespace() {
+    let host_path = "/proc/sys/net/ipv4/ip_forward";
+    let host_before = fs::read_to_string(host_path).unwrap();
+    let mut b = Bundle::new();
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    let out = b.run_probe(&["read", host_path]);
+    assert_eq!(out["content"], "1\n");
+    assert_eq!(
+        fs::read_to_string(host_path).unwrap(),
+        host_before,
+        "host changed"
+    );
+}
+
+#[test]
+fn net_sysctl_without_network_namespace_is_rejected() {
+    let mut b = Bundle::new();
+    b.remove_namespace("network");
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    create_fails(&b, &["net.ipv4.ip_forward", "sysctl"]);
+}
+
+#[test]
+fn non_namespaced_sysctl_is_rejected() {
+    let mut b = Bundle::new();
+    b.config["linux"]["sysctl"] = json!({"vm.swappiness": "10"});
+    create_fails(&b, &["vm.swappiness"]);
+}
+
+#[test]
+fn personality_linux32_is_applied() {
+    let mut b = Bundle::new();
+    b.config["linux"]["personality"] = json!({"domain": "LINUX32"});
+    let info = b.probe_info();
+    assert_eq!(info["personality"].as_i64().map(|p| p & 0xff), Some(0x0008));
+    assert_eq!(info["machine"], "i686", "uname -m under PER_LINUX32");
+}
+
+#[test]
+fn no_new_privileges_true_sets_the_flag() {
+    let mut b = Bundle::new();
+    b.config["process"]["noNewPrivileges"] = json!(true);
+    assert_eq!(b.probe_info()["no_new_privs"], true);
+}
+
+#[test]
+fn no_new_privileges_false_leaves_the_flag_clear() {
+    let mut b = Bundle::new();
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    assert_eq!(b.probe_info()["no_new_privs"], false);
+}
+
+#[test]
+fn capabilities_from_config_are_applied() {
+    let mut b = Bundle::new();
+    let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"];
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = json!(caps);
+    }
+    let got = &b.probe_info()["caps"];
+    let want = cap_mask(&[0, 5, 13]);
+    assert_eq!(got["bounding"], want.as_str());
+    assert_eq!(got["effective"], want.as_str());
+    assert_eq!(got["permitted"], want.as_str());
+}
+
+#[test]
+fn empty_capabilities_drop_everything() {
+    let mut b = Bundle::new();
+    b.config["process"]["capabilities"] = json!({});
+    let got = &b.probe_info()["caps"];
+    for set in [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ] {
+        assert_eq!(got[set], cap_mask(&[]).as_str(), "{set}");
+    }
+}
+
+#[test]
+fn ambient_capabilities_are_kept_for_non_root_user() {
+    // For a non-root user only ambient capabilities survive execve.
+    let mut b = Bundle::new();
+    set_user(&mut b, json!({"uid": 1000, "gid": 1000}));
+    for set in [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ] {
+        b.config["process"]["capabilities"][set] = json!(["CAP_NET_BIND_SERVICE"]);
+    }
+    let got = &b.probe_info()["caps"];
+    let want = cap_mask(&[10]);
+    for set in [
+        "ambient",
+        "effective",
+        "permitted",
+        "inheritable",
+        "bounding",
+    ] {
+        assert_eq!(got[set], want.as_str(), "{set}");
+    }
+}
+
+#[test]
+fn stdin_and_stdout_are_not_terminals_without_terminal() {
+    let mut b = Bundle::new();
+    assert_eq!(
+        b.probe_info()["isatty"],
+        json!({"stdin": false, "stdout": false})
+    );
+}

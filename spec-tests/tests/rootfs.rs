@@ -1,0 +1,365 @@
+//! root, mounts, devices, maskedPaths and readonlyPaths as seen from inside
+//! the container.
+
+use spec_tests::*;
+use std::fs;
+
+const EROFS: i64 = libc::EROFS as i64;
+
+fn errno(result: &Value) -> Option<i64> {
+    assert_eq!(result["ok"], false, "expected failure: {result}");
+    result["errno"].as_i64()
+}
+
+/// A host directory holding one file `name` with `content`.
+fn host_dir_with_file(b: &Bundle, dir: &str, name: &str, content: &str) -> std::path::PathBuf {
+    let d = b.host_dir(dir);
+    write_file(&d.join(name), content);
+    d
+}
+
+fn writable_root(b: &mut Bundle) {
+    b.config["root"]["readonly"] = json!(false);
+}
+
+#[test]
+fn readonly_root_rejects_writes() {
+    let mut b = Bundle::new();
+    assert_eq!(b.config["root"]["readonly"], true);
+    let out = b.run_probe(&["write", "/newfile", "x"]);
+    assert_eq!(errno(&out), Some(EROFS));
+    assert!(!b.rootfs().join("newfile").exists());
+}
+
+#[test]
+fn writable_root_accepts_writes() {
+    let mut b = Bundle::new();
+    writable_root(&mut b);
+    let out = b.run_probe(&["write", "/newfile", "written inside"]);
+    assert_eq!(out["ok"], true, "{out}");
+    let host = fs::read_to_string(b.rootfs().join("newfile")).unwrap();
+    assert_eq!(host, "written inside");
+}
+
+#[test]
+fn mounts_are_applied_in_config_order() {
+    // Two binds on one destination: the later one must end up on top.
+    let mut b = Bundle::new();
+    let first = host_dir_with_file(&b, "first", "from-first", "");
+    let second = host_dir_with_file(&b, "second", "from-second", "");
+    b.bind(&first, "/stacked", &[])
+        .bind(&second, "/stacked", &[]);
+    let out = b.run_probe(&["ls", "/stacked"]);
+    assert_eq!(out["content"], json!(["from-second"]));
+}
+
+#[test]
+fn nested_mount_after_its_parent_is_visible() {
+    // /outer/inner is mounted after /outer, so it sits on top of the tmpfs.
+    let mut b = Bundle::new();
+    b.add_mount(json!({"destination": "/outer", "type": "tmpfs", "source": "outer"}));
+    b.add_mount(json!({"destination": "/outer/inner", "type": "tmpfs", "source": "inner"}));
+    let info = b.probe_info();
+    assert_eq!(probe_mount(&info, "/outer")["source"], "outer");
+    assert_eq!(probe_mount(&info, "/outer/inner")["source"], "inner");
+}
+
+#[test]
+fn tmpfs_mount_honours_size_and_mode() {
+    let mut b = Bundle::new();
+    b.add_mount(json!({
+        "destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "size=1m", "mode=710"]
+    }));
+    // One run: runc copies the mode of a pre-existing mount point onto the
+    // tmpfs, and a second run would find /scratch already created.
+    let [info, st] =
+        <[Value; 2]>::try_from(b.run_probes(&[&["info"], &["stat", "/scratch"]])).unwrap();
+    let m = probe_mount(&info, "/scratch");
+    assert_eq!(m["fs_type"], "tmpfs");
+    let sup = m["super_options"].as_str().unwrap();
+    assert!(sup.contains("size=1024k"), "{m}");
+    assert!(mount_options(m).contains(&"nosuid".to_string()), "{m}");
+    assert_eq!(st["mode"], 0o710);
+}
+
+#[test]
+fn read_only_bind_mount_of_host_dir() {
+    let mut b = Bundle::new();
+    let host = host_dir_with_file(&b, "data", "file", "host content");
+    b.bind(&host, "/data", &["ro"]);
+    let read = b.run_probe(&["read", "/data/file"]);
+    assert_eq!(read["content"], "host content");
+    let write = b.run_probe(&["write", "/data/new", "x"]);
+    assert_eq!(errno(&write), Some(EROFS));
+    assert!(!host.join("new").exists());
+    let info = b.probe_info();
+    assert!(mount_options(probe_mount(&info, "/data")).contains(&"ro".to_string()));
+}
+
+#[test]
+fn bind_mount_nosuid_nodev_noexec_flags_are_applied() {
+    let mut b = Bundle::new();
+    let host = b.host_dir("flags");
+    b.bind(&host, "/flags", &["nosuid", "nodev", "noexec"]);
+    let info = b.probe_info();
+    let opts = mount_options(probe_mount(&info, "/flags"));
+    for flag in ["nosuid", "nodev", "noexec"] {
+        assert!(opts.contains(&flag.to_string()), "{flag} missing: {opts:?}");
+    }
+}
+
+/// A host dir `tree` with a tmpfs submount at `tree/sub` holding `deep`.
+fn tree_with_submount(b: &Bundle) -> (std::path::PathBuf, HostMount) {
+    let tree = b.host_dir("tree");
+    let mount = HostMount::tmpfs(&tree.join("sub"), "submount");
+    write_file(&tree.join("sub/deep"), "");
+    (tree, mount)
+}
+
+#[test]
+fn rbind_mount_includes_submounts() {
+    let mut b = Bundle::new();
+    let (tree, _mount) = tree_with_submount(&b);
+    b.add_mount(json!({
+        "destination": "/tree", "type": "bind", "source": tree, "options": ["rbind"]
+    }));
+    let out = b.run_probe(&["ls", "/tree/sub"]);
+    assert_eq!(out["content"], json!(["deep"]));
+}
+
+#[test]
+fn bind_mount_excludes_submounts() {
+    let mut b = Bundle::new();
+    let (tree, _mount) = tree_with_submount(&b);
+    b.bind(&tree, "/tree", &[]);
+    let out = b.run_probe(&["ls", "/tree/sub"]);
+    assert_eq!(out["content"], json!([]));
+}
+
+#[test]
+fn bind_mount_rshared_propagation_is_applied() {
+    let mut b = Bundle::new();
+    let host = b.host_dir("shared-prop");
+    b.bind(&host, "/prop", &["rshared"]);
+    let info = b.probe_info();
+    let m = probe_mount(&info, "/prop");
+    assert!(
+        m["propagation"].as_str().unwrap().contains("shared:"),
+        "{m}"
+    );
+}
+
+#[test]
+fn bind_mount_propagation_options_apply_in_order() {
+    // rshared then rprivate: the last one wins.
+    let mut b = Bundle::new();
+    let host = b.host_dir("private-prop");
+    b.bind(&host, "/prop", &["rshared", "rprivate"]);
+    let info = b.probe_info();
+    assert_eq!(probe_mount(&info, "/prop")["propagation"], "");
+}
+
+/// Whether a tmpfs the host mounts inside the rootfs after the container
+/// started shows up in the container, for a `linux.rootfsPropagation`
+/// (`None`: unset). The test directory is made a shared mount, as `/` is on
+/// systemd hosts.
+fn host_mount_reaches_container(propagation: Option<&str>) -> bool {
+    let mut b = Bundle::new();
+    let _shared = HostMount::shared_bind(b.test_dir());
+    let shared = b.share();
+    if let Some(p) = propagation {
+        b.config["linux"]["rootfsPropagation"] = json!(p);
+    }
+    b.shell("while [ ! -e /shared/go ]; do sleep 0.05; done; /probe info");
+    let late = b.rootfs().join("late");
+    fs::create_dir(&late).unwrap();
+    let c = b.start();
+    let marker = format!("late-{}", c.id);
+    let late_mount = HostMount::tmpfs(&late, &marker);
+    write_file(&shared.join("go"), "");
+    let info = c.output_json();
+    drop(late_mount);
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+    info["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["source"] == marker.as_str())
+}
+
+#[test]
+fn rootfs_propagation_rslave_receives_host_mounts() {
+    assert!(host_mount_reaches_container(Some("rslave")));
+}
+
+#[test]
+fn rootfs_propagation_defaults_to_rslave() {
+    assert!(host_mount_reaches_container(None));
+}
+
+#[test]
+fn rootfs_propagation_private_isolates_from_host_mounts() {
+    assert!(!host_mount_reaches_container(Some("private")));
+}
+
+#[test]
+fn missing_mount_destination_is_created() {
+    let mut b = Bundle::new();
+    b.add_mount(json!({"destination": "/does/not/exist", "type": "tmpfs", "source": "auto"}));
+    let info = b.probe_info();
+    assert_eq!(probe_mount(&info, "/does/not/exist")["source"], "auto");
+    b.probe(&["stat", "/does/not/exist"]);
+    assert_eq!(b.run_json()["kind"], "dir");
+}
+
+#[test]
+fn bind_mount_of_file_creates_file_destination() {
+    let mut b = Bundle::new();
+    let host = host_dir_with_file(&b, "conf", "app.conf", "key=value\n");
+    b.bind(&host.join("app.conf"), "/etc/app/app.conf", &["ro"]);
+    let out = b.run_probe(&["read", "/etc/app/app.conf"]);
+    assert_eq!(out["content"], "key=value\n");
+}
+
+#[test]
+fn no_pivot_runs_container_in_its_rootfs() {
+    let mut b = Bundle::new();
+    b.probe(&["read", "/etc/passwd"]);
+    let (c, out) = b.run(&["--no-pivot"]);
+    out.ok();
+    let ours = fs::read_to_string(b.rootfs().join("etc/passwd")).unwrap();
+    assert_eq!(out.json()["content"], ours.as_str());
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn default_devices_exist_with_right_numbers() {
+    let mut b = Bundle::new();
+    let devices = [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ];
+    let stats: Vec<[&str; 2]> = devices.iter().map(|(d, ..)| ["stat", *d]).collect();
+    let invocations: Vec<&[&str]> = stats.iter().map(|s| &s[..]).collect();
+    for ((dev, major, minor), st) in devices.iter().zip(b.run_probes(&invocations)) {
+        assert_eq!(st["kind"], "char", "{dev}: {st}");
+        assert_eq!(st["major"], *major, "{dev}");
+        assert_eq!(st["minor"], *minor, "{dev}");
+    }
+}
+
+#[test]
+fn default_dev_symlinks_exist() {
+    let mut b = Bundle::new();
+    let links = [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+        ("/dev/ptmx", "pts/ptmx"),
+    ];
+    let stats: Vec<[&str; 2]> = links.iter().map(|(l, _)| ["stat", *l]).collect();
+    let invocations: Vec<&[&str]> = stats.iter().map(|s| &s[..]).collect();
+    for ((link, target), st) in links.iter().zip(b.run_probes(&invocations)) {
+        assert_eq!(st["kind"], "symlink", "{link}: {st}");
+        assert_eq!(st["target"], *target, "{link}");
+    }
+}
+
+#[test]
+fn linux_devices_entry_creates_node_with_mode_and_owner() {
+    let mut b = Bundle::new();
+    b.config["linux"]["devices"] = json!([{
+        "path": "/dev/anchor-null", "type": "c", "major": 1, "minor": 3,
+        "fileMode": 0o640, "uid": 1000, "gid": 2000
+    }]);
+    let st = b.run_probe(&["stat", "/dev/anchor-null"]);
+    assert_eq!(st["kind"], "char");
+    assert_eq!(
+        (st["major"].as_u64(), st["minor"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(st["mode"], 0o640);
+    assert_eq!(
+        (st["uid"].as_u64(), st["gid"].as_u64()),
+        (Some(1000), Some(2000))
+    );
+}
+
+#[test]
+fn masked_file_reads_empty() {
+    let mut b = Bundle::new();
+    b.write_rootfs_file("secret.txt", "top secret");
+    b.config["linux"]["maskedPaths"] = json!(["/secret.txt"]);
+    let out = b.run_probe(&["read", "/secret.txt"]);
+    assert_eq!(out["content"], "");
+}
+
+#[test]
+fn masked_directory_is_empty() {
+    let mut b = Bundle::new();
+    b.write_rootfs_file("secrets/key", "top secret");
+    b.config["linux"]["maskedPaths"] = json!(["/secrets"]);
+    let out = b.run_probe(&["ls", "/secrets"]);
+    assert_eq!(out["content"], json!([]));
+}
+
+#[test]
+fn masked_path_that_does_not_exist_is_ignored() {
+    let mut b = Bundle::new();
+    b.config["linux"]["maskedPaths"] = json!(["/no/such/path"]);
+    b.probe(&["exit", "0"]).run_ok();
+}
+
+#[test]
+fn readonly_path_rejects_writes() {
+    let mut b = Bundle::new();
+    writable_root(&mut b);
+    b.write_rootfs_file("locked/file", "");
+    b.write_rootfs_file("open/file", "");
+    b.config["linux"]["readonlyPaths"] = json!(["/locked"]);
+    let locked = b.run_probe(&["write", "/locked/file", "x"]);
+    assert_eq!(errno(&locked), Some(EROFS));
+    let open = b.run_probe(&["write", "/open/file", "x"]);
+    assert_eq!(
+        open["ok"], true,
+        "only the listed path is read-only: {open}"
+    );
+}
+
+#[test]
+fn default_template_mounts_are_present() {
+    let mut b = Bundle::new();
+    let info = b.probe_info();
+    for (dest, fs_type) in [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+    ] {
+        assert_eq!(probe_mount(&info, dest)["fs_type"], fs_type, "{dest}");
+    }
+    assert!(mount_options(probe_mount(&info, "/sys")).contains(&"ro".to_string()));
+}
+
+#[test]
+fn rootfs_is_the_container_root() {
+    let mut b = Bundle::new();
+    let out = b.run_probe(&["ls", "/"]);
+    let mut expected: Vec<String> = fs::read_dir(b.rootfs())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    expected.sort();
+    // Read after the run: directories the runtime created are on both sides.
+    assert_eq!(out["content"], json!(expected));
+}
