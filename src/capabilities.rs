@@ -14,19 +14,13 @@ fn to_caps(set: &Option<Capabilities>, supported: &CapsHashSet) -> Result<CapsHa
     let mut out = CapsHashSet::new();
     for cap in set.iter().flatten() {
         let name = cap.to_string();
-        let name = if name.starts_with("CAP_") {
-            name
-        } else {
-            format!("CAP_{name}")
-        };
-        let parsed = Capability::from_str(&name)
-            .map_err(|_| Error::invalid(format!("unknown capability {name}")))?;
+        let name = if name.starts_with("CAP_") { name } else { format!("CAP_{name}") };
+        let parsed =
+            Capability::from_str(&name).map_err(|_| Error::invalid(format!("unknown capability {name}")))?;
         if supported.contains(&parsed) {
             out.insert(parsed);
         } else {
-            crate::logger::warn(format!(
-                "capability {name} is not supported by this kernel; ignored"
-            ));
+            crate::logger::warn(format!("capability {name} is not supported by this kernel; ignored"));
         }
     }
     Ok(out)
@@ -45,8 +39,7 @@ impl CapabilityPlan {
     pub fn new(config: Option<&LinuxCapabilities>) -> Result<Self> {
         let supported = caps::runtime::thread_all_supported();
         let none = None;
-        let get =
-            |f: fn(&LinuxCapabilities) -> &Option<Capabilities>| config.map(f).unwrap_or(&none);
+        let get = |f: fn(&LinuxCapabilities) -> &Option<Capabilities>| config.map(f).unwrap_or(&none);
         Ok(CapabilityPlan {
             bounding: to_caps(get(LinuxCapabilities::bounding), &supported)?,
             effective: to_caps(get(LinuxCapabilities::effective), &supported)?,
@@ -61,9 +54,8 @@ impl CapabilityPlan {
     pub fn drop_bounding(&self) -> Result<()> {
         for cap in caps::runtime::thread_all_supported() {
             if !self.bounding.contains(&cap) {
-                caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
-                    Error::invalid(format!("drop {cap} from the bounding set: {e}"))
-                })?;
+                caps::drop(None, CapSet::Bounding, cap)
+                    .map_err(|e| Error::invalid(format!("drop {cap} from the bounding set: {e}")))?;
             }
         }
         Ok(())

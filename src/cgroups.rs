@@ -56,11 +56,7 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
             continue;
         }
         match fstype {
-            "cgroup2" => found.push(Hierarchy {
-                mount_point,
-                controllers: vec![],
-                v2: true,
-            }),
+            "cgroup2" => found.push(Hierarchy { mount_point, controllers: vec![], v2: true }),
             "cgroup" => {
                 let controllers = super_opts
                     .split(',')
@@ -73,19 +69,13 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
                     })
                     .map(str::to_string)
                     .collect();
-                found.push(Hierarchy {
-                    mount_point,
-                    controllers,
-                    v2: false,
-                });
+                found.push(Hierarchy { mount_point, controllers, v2: false });
             }
             _ => {}
         }
     }
     if found.is_empty() {
-        return Err(Error::invalid(
-            "no cgroup hierarchy is mounted under /sys/fs/cgroup",
-        ));
+        return Err(Error::invalid("no cgroup hierarchy is mounted under /sys/fs/cgroup"));
     }
     Ok(found)
 }
@@ -96,11 +86,7 @@ fn own_cgroup(h: &Hierarchy) -> PathBuf {
     let data = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for line in data.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (
-            parts.next(),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or("/"),
-        );
+        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
         let matches = if h.v2 {
             ctrls.is_empty()
         } else {
@@ -126,23 +112,13 @@ impl Cgroup {
     pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Self> {
         let default = PathBuf::from("/anchor").join(id);
         let path = cgroups_path.unwrap_or(&default);
-        if path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            return Err(Error::invalid(format!(
-                "linux.cgroupsPath {} must not contain ..",
-                path.display()
-            )));
+        if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(Error::invalid(format!("linux.cgroupsPath {} must not contain ..", path.display())));
         }
         let dirs = hierarchies()?
             .into_iter()
             .map(|h| {
-                let full = if path.is_absolute() {
-                    path.to_path_buf()
-                } else {
-                    own_cgroup(&h).join(path)
-                };
+                let full = if path.is_absolute() { path.to_path_buf() } else { own_cgroup(&h).join(path) };
                 let dir = h.mount_point.join(full.strip_prefix("/").unwrap_or(&full));
                 (h, dir)
             })
@@ -213,26 +189,14 @@ impl Cgroup {
         Ok(())
     }
 
-    fn apply_cpu(
-        &self,
-        h: &Hierarchy,
-        dir: &Path,
-        cpu: &oci_spec::runtime::LinuxCpu,
-    ) -> Result<()> {
+    fn apply_cpu(&self, h: &Hierarchy, dir: &Path, cpu: &oci_spec::runtime::LinuxCpu) -> Result<()> {
         if h.v2 {
             if let (Some(shares), true) = (cpu.shares(), h.has("cpu")) {
                 write(dir, "cpu.weight", &shares_to_weight(shares).to_string())?;
             }
             if h.has("cpu") && (cpu.quota().is_some() || cpu.period().is_some()) {
-                let quota = cpu
-                    .quota()
-                    .filter(|q| *q > 0)
-                    .map_or("max".into(), |q| q.to_string());
-                write(
-                    dir,
-                    "cpu.max",
-                    &format!("{quota} {}", cpu.period().unwrap_or(100_000)),
-                )?;
+                let quota = cpu.quota().filter(|q| *q > 0).map_or("max".into(), |q| q.to_string());
+                write(dir, "cpu.max", &format!("{quota} {}", cpu.period().unwrap_or(100_000)))?;
             }
         } else if h.has("cpu") {
             if let Some(shares) = cpu.shares() {
@@ -319,10 +283,7 @@ fn shares_to_weight(shares: u64) -> u64 {
 /// `cgroup.subtree_control`.
 fn enable_controllers(root: &Path, dir: &Path) -> Result<()> {
     let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
-    let enable: String = available
-        .split_whitespace()
-        .map(|c| format!("+{c} "))
-        .collect();
+    let enable: String = available.split_whitespace().map(|c| format!("+{c} ")).collect();
     if enable.is_empty() {
         return Ok(());
     }
@@ -380,9 +341,7 @@ const DEFAULT_DEVICE_RULES: [&str; 10] = [
 fn apply_v1_devices(dir: &Path, rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
     write(dir, "devices.deny", "a")?;
     for rule in rules {
-        let typ = rule
-            .typ()
-            .map_or("a".to_string(), |t| t.as_str().to_string());
+        let typ = rule.typ().map_or("a".to_string(), |t| t.as_str().to_string());
         let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
         let line = if typ == "a" {
             "a".to_string()
@@ -394,15 +353,7 @@ fn apply_v1_devices(dir: &Path, rules: &[oci_spec::runtime::LinuxDeviceCgroup]) 
                 rule.access().as_deref().unwrap_or("rwm")
             )
         };
-        write(
-            dir,
-            if rule.allow() {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            },
-            &line,
-        )?;
+        write(dir, if rule.allow() { "devices.allow" } else { "devices.deny" }, &line)?;
     }
     for rule in DEFAULT_DEVICE_RULES.iter().chain(["c 5:2 rwm"].iter()) {
         write(dir, "devices.allow", rule)?;

@@ -1,8 +1,6 @@
 //! One function per CLI command; each returns the process exit code.
 
-use crate::cli::{
-    Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs,
-};
+use crate::cli::{Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs};
 use crate::console::Proxy;
 use crate::container;
 use crate::error::{Context, Error, Result};
@@ -41,10 +39,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).expect("JSON values serialize")
-    );
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
 }
 
 fn create(root: &Path, args: &CreateArgs) -> Result<i32> {
@@ -59,11 +54,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| bad());
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     Signal::from_str(&name).map_err(|_| bad())
 }
 
@@ -94,10 +85,9 @@ fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
             "cannot delete container {} that is running: stop it first or use --force",
             args.id
         ))),
-        Status::Creating if !args.force => Err(Error::WrongState(format!(
-            "cannot delete container {}: it is still being created",
-            args.id
-        ))),
+        Status::Creating if !args.force => {
+            Err(Error::WrongState(format!("cannot delete container {}: it is still being created", args.id)))
+        }
         _ => {
             container::destroy(dir, &st)?;
             Ok(0)
@@ -123,11 +113,7 @@ fn run(root: &Path, args: &RunArgs) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    let init = created
-        .state
-        .init
-        .expect("a started container has an init")
-        .pid;
+    let init = created.state.init.expect("a started container has an init").pid;
     // Other commands (state, kill) must be able to lock the container while it runs.
     drop(created.dir);
     let code = wait_forwarding(init, &forwarded, created.master.map(Proxy::new))?;
@@ -162,8 +148,8 @@ fn wait_forwarding(init: i32, set: &SigSet, mut proxy: Option<Proxy>) -> Result<
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let init_pid = nix::unistd::Pid::from_raw(init);
-    let signals = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .ctx(|| "signalfd")?;
+    let signals =
+        SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
     let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
     let mut stdin_open = true;
     loop {
@@ -189,18 +175,13 @@ fn wait_forwarding(init: i32, set: &SigSet, mut proxy: Option<Proxy>) -> Result<
             Err(nix::errno::Errno::EINTR) => continue,
             r => r.ctx(|| "wait for the container")?,
         };
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         if ready[0] {
             while let Ok(Some(info)) = signals.read_signal() {
                 let sig = Signal::try_from(info.ssi_signo as i32).ok();
                 match sig {
                     Some(Signal::SIGCHLD) | Some(Signal::SIGURG) | None => {}
-                    Some(Signal::SIGWINCH) if proxy.is_some() => {
-                        proxy.as_ref().unwrap().copy_window_size()
-                    }
+                    Some(Signal::SIGWINCH) if proxy.is_some() => proxy.as_ref().unwrap().copy_window_size(),
                     Some(s) => {
                         let _ = nix::sys::signal::kill(init_pid, s);
                     }
@@ -255,28 +236,14 @@ fn list(root: &Path, args: &ListArgs) -> Result<i32> {
         let table: Vec<Vec<String>> = rows
             .iter()
             .map(|r| {
-                ["id", "pid", "status", "bundle", "created", "owner"]
-                    .iter()
-                    .map(|k| cell(&r[*k]))
-                    .collect()
+                ["id", "pid", "status", "bundle", "created", "owner"].iter().map(|k| cell(&r[*k])).collect()
             })
             .collect();
         let widths: Vec<usize> = (0..header.len())
-            .map(|i| {
-                table
-                    .iter()
-                    .map(|r| r[i].len())
-                    .chain([header[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
+            .map(|i| table.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
             .collect();
         let line = |cells: Vec<&str>| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
+            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             println!("{}", padded.join("   ").trim_end());
         };
         line(header.to_vec());
@@ -290,10 +257,7 @@ fn list(root: &Path, args: &ListArgs) -> Result<i32> {
 fn spec(args: &SpecArgs) -> Result<i32> {
     let path = args.bundle.join("config.json");
     if path.exists() {
-        return Err(Error::invalid(format!(
-            "File {} exists. Remove it first",
-            path.display()
-        )));
+        return Err(Error::invalid(format!("File {} exists. Remove it first", path.display())));
     }
     let spec = crate::spec::default_spec(args.rootless);
     let text = serde_json::to_string_pretty(&spec).expect("JSON values serialize");

@@ -24,23 +24,17 @@ impl Bundle {
         let dir = std::fs::canonicalize(dir)
             .map_err(|e| Error::invalid(format!("bundle {}: {e}", dir.display())))?;
         let config = dir.join("config.json");
-        let data = std::fs::read(&config)
-            .map_err(|e| Error::invalid(format!("read {}: {e}", config.display())))?;
+        let data =
+            std::fs::read(&config).map_err(|e| Error::invalid(format!("read {}: {e}", config.display())))?;
         let spec: Spec = serde_json::from_slice(&data)
             .map_err(|e| Error::invalid(format!("parse {}: {e}", config.display())))?;
         check_version(spec.version())?;
-        let root = spec
-            .root()
-            .as_ref()
-            .ok_or_else(|| Error::invalid("config.json has no root"))?;
+        let root = spec.root().as_ref().ok_or_else(|| Error::invalid("config.json has no root"))?;
         let rootfs = dir.join(root.path());
         let rootfs = std::fs::canonicalize(&rootfs)
             .map_err(|e| Error::invalid(format!("rootfs {}: {e}", rootfs.display())))?;
         if !rootfs.is_dir() {
-            return Err(Error::invalid(format!(
-                "rootfs {} is not a directory",
-                rootfs.display()
-            )));
+            return Err(Error::invalid(format!("rootfs {} is not a directory", rootfs.display())));
         }
         let bundle = Bundle { dir, rootfs, spec };
         bundle.validate()?;
@@ -48,11 +42,8 @@ impl Bundle {
     }
 
     fn validate(&self) -> Result<()> {
-        let process = self
-            .spec
-            .process()
-            .as_ref()
-            .ok_or_else(|| Error::invalid("config.json has no process"))?;
+        let process =
+            self.spec.process().as_ref().ok_or_else(|| Error::invalid("config.json has no process"))?;
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::invalid("process.args must name the program to run"));
         }
@@ -66,12 +57,7 @@ impl Bundle {
         for name in self.sysctls().keys() {
             check_sysctl(name, &namespaces)?;
         }
-        if self
-            .spec
-            .linux()
-            .as_ref()
-            .is_some_and(|l| l.seccomp().is_some())
-        {
+        if self.spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some()) {
             return Err(Error::invalid(
                 "linux.seccomp is not supported by this build yet; refusing to run the container without its filter",
             ));
@@ -90,30 +76,16 @@ impl Bundle {
     /// Namespace types the container gets (new or joined); duplicates are an error.
     pub fn namespace_types(&self) -> Result<HashSet<LinuxNamespaceType>> {
         let mut seen = HashSet::new();
-        for ns in self
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .into_iter()
-            .flatten()
-        {
+        for ns in self.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
             if !seen.insert(ns.typ()) {
-                return Err(Error::invalid(format!(
-                    "namespace {} is listed twice",
-                    ns.typ()
-                )));
+                return Err(Error::invalid(format!("namespace {} is listed twice", ns.typ())));
             }
         }
         Ok(seen)
     }
 
     pub fn sysctls(&self) -> std::collections::HashMap<String, String> {
-        self.spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.sysctl().clone())
-            .unwrap_or_default()
+        self.spec.linux().as_ref().and_then(|l| l.sysctl().clone()).unwrap_or_default()
     }
 }
 
@@ -126,10 +98,7 @@ fn check_version(version: &str) -> Result<()> {
         let v = (parts.next()??, parts.next()??, parts.next()??);
         parts.next().is_none().then_some(v)
     };
-    let (min, max) = (
-        parse(SPEC_VERSION_MIN).unwrap(),
-        parse(SPEC_VERSION).unwrap(),
-    );
+    let (min, max) = (parse(SPEC_VERSION_MIN).unwrap(), parse(SPEC_VERSION).unwrap());
     match parse(version) {
         Some(v) if v >= min && v <= max => Ok(()),
         Some(_) => Err(Error::invalid(format!(
@@ -168,9 +137,7 @@ fn check_sysctl(name: &str, namespaces: &HashSet<LinuxNamespaceType>) -> Result<
     if namespaces.contains(&needed) {
         Ok(())
     } else {
-        Err(Error::invalid(format!(
-            "sysctl {name} requires {what} namespace in linux.namespaces"
-        )))
+        Err(Error::invalid(format!("sysctl {name} requires {what} namespace in linux.namespaces")))
     }
 }
 
@@ -180,16 +147,7 @@ mod tests {
 
     #[test]
     fn every_1x_release_up_to_the_implemented_one_is_accepted() {
-        for v in [
-            "1.0.0",
-            "1.0.1",
-            "1.0.2",
-            "1.0.2-dev",
-            "1.1.0",
-            "1.2.0",
-            "1.2.1",
-            "1.3.0",
-        ] {
+        for v in ["1.0.0", "1.0.1", "1.0.2", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1", "1.3.0"] {
             assert!(check_version(v).is_ok(), "{v} rejected");
         }
         for v in ["0.9.0", "1.4.0", "2.0.0", "", "1.0", "x.y.z"] {

@@ -18,21 +18,14 @@ use std::path::Path;
 /// In init, after the switch into the rootfs: the pty becomes the container's
 /// terminal and its master goes out over `socket`.
 pub fn setup_in_container(socket: RawFd) -> Result<()> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .ctx(|| "open /dev/ptmx")?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx(|| "open /dev/ptmx")?;
     grantpt(&master).ctx(|| "grantpt")?;
     unlockpt(&master).ctx(|| "unlockpt")?;
     let slave_path = ptsname_r(&master).ctx(|| "ptsname")?;
     let root = open_root(Path::new("/"))?;
     let console = create_in_root(&root, Path::new("/dev/console"), Leaf::File)?;
-    mount(
-        Some(slave_path.as_str()),
-        &fd_path(&console),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .ctx(|| format!("bind mount {slave_path} on /dev/console"))?;
+    mount(Some(slave_path.as_str()), &fd_path(&console), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .ctx(|| format!("bind mount {slave_path} on /dev/console"))?;
     let fds = [master.as_raw_fd()];
     sendmsg::<()>(
         socket,
@@ -44,12 +37,8 @@ pub fn setup_in_container(socket: RawFd) -> Result<()> {
     .ctx(|| "send the pty master over the console socket")?;
     drop(master);
     nix::unistd::setsid().ctx(|| "setsid")?;
-    let slave = nix::fcntl::open(
-        slave_path.as_str(),
-        OFlag::O_RDWR,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ctx(|| format!("open {slave_path}"))?;
+    let slave = nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+        .ctx(|| format!("open {slave_path}"))?;
     // SAFETY: TIOCSCTTY on the open slave; init is a session leader without a terminal.
     let r = unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) };
     nix::errno::Errno::result(r).ctx(|| "make the pty the controlling terminal")?;
@@ -67,13 +56,8 @@ pub fn receive_master(socket: &impl AsRawFd) -> Result<OwnedFd> {
     let mut name = [0u8; 256];
     let mut iov = [std::io::IoSliceMut::new(&mut name)];
     let mut space = nix::cmsg_space!(RawFd);
-    let msg = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ctx(|| "receive the pty master")?;
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .ctx(|| "receive the pty master")?;
     for cmsg in msg.cmsgs().ctx(|| "read control message")? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             if let Some(fd) = fds.first() {

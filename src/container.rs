@@ -5,7 +5,7 @@ use crate::cgroups::{self, Cgroup};
 use crate::cli::CreateArgs;
 use crate::config::Bundle;
 use crate::error::{Context, Error, Result};
-use crate::hooks;
+use crate::hooks::{self, OnFailure};
 use crate::namespaces::NamespacePlan;
 use crate::process::{self, init::InitContext, sync};
 use crate::state::{ContainerState, ProcessId, StateDir, Status};
@@ -28,21 +28,13 @@ pub struct Created {
 /// Where the pty master goes: the caller's console socket, or back to us.
 enum ConsoleLink {
     Socket(UnixStream),
-    Internal {
-        ours: UnixStream,
-        theirs: UnixStream,
-    },
+    Internal { ours: UnixStream, theirs: UnixStream },
 }
 
 impl ConsoleLink {
     /// `keep_master`: a foreground `run` may hold the terminal itself.
     fn for_create(bundle: &Bundle, args: &CreateArgs, keep_master: bool) -> Result<Option<Self>> {
-        let terminal = bundle
-            .spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
+        let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
         match (&args.console_socket, terminal) {
             (Some(_), false) => Err(Error::invalid("--console-socket given, but process.terminal is false")),
             (None, false) => Ok(None),
@@ -118,8 +110,7 @@ fn build(
     // Recorded before they exist: a create killed from here on leaves a state that
     // `delete --force` cleans up from.
     dir.save(state)?;
-    nix::unistd::mkfifo(&dir.exec_fifo(), Mode::from_bits_truncate(0o600))
-        .ctx(|| "create exec FIFO")?;
+    nix::unistd::mkfifo(&dir.exec_fifo(), Mode::from_bits_truncate(0o600)).ctx(|| "create exec FIFO")?;
     let linux = bundle.spec.linux().as_ref();
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
     let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
@@ -147,22 +138,16 @@ fn build(
                 hook_state.init = Some(ProcessId { pid, start_time: 0 });
                 let json = hook_state.to_spec_json(Status::Creating).to_string();
                 if let Some(h) = bundle.spec.hooks() {
-                    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &json)?;
-                    hooks::run_all(
-                        "createRuntime",
-                        h.create_runtime().as_deref().unwrap_or(&[]),
-                        &json,
-                    )?;
+                    let stop = OnFailure::Stop;
+                    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &json, stop)?;
+                    let create_runtime = h.create_runtime().as_deref().unwrap_or(&[]);
+                    hooks::run_all("createRuntime", create_runtime, &json, stop)?;
                 }
                 parent.send(&sync::Message::HooksDone)?;
             }
             sync::Message::Ready => break,
             sync::Message::Failed(e) => return Err(e),
-            m => {
-                return Err(Error::invalid(format!(
-                    "sync protocol: unexpected {m:?} during create"
-                )))
-            }
+            m => return Err(Error::invalid(format!("sync protocol: unexpected {m:?} during create"))),
         }
     }
     let master = match console {
@@ -194,12 +179,52 @@ fn open_path_dir(path: &Path) -> Result<OwnedFd> {
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
     ));
     std::fs::write(&tmp, pid.to_string()).ctx(|| format!("write pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(|| format!("write pid file {}", path.display()))
+}
+
+/// Opens the exec FIFO, which lets init go on, and waits for the outcome: the FIFO
+/// closes without a word when init has exec'd the program (close-on-exec); init
+/// writes its error there when the startContainer hooks or the exec fail.
+fn release_init(dir: &StateDir, init: i32) -> std::result::Result<(), String> {
+    use nix::poll::{PollFd, PollFlags};
+    // A non-blocking open succeeds with no writer yet; init's blocking open then
+    // completes. The pidfd catches an init that died before getting there.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dir.exec_fifo())
+        .map_err(|e| format!("open exec FIFO: {e}"))?;
+    let pidfd = hooks::pidfd_open(init).map_err(|e| format!("pidfd_open init: {e}"))?;
+    let mut message = Vec::new();
+    loop {
+        let mut fds =
+            [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r.map_err(|e| format!("wait for init: {e}"))?,
+        };
+        let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if fifo_ready {
+            let mut buf = [0u8; 4096];
+            match (&fifo).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => message.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("read exec FIFO: {e}")),
+            }
+        } else if init_gone {
+            return Err("init exited before it could start".into());
+        }
+    }
+    if message.is_empty() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&message).into_owned())
+    }
 }
 
 /// `start`: lets a created container's init go on to exec the user's program.
@@ -213,41 +238,15 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
         )));
     }
     let init = state.init.expect("a created container has an init");
-    // Non-blocking open succeeds without a writer; then wait for init's byte, or for
-    // init to die, whichever comes first.
-    let fifo = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(dir.exec_fifo())
-        .ctx(|| "open exec FIFO")?;
-    let pidfd = hooks::pidfd_open(init.pid).ctx(|| "pidfd_open init")?;
-    let mut fds = [
-        nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::POLLIN),
-        nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN),
-    ];
-    loop {
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => {
-                r.ctx(|| "wait for init")?;
-                break;
-            }
-        }
-    }
-    let mut byte = [0u8; 1];
-    if (&fifo).read(&mut byte).unwrap_or(0) != 1 {
-        return Err(Error::invalid(format!(
-            "container {}: init exited before it could start",
-            state.id
-        )));
-    }
+    let outcome = release_init(dir, init.pid);
     std::fs::remove_file(dir.exec_fifo()).ctx(|| "remove exec FIFO")?;
+    if let Err(why) = outcome {
+        return Err(Error::invalid(format!("start container {}: {why}", state.id)));
+    }
     if let Some(poststart) = state.hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
         let json = state.to_spec_json(Status::Running).to_string();
-        // The spec: a failing poststart hook is logged, the lifecycle goes on.
-        if let Err(e) = hooks::run_all("poststart", poststart, &json) {
-            crate::logger::warn(e.to_string());
-        }
+        // The spec: a failing poststart hook is logged; the rest and the lifecycle go on.
+        let _ = hooks::run_all("poststart", poststart, &json, OnFailure::Warn);
     }
     Ok(())
 }
@@ -278,15 +277,8 @@ pub fn signal(dir: &StateDir, state: &ContainerState, sig: Signal, all: bool) ->
 fn pidfd_signal(pid: i32, sig: Signal) -> nix::Result<()> {
     let pidfd = hooks::pidfd_open(pid)?;
     // SAFETY: plain syscall on a valid pidfd with a null siginfo.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig as i32,
-            0usize,
-            0u32,
-        )
-    };
+    let r =
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig as i32, 0usize, 0u32) };
     nix::errno::Errno::result(r).map(drop)
 }
 
@@ -297,9 +289,8 @@ pub fn destroy(dir: StateDir, state: &ContainerState) -> Result<()> {
     dir.remove()?;
     if let Some(poststop) = state.hooks.as_ref().and_then(|h| h.poststop().as_deref()) {
         let json = state.to_spec_json(Status::Stopped).to_string();
-        if let Err(e) = hooks::run_all("poststop", poststop, &json) {
-            crate::logger::warn(e.to_string());
-        }
+        // The spec: a failing poststop hook is logged; the rest and the lifecycle go on.
+        let _ = hooks::run_all("poststop", poststop, &json, OnFailure::Warn);
     }
     Ok(())
 }

@@ -23,10 +23,7 @@ pub enum Error {
 
 impl Error {
     pub fn sys(step: impl Into<String>, errno: Errno) -> Self {
-        Error::Sys {
-            step: step.into(),
-            errno: errno as i32,
-        }
+        Error::Sys { step: step.into(), errno: errno as i32 }
     }
 
     pub fn invalid(msg: impl Into<String>) -> Self {

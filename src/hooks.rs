@@ -8,15 +8,25 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-/// Runs `hooks` in order; the first failure stops the rest and is returned.
-pub fn run_all(kind: &str, hooks: &[Hook], state_json: &str) -> Result<()> {
+/// What a failing hook does to the hooks after it and to the operation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Stop at the first failure and fail the operation (createRuntime and the like).
+    Stop,
+    /// Log a warning and run the rest (poststart, poststop).
+    Warn,
+}
+
+/// Runs `hooks` in order, each with the state JSON on stdin.
+pub fn run_all(kind: &str, hooks: &[Hook], state_json: &str, on_failure: OnFailure) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
-        run_one(hook, state_json).map_err(|why| {
-            Error::invalid(format!(
-                "{kind} hook #{i} ({}) failed: {why}",
-                hook.path().display()
-            ))
-        })?;
+        if let Err(why) = run_one(hook, state_json) {
+            let err = Error::invalid(format!("{kind} hook #{i} ({}) failed: {why}", hook.path().display()));
+            match on_failure {
+                OnFailure::Stop => return Err(err),
+                OnFailure::Warn => crate::logger::warn(err.to_string()),
+            }
+        }
     }
     Ok(())
 }
@@ -33,26 +43,18 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     // A hook that does not read its stdin must not block us: ignore EPIPE.
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(state_json.as_bytes());
     }
-    let timeout_ms = hook
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| t.saturating_mul(1000));
+    let timeout_ms = hook.timeout().filter(|t| *t > 0).map(|t| t.saturating_mul(1000));
     if let Some(ms) = timeout_ms {
         if !wait_exit(child.id() as i32, ms).map_err(|e| e.to_string())? {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!(
-                "timed out after {}s",
-                hook.timeout().unwrap_or_default()
-            ));
+            return Err(format!("timed out after {}s", hook.timeout().unwrap_or_default()));
         }
     }
     let mut stderr = String::new();
@@ -64,11 +66,7 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         let stderr = stderr.trim();
-        Err(if stderr.is_empty() {
-            status.to_string()
-        } else {
-            format!("{status}: {stderr}")
-        })
+        Err(if stderr.is_empty() { status.to_string() } else { format!("{status}: {stderr}") })
     }
 }
 

@@ -35,21 +35,15 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Sets up logging once, from the global flags. A log file that cannot be opened is
 /// reported on stderr and logging falls back to stderr, so the command still runs.
 pub fn init(path: Option<&std::path::Path>, json: bool, debug: bool) {
-    let file = path.and_then(
-        |p| match OpenOptions::new().create(true).append(true).open(p) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("anchor-runtime: cannot open log file {}: {e}", p.display());
-                None
-            }
-        },
-    );
-    let min_level = if debug { Level::Debug } else { Level::Warn };
-    let _ = LOGGER.set(Logger {
-        file,
-        json,
-        min_level,
+    let file = path.and_then(|p| match OpenOptions::new().create(true).append(true).open(p) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!("anchor-runtime: cannot open log file {}: {e}", p.display());
+            None
+        }
     });
+    let min_level = if debug { Level::Debug } else { Level::Warn };
+    let _ = LOGGER.set(Logger { file, json, min_level });
 }
 
 pub fn debug_enabled() -> bool {
@@ -68,12 +62,7 @@ pub fn log(level: Level, msg: &str) {
         let record = serde_json::json!({"level": level.name(), "msg": msg, "time": rfc3339_now()});
         format!("{record}\n")
     } else {
-        format!(
-            "time=\"{}\" level={} msg=\"{}\"\n",
-            rfc3339_now(),
-            level.name(),
-            msg.escape_default()
-        )
+        format!("time=\"{}\" level={} msg=\"{}\"\n", rfc3339_now(), level.name(), msg.escape_default())
     };
     match &logger.file {
         Some(f) => {
@@ -105,9 +94,7 @@ pub fn error(msg: impl AsRef<str>) {
 
 /// UTC time as RFC 3339 with nanoseconds, computed without a date crate.
 pub fn rfc3339_now() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 
@@ -115,12 +102,7 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).

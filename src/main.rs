@@ -22,18 +22,11 @@ fn main() {
     let cli = cli::Cli::parse();
     if cli.version {
         println!("anchor-runtime version {}", env!("CARGO_PKG_VERSION"));
-        println!(
-            "commit: {}",
-            option_env!("ANCHOR_COMMIT").unwrap_or("unknown")
-        );
+        println!("commit: {}", option_env!("ANCHOR_COMMIT").unwrap_or("unknown"));
         println!("spec: {}", config::SPEC_VERSION);
         return;
     }
-    logger::init(
-        cli.log.as_deref(),
-        cli.log_format == cli::LogFormat::Json,
-        cli.debug,
-    );
+    logger::init(cli.log.as_deref(), cli.log_format == cli::LogFormat::Json, cli.debug);
     let Some(command) = &cli.command else {
         eprintln!("anchor-runtime: a command is required; see --help");
         std::process::exit(2);

@@ -70,9 +70,7 @@ impl NamespacePlan {
     /// A new PID or time namespace (created or joined) only applies to children, so
     /// the step-by-step path forks once more after entering them.
     pub fn needs_inner_fork(&self) -> bool {
-        [LinuxNamespaceType::Pid, LinuxNamespaceType::Time]
-            .iter()
-            .any(|t| self.creates(*t) || self.joins(*t))
+        [LinuxNamespaceType::Pid, LinuxNamespaceType::Time].iter().any(|t| self.creates(*t) || self.joins(*t))
     }
 
     /// Joins the user namespace, if one is given by path.
@@ -88,9 +86,9 @@ impl NamespacePlan {
     fn join_where(&self, pick: impl Fn(LinuxNamespaceType) -> bool) -> Result<()> {
         for (typ, fd) in self.joins.iter().filter(|(t, _)| pick(*t)) {
             setns(fd, clone_flag(*typ)).map_err(|e| match e {
-                nix::errno::Errno::EINVAL => Error::invalid(format!(
-                    "join {typ} namespace: the path is not a {typ} namespace"
-                )),
+                nix::errno::Errno::EINVAL => {
+                    Error::invalid(format!("join {typ} namespace: the path is not a {typ} namespace"))
+                }
                 e => Error::sys(format!("join {typ} namespace"), e),
             })?;
         }

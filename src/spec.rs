@@ -52,17 +52,14 @@ pub fn default_spec(rootless: bool) -> Value {
 }
 
 /// What an unprivileged user can run: a user namespace mapping only their own IDs,
-/// no cgroup limits, /sys bind-mounted (sysfs cannot be mounted), no devpts gid.
+/// the host's network, no cgroup limits, /sys bind-mounted (sysfs cannot be mounted), no devpts gid.
 fn make_rootless(spec: &mut Value) {
-    let (uid, gid) = (
-        nix::unistd::getuid().as_raw(),
-        nix::unistd::getgid().as_raw(),
-    );
+    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
     let linux = &mut spec["linux"];
-    linux["namespaces"]
-        .as_array_mut()
-        .expect("namespaces")
-        .push(json!({"type": "user"}));
+    let namespaces = linux["namespaces"].as_array_mut().expect("namespaces");
+    // As runc: an unprivileged user could not configure a new network namespace.
+    namespaces.retain(|ns| ns["type"] != "network");
+    namespaces.push(json!({"type": "user"}));
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
     linux.as_object_mut().expect("linux").remove("resources");
@@ -89,12 +86,8 @@ mod tests {
     #[test]
     fn default_spec_parses_as_an_oci_spec() {
         for rootless in [false, true] {
-            let spec: oci_spec::runtime::Spec =
-                serde_json::from_value(default_spec(rootless)).unwrap();
-            assert_eq!(
-                spec.process().as_ref().unwrap().args().as_ref().unwrap(),
-                &["sh"]
-            );
+            let spec: oci_spec::runtime::Spec = serde_json::from_value(default_spec(rootless)).unwrap();
+            assert_eq!(spec.process().as_ref().unwrap().args().as_ref().unwrap(), &["sh"]);
         }
     }
 }

@@ -140,19 +140,13 @@ impl ContainerState {
 }
 
 fn owner_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+    nix::unistd::User::from_uid(uid.into()).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string())
 }
 
 /// Checks an ID before it is used as a directory name: runc's character set, and
 /// nothing that could walk out of `--root`.
 pub fn validate_id(id: &str) -> Result<()> {
-    let ok_chars = id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+    let ok_chars = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
     if id.len() > MAX_ID_LEN {
         return Err(Error::invalid(format!(
             "invalid container ID: too long ({} bytes, at most {MAX_ID_LEN})",
@@ -186,9 +180,7 @@ impl StateDir {
         let path = root.join(id);
         match fs::DirBuilder::new().mode(0o700).create(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::invalid(format!(
-                    "container with ID {id} already exists"
-                )))
+                return Err(Error::invalid(format!("container with ID {id} already exists")))
             }
             r => r.ctx(|| format!("create state directory {}", path.display()))?,
         }
@@ -209,11 +201,7 @@ impl StateDir {
         let dir = File::open(&path).ctx(|| format!("open state directory {}", path.display()))?;
         let lock = Flock::lock(dir, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()), e))?;
-        Ok(StateDir {
-            id: id.to_string(),
-            path,
-            _lock: lock,
-        })
+        Ok(StateDir { id: id.to_string(), path, _lock: lock })
     }
 
     pub fn load(&self) -> Result<ContainerState> {
@@ -239,10 +227,8 @@ impl StateDir {
             .mode(0o600)
             .open(&tmp)
             .ctx(|| format!("write {}", tmp.display()))?;
-        f.write_all(&data)
-            .ctx(|| format!("write {}", tmp.display()))?;
-        fs::rename(&tmp, self.path.join(STATE_FILE))
-            .ctx(|| format!("rename {} into place", tmp.display()))
+        f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;
+        fs::rename(&tmp, self.path.join(STATE_FILE)).ctx(|| format!("rename {} into place", tmp.display()))
     }
 
     /// The descriptor holding the lock. A flock belongs to the open file, which a
@@ -296,10 +282,7 @@ mod tests {
     fn own_process_is_alive_and_a_wrong_start_time_is_not() {
         let me = ProcessId::of(std::process::id() as i32).unwrap();
         assert!(me.is_alive());
-        let impostor = ProcessId {
-            start_time: me.start_time + 1,
-            ..me
-        };
+        let impostor = ProcessId { start_time: me.start_time + 1, ..me };
         assert!(!impostor.is_alive());
     }
 }

@@ -36,10 +36,7 @@ fn unescape(s: &str) -> String {
     let mut rest = s;
     while let Some(i) = rest.find('\\') {
         out.push_str(&rest[..i]);
-        match rest
-            .get(i + 1..i + 4)
-            .and_then(|o| u8::from_str_radix(o, 8).ok())
-        {
+        match rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok()) {
             Some(c) => {
                 out.push(c as char);
                 rest = &rest[i + 4..];
@@ -57,12 +54,9 @@ fn unescape(s: &str) -> String {
 /// embedded in a decorated name (e.g. a systemd `…-<id>.scope`) but not a
 /// longer ID that merely starts with it (`…-5` vs `…-50`).
 fn names_container(component: &str, id: &str) -> bool {
-    component.match_indices(id).any(|(i, _)| {
-        !component[i + id.len()..]
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-    })
+    component
+        .match_indices(id)
+        .any(|(i, _)| !component[i + id.len()..].chars().next().is_some_and(|c| c.is_ascii_alphanumeric()))
 }
 
 fn cgroup_dirs_named(dir: &Path, id: &str, depth: usize, found: &mut Vec<String>) {
@@ -91,21 +85,13 @@ fn find_leftovers(b: &Bundle, id: &str) -> Vec<String> {
 
     // Every v1 controller hierarchy and the unified (v2) one.
     let mounts = mountinfo();
-    for m in mounts
-        .iter()
-        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
-    {
+    for m in mounts.iter().filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2") {
         cgroup_dirs_named(&m.mount_point, id, 6, &mut found);
     }
 
     let bundle = b.path();
     for m in mounts.iter().filter(|m| m.mount_point.starts_with(&bundle)) {
-        found.push(format!(
-            "mount {} ({} from {})",
-            m.mount_point.display(),
-            m.fs_type,
-            m.source
-        ));
+        found.push(format!("mount {} ({} from {})", m.mount_point.display(), m.fs_type, m.source));
     }
 
     let rootfs = b.rootfs();
@@ -130,10 +116,7 @@ fn find_leftovers(b: &Bundle, id: &str) -> Vec<String> {
         // A pivoted container process shows "/" as its root, so also look
         // for processes still inside the container's cgroup.
         let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        if cgroups
-            .lines()
-            .any(|l| l.split(['/', ':']).any(|c| names_container(c, id)))
-        {
+        if cgroups.lines().any(|l| l.split(['/', ':']).any(|c| names_container(c, id))) {
             found.push(format!("process {pid} in cgroup of {id}"));
         }
     }
@@ -154,10 +137,7 @@ pub fn assert_no_leftovers(b: &Bundle, id: &str) {
             return;
         }
         if Instant::now() > deadline {
-            panic!(
-                "container {id} left things behind:\n  {}",
-                found.join("\n  ")
-            );
+            panic!("container {id} left things behind:\n  {}", found.join("\n  "));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -45,9 +45,8 @@ const TEST_ROOT: &str = "/tmp/anchor-spec-tests";
 
 /// Busybox applets linked into `/bin` of every rootfs.
 const APPLETS: &[&str] = &[
-    "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "hostname", "ps", "mount", "umount",
-    "uname", "env", "kill", "mkdir", "touch", "test", "grep", "readlink", "printf", "pwd", "stat",
-    "wc", "rm",
+    "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "hostname", "ps", "mount", "umount", "uname",
+    "env", "kill", "mkdir", "touch", "test", "grep", "readlink", "printf", "pwd", "stat", "wc", "rm",
 ];
 
 /// `runc spec` (runc 1.1.5) with `terminal: false` and `args: ["/probe"]`.
@@ -62,11 +61,7 @@ fn workspace_dir() -> PathBuf {
 
 fn binary_from_env(var: &str, default: PathBuf, hint: &str) -> PathBuf {
     let path = std::env::var_os(var).map_or(default, PathBuf::from);
-    assert!(
-        path.is_file(),
-        "{var}: {} does not exist; {hint}",
-        path.display()
-    );
+    assert!(path.is_file(), "{var}: {} does not exist; {hint}", path.display());
     path
 }
 
@@ -89,38 +84,21 @@ pub fn probe_path() -> PathBuf {
 }
 
 pub fn busybox_path() -> PathBuf {
-    binary_from_env(
-        "BUSYBOX",
-        PathBuf::from("/bin/busybox"),
-        "install busybox-static",
-    )
+    binary_from_env("BUSYBOX", PathBuf::from("/bin/busybox"), "install busybox-static")
 }
 
 /// Name of the running test: libtest names each test thread after its test.
 fn test_name() -> String {
-    let name = std::thread::current()
-        .name()
-        .unwrap_or("test")
-        .rsplit("::")
-        .next()
-        .unwrap_or("test")
-        .to_string();
+    let name =
+        std::thread::current().name().unwrap_or("test").rsplit("::").next().unwrap_or("test").to_string();
     // IDs name state and cgroup directories: stay well below NAME_MAX (255).
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(48)
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(48).collect()
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn unique_name() -> String {
-    format!(
-        "{}-{}-{}",
-        test_name(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{}-{}-{}", test_name(), std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
 /// Polls `cond` every 20 ms until it holds; panics with `what` after `TIMEOUT`.
@@ -161,14 +139,8 @@ impl Output {
     #[track_caller]
     pub fn fails(&self) -> &Self {
         assert!(!self.timed_out, "runtime hung: {self:#?}");
-        assert!(
-            matches!(self.code, Some(c) if c != 0),
-            "expected a non-zero exit: {self:#?}"
-        );
-        assert!(
-            !self.stderr.trim().is_empty(),
-            "expected an error message on stderr: {self:#?}"
-        );
+        assert!(matches!(self.code, Some(c) if c != 0), "expected a non-zero exit: {self:#?}");
+        assert!(!self.stderr.trim().is_empty(), "expected an error message on stderr: {self:#?}");
         self
     }
 
@@ -426,9 +398,7 @@ impl Bundle {
     }
 
     fn namespaces(&mut self) -> &mut Vec<Value> {
-        self.config["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("linux.namespaces is an array")
+        self.config["linux"]["namespaces"].as_array_mut().expect("linux.namespaces is an array")
     }
 
     /// Adds (or replaces) a `linux.namespaces` entry.
@@ -451,10 +421,7 @@ impl Bundle {
     /// sh, except for startContainer whose path resolves in the container
     /// (the rootfs's busybox).
     pub fn hook(&mut self, kind: &str, script: &str) -> &mut Self {
-        self.add_hook(
-            kind,
-            json!({"path": "/bin/sh", "args": ["sh", "-c", script]}),
-        )
+        self.add_hook(kind, json!({"path": "/bin/sh", "args": ["sh", "-c", script]}))
     }
 
     pub fn add_hook(&mut self, kind: &str, hook: Value) -> &mut Self {
@@ -487,10 +454,7 @@ impl Bundle {
         let n = self.outputs.get();
         self.outputs.set(n + 1);
         let out = self.dir.join("out");
-        (
-            out.join(format!("{n}.stdout")),
-            out.join(format!("{n}.stderr")),
-        )
+        (out.join(format!("{n}.stdout")), out.join(format!("{n}.stderr")))
     }
 
     /// Starts `RUNTIME --root <state> args...` in the bundle directory.
@@ -502,12 +466,7 @@ impl Bundle {
     pub fn spawn_runtime_with(&self, global: &[&str], args: &[&str]) -> Running {
         let (stdout, stderr) = self.out_files();
         let runtime = runtime_path();
-        let cmd = format!(
-            "{} {} {}",
-            runtime.display(),
-            global.join(" "),
-            args.join(" ")
-        );
+        let cmd = format!("{} {} {}", runtime.display(), global.join(" "), args.join(" "));
         let child = Command::new(&runtime)
             .args(global)
             .args(args)
@@ -517,12 +476,7 @@ impl Bundle {
             .stderr(fs::File::create(&stderr).expect("stderr file"))
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
-        Running {
-            child: Some(child),
-            cmd,
-            stdout,
-            stderr,
-        }
+        Running { child: Some(child), cmd, stdout, stderr }
     }
 
     /// Runs `RUNTIME --root <state> args...` to completion (with timeout).
@@ -609,11 +563,8 @@ impl Bundle {
             .collect();
         self.shell(&script.join(" && "));
         let out = self.run_ok();
-        let reports: Vec<Value> = out
-            .stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("probe line is JSON"))
-            .collect();
+        let reports: Vec<Value> =
+            out.stdout.lines().map(|l| serde_json::from_str(l).expect("probe line is JSON")).collect();
         assert_eq!(reports.len(), invocations.len(), "{out:#?}");
         reports
     }
@@ -700,10 +651,7 @@ impl Container<'_> {
 
     #[track_caller]
     pub fn status(&self) -> String {
-        self.state()["status"]
-            .as_str()
-            .expect("state.status is a string")
-            .to_string()
+        self.state()["status"].as_str().expect("state.status is a string").to_string()
     }
 
     /// Host PID of the container's init (from `state`).
@@ -715,9 +663,7 @@ impl Container<'_> {
     #[track_caller]
     pub fn wait_status(&self, status: &str) {
         wait_until(&format!("{} to be {status}", self.id), || {
-            self.cmd("state", &[])
-                .stdout
-                .contains(&format!("\"{status}\""))
+            self.cmd("state", &[]).stdout.contains(&format!("\"{status}\""))
         });
     }
 
@@ -734,9 +680,7 @@ impl Container<'_> {
     /// Waits for `/probe wait-signal` to report that its signal mask is set.
     #[track_caller]
     pub fn wait_probe_ready(&self) {
-        wait_until("probe to be ready for signals", || {
-            self.stderr().contains("\"ready\":true")
-        });
+        wait_until("probe to be ready for signals", || self.stderr().contains("\"ready\":true"));
     }
 
     /// The container's stdout parsed as JSON once it is complete (the
@@ -781,12 +725,7 @@ pub fn probe_mount<'v>(info: &'v Value, mount_point: &str) -> &'v Value {
 
 /// The comma-separated mount options of a probe mount entry.
 pub fn mount_options(mount: &Value) -> Vec<String> {
-    mount["options"]
-        .as_str()
-        .unwrap_or("")
-        .split(',')
-        .map(str::to_string)
-        .collect()
+    mount["options"].as_str().unwrap_or("").split(',').map(str::to_string).collect()
 }
 
 /// Capability bit mask as /proc/self/status prints it.
@@ -809,13 +748,7 @@ fn host_mount(source: &str, target: &Path, fs_type: &str, flags: libc::c_ulong) 
             std::ptr::null(),
         )
     };
-    assert_eq!(
-        rc,
-        0,
-        "mount {source} at {}: {}",
-        target.display(),
-        std::io::Error::last_os_error()
-    );
+    assert_eq!(rc, 0, "mount {source} at {}: {}", target.display(), std::io::Error::last_os_error());
 }
 
 impl HostMount {

@@ -25,8 +25,7 @@ fn create_with_raw_config(text: Option<&str>, words: &[&str]) {
         Some(t) => write_file(&config, t),
         None => config,
     };
-    b.runtime(&["create", "--bundle", &b.path_str(), &id])
-        .fails_mentioning(words);
+    b.runtime(&["create", "--bundle", &b.path_str(), &id]).fails_mentioning(words);
     assert_no_leftovers(&b, &id);
 }
 
@@ -39,8 +38,7 @@ fn create_with_bad_id(bad: &str, words: &[&str]) {
     let id = b.new_id();
     b.write_config(&id);
     b.track_id(bad);
-    b.runtime(&["create", "--bundle", &b.path_str(), bad])
-        .fails_mentioning(words);
+    b.runtime(&["create", "--bundle", &b.path_str(), bad]).fails_mentioning(words);
     let state: Vec<_> = fs::read_dir(b.state_root())
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
@@ -129,8 +127,7 @@ fn duplicate_id_is_rejected() {
     b.probe(&["wait-signal"]);
     let c = b.create();
     let pid = c.pid();
-    b.runtime(&["create", "--bundle", &b.path_str(), &c.id])
-        .fails_mentioning(&["exists", "already"]);
+    b.runtime(&["create", "--bundle", &b.path_str(), &c.id]).fails_mentioning(&["exists", "already"]);
     let state = c.state();
     assert_eq!(state["status"], "created", "the original is untouched");
     assert_eq!(state["pid"], pid);
@@ -190,19 +187,12 @@ fn check_symlink_escape(link_target: impl FnOnce(&Bundle) -> String) {
     b.probe(&[]);
     let (c, out) = b.run(&[]);
     if out.success() {
-        let inside = out.json()["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["source"] == marker.as_str());
+        let inside = out.json()["mounts"].as_array().unwrap().iter().any(|m| m["source"] == marker.as_str());
         assert!(inside, "the tmpfs is not inside the container: {out:#?}");
     } else {
         out.fails();
     }
-    assert!(
-        !mountinfo().iter().any(|m| m.source == marker),
-        "mounted on the host"
-    );
+    assert!(!mountinfo().iter().any(|m| m.source == marker), "mounted on the host");
     let entries: Vec<_> = fs::read_dir(&host).unwrap().flatten().collect();
     assert_eq!(entries.len(), 1, "host dir changed: {entries:?}");
     assert_eq!(fs::read_to_string(host.join("keep")).unwrap(), "host data");
@@ -235,6 +225,9 @@ fn kill_with_unknown_signal_is_rejected() {
 #[test]
 fn state_of_nonexistent_container_is_an_error() {
     let b = Bundle::new();
-    b.runtime(&["state", "no-such-container"])
-        .fails_mentioning(&["no-such-container", "not exist", "not found"]);
+    b.runtime(&["state", "no-such-container"]).fails_mentioning(&[
+        "no-such-container",
+        "not exist",
+        "not found",
+    ]);
 }

@@ -38,9 +38,7 @@ fn help_flag_lists_commands() {
     let b = Bundle::new();
     let out = b.runtime(&["--help"]);
     out.ok();
-    for cmd in [
-        "create", "start", "state", "kill", "delete", "run", "list", "spec",
-    ] {
+    for cmd in ["create", "start", "state", "kill", "delete", "run", "list", "spec"] {
         assert!(out.stdout.contains(cmd), "{cmd} missing: {out:#?}");
     }
 }
@@ -80,8 +78,7 @@ fn spec_writes_default_config_in_current_directory() {
 fn spec_bundle_flag_writes_into_that_directory() {
     let b = Bundle::new();
     let dir = b.host_dir("spec-here");
-    b.runtime(&["spec", "--bundle", &dir.to_string_lossy()])
-        .ok();
+    b.runtime(&["spec", "--bundle", &dir.to_string_lossy()]).ok();
     assert!(read_config(&dir)["process"].is_object());
     assert!(!b.path().join("config.json").exists());
 }
@@ -104,14 +101,8 @@ fn spec_rootless_sets_up_user_namespace() {
     // Like runc: an unprivileged user could not set up a new netns anyway.
     assert!(!ns.contains(&"network".to_string()), "{ns:?}");
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    assert_eq!(
-        config["linux"]["uidMappings"],
-        json!([{"containerID": 0, "hostID": uid, "size": 1}])
-    );
-    assert_eq!(
-        config["linux"]["gidMappings"],
-        json!([{"containerID": 0, "hostID": gid, "size": 1}])
-    );
+    assert_eq!(config["linux"]["uidMappings"], json!([{"containerID": 0, "hostID": uid, "size": 1}]));
+    assert_eq!(config["linux"]["gidMappings"], json!([{"containerID": 0, "hostID": gid, "size": 1}]));
 }
 
 #[test]
@@ -131,14 +122,7 @@ fn log_json_writes_structured_error_lines() {
     let root = b.state_root();
     let root_str = root.to_string_lossy();
     let out = b.spawn_runtime_with(
-        &[
-            "--root",
-            &root_str,
-            "--log",
-            &log_str,
-            "--log-format",
-            "json",
-        ],
+        &["--root", &root_str, "--log", &log_str, "--log-format", "json"],
         &["start", "no-such-container"],
     );
     assert_ne!(out.wait().code, Some(0));
@@ -153,24 +137,19 @@ fn log_json_writes_structured_error_lines() {
             assert!(l[key].is_string(), "{key} missing in {l}");
         }
     }
-    assert!(
-        lines.iter().any(|l| l["level"] == "error"),
-        "no error line in {text:?}"
-    );
+    assert!(lines.iter().any(|l| l["level"] == "error"), "no error line in {text:?}");
 }
 
 #[test]
 fn unknown_global_flag_is_an_error() {
     let b = Bundle::new();
-    b.runtime(&["--no-such-flag", "list"])
-        .fails_mentioning(&["no-such-flag"]);
+    b.runtime(&["--no-such-flag", "list"]).fails_mentioning(&["no-such-flag"]);
 }
 
 #[test]
 fn unknown_command_flag_is_an_error() {
     let b = Bundle::new();
-    b.runtime(&["list", "--no-such-flag"])
-        .fails_mentioning(&["no-such-flag"]);
+    b.runtime(&["list", "--no-such-flag"]).fails_mentioning(&["no-such-flag"]);
 }
 
 #[test]
@@ -193,10 +172,7 @@ fn list_shows_id_pid_status_and_bundle() {
     out.ok();
     let mut lines = out.stdout.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
-    assert_eq!(
-        header,
-        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
-    );
+    assert_eq!(header, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
     let row: Vec<&str> = lines
         .find(|l| l.starts_with(&c.id))
         .unwrap_or_else(|| panic!("{} not listed: {out:#?}", c.id))

@@ -18,15 +18,11 @@ fn hook_bundle() -> (Bundle, PathBuf) {
 /// Adds a host hook of `kind` that saves its stdin (the state) to
 /// `<markers>/<kind>.json`.
 fn save_state_hook(b: &mut Bundle, markers: &std::path::Path, kind: &str) {
-    b.hook(
-        kind,
-        &format!("cat > {}", markers.join(format!("{kind}.json")).display()),
-    );
+    b.hook(kind, &format!("cat > {}", markers.join(format!("{kind}.json")).display()));
 }
 
 fn read_json(path: &std::path::Path) -> Value {
-    let text =
-        fs::read_to_string(path).unwrap_or_else(|e| panic!("{} not written: {e}", path.display()));
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{} not written: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text:?}", path.display()))
 }
 
@@ -106,22 +102,12 @@ fn hooks_run_at_their_lifecycle_step() {
     let shared = b.share();
     let log = shared.join("log");
     let host_log = log.display().to_string();
-    for kind in [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "poststart",
-        "poststop",
-    ] {
+    for kind in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
         b.hook(kind, &format!("echo {kind} >> {host_log}"));
     }
     b.hook("startContainer", "echo startContainer >> /shared/log");
     let note = |step: &str| {
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&log)
-            .unwrap();
+        let mut f = fs::OpenOptions::new().append(true).create(true).open(&log).unwrap();
         std::io::Write::write_all(&mut f, format!("{step}\n").as_bytes()).unwrap();
     };
     let c = b.create();
@@ -181,19 +167,14 @@ fn start_container_hook_path_resolves_in_container() {
     // The hook binary exists only inside the rootfs.
     let (mut b, _) = hook_bundle();
     let shared = b.share();
-    let script = b.write_rootfs_file(
-        "container-only-hook",
-        &format!("#!/bin/sh\n{NS_SCRIPT} > /shared/ns\n"),
-    );
+    let script =
+        b.write_rootfs_file("container-only-hook", &format!("#!/bin/sh\n{NS_SCRIPT} > /shared/ns\n"));
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     b.add_hook("startContainer", json!({"path": "/container-only-hook"}));
     let c = b.create();
     let init = c.pid().to_string();
     c.start().ok();
-    assert_eq!(
-        fs::read_to_string(shared.join("ns")).unwrap(),
-        ns_pair(&init)
-    );
+    assert_eq!(fs::read_to_string(shared.join("ns")).unwrap(), ns_pair(&init));
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }

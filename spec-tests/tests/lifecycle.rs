@@ -40,21 +40,13 @@ fn state_json_has_oci_fields_and_annotations() {
     b.config["annotations"] = json!({"org.example.key": "value", "other": "x"});
     let c = b.create();
     let state = c.state();
-    assert!(
-        state["ociVersion"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("1.")),
-        "ociVersion: {state:#}"
-    );
+    assert!(state["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")), "ociVersion: {state:#}");
     assert_eq!(state["id"], c.id.as_str());
     assert_eq!(state["status"], "created");
     assert!(state["pid"].as_i64().is_some_and(|p| p > 0), "{state:#}");
     let bundle = state["bundle"].as_str().expect("bundle");
     assert!(bundle.starts_with('/'), "bundle must be absolute: {bundle}");
-    assert_eq!(
-        state["annotations"],
-        json!({"org.example.key": "value", "other": "x"})
-    );
+    assert_eq!(state["annotations"], json!({"org.example.key": "value", "other": "x"}));
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
@@ -108,10 +100,7 @@ fn start_makes_created_container_running() {
     c.start().ok();
     let state = c.state();
     assert_eq!(state["status"], "running");
-    assert_eq!(
-        state["pid"], pid,
-        "the init process becomes the user process"
-    );
+    assert_eq!(state["pid"], pid, "the init process becomes the user process");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
@@ -141,8 +130,11 @@ fn delete_removes_stopped_container() {
 #[test]
 fn start_of_nonexistent_container_is_an_error() {
     let b = Bundle::new();
-    b.runtime(&["start", "no-such-container"])
-        .fails_mentioning(&["no-such-container", "not exist", "not found"]);
+    b.runtime(&["start", "no-such-container"]).fails_mentioning(&[
+        "no-such-container",
+        "not exist",
+        "not found",
+    ]);
 }
 
 #[test]
@@ -209,8 +201,11 @@ fn delete_force_of_nonexistent_id_succeeds() {
 #[test]
 fn delete_of_nonexistent_id_is_an_error() {
     let b = Bundle::new();
-    b.runtime(&["delete", "no-such-container"])
-        .fails_mentioning(&["no-such-container", "not exist", "not found"]);
+    b.runtime(&["delete", "no-such-container"]).fails_mentioning(&[
+        "no-such-container",
+        "not exist",
+        "not found",
+    ]);
 }
 
 /// Sends `signal` (as spelled on the command line) to a running waiting

@@ -14,10 +14,7 @@ const CGROUP: (&str, &str) = ("cgroup", "cgroup");
 /// Probe namespace `proc_name` as seen inside a container built from `b`.
 fn container_ns(b: &mut Bundle, proc_name: &str) -> String {
     let info = b.probe_info();
-    info["namespaces"][proc_name]
-        .as_str()
-        .expect("namespace link")
-        .to_string()
+    info["namespaces"][proc_name].as_str().expect("namespace link").to_string()
 }
 
 fn check_new_namespace((kind, proc_name): (&str, &str)) {
@@ -167,11 +164,7 @@ fn user_namespace_applies_uid_and_gid_mappings() {
     assert_eq!(info["gid"], 0);
     assert_ne!(info["namespaces"]["user"], ns_of("self", "user"));
     let fields = |map: &Value| -> Vec<String> {
-        map.as_str()
-            .expect("map text")
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
+        map.as_str().expect("map text").split_whitespace().map(str::to_string).collect()
     };
     assert_eq!(fields(&info["uid_map"]), ["0", "100000", "65536"]);
     assert_eq!(fields(&info["gid_map"]), ["0", "100000", "65536"]);
@@ -192,10 +185,7 @@ fn time_namespace_applies_offsets() {
         .lines()
         .map(|l| l.split_whitespace().map(str::to_string).collect())
         .collect();
-    assert_eq!(
-        offsets,
-        [["monotonic", "86400", "0"], ["boottime", "3600", "500"]]
-    );
+    assert_eq!(offsets, [["monotonic", "86400", "0"], ["boottime", "3600", "500"]]);
 }
 
 #[test]

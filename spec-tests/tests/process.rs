@@ -43,15 +43,7 @@ fn args_are_resolved_via_container_path_variable() {
 #[test]
 fn args_are_passed_verbatim() {
     let mut b = Bundle::new();
-    b.args(&[
-        "sh",
-        "-c",
-        "printf '[%s]' \"$0\" \"$@\"",
-        "zero",
-        "a b",
-        "",
-        "*",
-    ]);
+    b.args(&["sh", "-c", "printf '[%s]' \"$0\" \"$@\"", "zero", "a b", "", "*"]);
     assert_eq!(b.run_ok().stdout, "[zero][a b][][*]");
 }
 
@@ -64,10 +56,7 @@ fn env_is_passed_to_the_process() {
     for var in env {
         assert!(got.contains(&var.to_string()), "{var} missing from {got:?}");
     }
-    assert!(
-        !got.iter().any(|v| v.starts_with("CARGO")),
-        "the runtime's environment leaked: {got:?}"
-    );
+    assert!(!got.iter().any(|v| v.starts_with("CARGO")), "the runtime's environment leaked: {got:?}");
 }
 
 #[test]
@@ -133,10 +122,7 @@ fn user_uid_and_gid_are_applied() {
 #[test]
 fn additional_gids_are_applied() {
     let mut b = Bundle::new();
-    set_user(
-        &mut b,
-        json!({"uid": 1000, "gid": 1000, "additionalGids": [20, 10]}),
-    );
+    set_user(&mut b, json!({"uid": 1000, "gid": 1000, "additionalGids": [20, 10]}));
     let mut groups: Vec<u64> = serde_json::from_value(b.probe_info()["groups"].clone()).unwrap();
     groups.sort();
     assert_eq!(groups, [10, 20]);
@@ -172,23 +158,14 @@ fn rlimits_are_applied() {
 #[test]
 fn default_template_rlimit_nofile_is_1024() {
     let mut b = Bundle::new();
-    assert_eq!(
-        b.probe_info()["rlimits"]["RLIMIT_NOFILE"],
-        json!([1024, 1024])
-    );
+    assert_eq!(b.probe_info()["rlimits"]["RLIMIT_NOFILE"], json!([1024, 1024]));
 }
 
 #[test]
 fn rlimit_above_host_hard_limit_fails() {
     // Without CAP_SYS_RESOURCE the hard limit cannot be raised.
-    let mut host = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut host) },
-        0
-    );
+    let mut host = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut host) }, 0);
     let mut b = Bundle::new();
     let hard = host.rlim_max + 1;
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": hard, "hard": hard}]);
@@ -224,11 +201,7 @@ fn sysctl_is_applied_in_own_network_namespace() {
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     let out = b.run_probe(&["read", host_path]);
     assert_eq!(out["content"], "1\n");
-    assert_eq!(
-        fs::read_to_string(host_path).unwrap(),
-        host_before,
-        "host changed"
-    );
+    assert_eq!(fs::read_to_string(host_path).unwrap(), host_before, "host changed");
 }
 
 #[test]
@@ -288,13 +261,7 @@ fn empty_capabilities_drop_everything() {
     let mut b = Bundle::new();
     b.config["process"]["capabilities"] = json!({});
     let got = &b.probe_info()["caps"];
-    for set in [
-        "bounding",
-        "effective",
-        "permitted",
-        "inheritable",
-        "ambient",
-    ] {
+    for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
         assert_eq!(got[set], cap_mask(&[]).as_str(), "{set}");
     }
 }
@@ -304,24 +271,12 @@ fn ambient_capabilities_are_kept_for_non_root_user() {
     // For a non-root user only ambient capabilities survive execve.
     let mut b = Bundle::new();
     set_user(&mut b, json!({"uid": 1000, "gid": 1000}));
-    for set in [
-        "bounding",
-        "effective",
-        "permitted",
-        "inheritable",
-        "ambient",
-    ] {
+    for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
         b.config["process"]["capabilities"][set] = json!(["CAP_NET_BIND_SERVICE"]);
     }
     let got = &b.probe_info()["caps"];
     let want = cap_mask(&[10]);
-    for set in [
-        "ambient",
-        "effective",
-        "permitted",
-        "inheritable",
-        "bounding",
-    ] {
+    for set in ["ambient", "effective", "permitted", "inheritable", "bounding"] {
         assert_eq!(got[set], want.as_str(), "{set}");
     }
 }
@@ -329,8 +284,5 @@ fn ambient_capabilities_are_kept_for_non_root_user() {
 #[test]
 fn stdin_and_stdout_are_not_terminals_without_terminal() {
     let mut b = Bundle::new();
-    assert_eq!(
-        b.probe_info()["isatty"],
-        json!({"stdin": false, "stdout": false})
-    );
+    assert_eq!(b.probe_info()["isatty"], json!({"stdin": false, "stdout": false}));
 }

@@ -47,8 +47,7 @@ fn mounts_are_applied_in_config_order() {
     let mut b = Bundle::new();
     let first = host_dir_with_file(&b, "first", "from-first", "");
     let second = host_dir_with_file(&b, "second", "from-second", "");
-    b.bind(&first, "/stacked", &[])
-        .bind(&second, "/stacked", &[]);
+    b.bind(&first, "/stacked", &[]).bind(&second, "/stacked", &[]);
     let out = b.run_probe(&["ls", "/stacked"]);
     assert_eq!(out["content"], json!(["from-second"]));
 }
@@ -73,8 +72,7 @@ fn tmpfs_mount_honours_size_and_mode() {
     }));
     // One run: runc copies the mode of a pre-existing mount point onto the
     // tmpfs, and a second run would find /scratch already created.
-    let [info, st] =
-        <[Value; 2]>::try_from(b.run_probes(&[&["info"], &["stat", "/scratch"]])).unwrap();
+    let [info, st] = <[Value; 2]>::try_from(b.run_probes(&[&["info"], &["stat", "/scratch"]])).unwrap();
     let m = probe_mount(&info, "/scratch");
     assert_eq!(m["fs_type"], "tmpfs");
     let sup = m["super_options"].as_str().unwrap();
@@ -144,10 +142,7 @@ fn bind_mount_rshared_propagation_is_applied() {
     b.bind(&host, "/prop", &["rshared"]);
     let info = b.probe_info();
     let m = probe_mount(&info, "/prop");
-    assert!(
-        m["propagation"].as_str().unwrap().contains("shared:"),
-        "{m}"
-    );
+    assert!(m["propagation"].as_str().unwrap().contains("shared:"), "{m}");
 }
 
 #[test]
@@ -182,11 +177,7 @@ fn host_mount_reaches_container(propagation: Option<&str>) -> bool {
     drop(late_mount);
     c.delete(&[]).ok();
     assert_no_leftovers(&b, &c.id);
-    info["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|m| m["source"] == marker.as_str())
+    info["mounts"].as_array().unwrap().iter().any(|m| m["source"] == marker.as_str())
 }
 
 #[test]
@@ -281,15 +272,9 @@ fn linux_devices_entry_creates_node_with_mode_and_owner() {
     }]);
     let st = b.run_probe(&["stat", "/dev/anchor-null"]);
     assert_eq!(st["kind"], "char");
-    assert_eq!(
-        (st["major"].as_u64(), st["minor"].as_u64()),
-        (Some(1), Some(3))
-    );
+    assert_eq!((st["major"].as_u64(), st["minor"].as_u64()), (Some(1), Some(3)));
     assert_eq!(st["mode"], 0o640);
-    assert_eq!(
-        (st["uid"].as_u64(), st["gid"].as_u64()),
-        (Some(1000), Some(2000))
-    );
+    assert_eq!((st["uid"].as_u64(), st["gid"].as_u64()), (Some(1000), Some(2000)));
 }
 
 #[test]
@@ -327,10 +312,7 @@ fn readonly_path_rejects_writes() {
     let locked = b.run_probe(&["write", "/locked/file", "x"]);
     assert_eq!(errno(&locked), Some(EROFS));
     let open = b.run_probe(&["write", "/open/file", "x"]);
-    assert_eq!(
-        open["ok"], true,
-        "only the listed path is read-only: {open}"
-    );
+    assert_eq!(open["ok"], true, "only the listed path is read-only: {open}");
 }
 
 #[test]

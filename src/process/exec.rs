@@ -30,16 +30,15 @@ pub struct Program<'a> {
 
 impl<'a> Program<'a> {
     pub fn prepare(spec: &'a Spec, preserve_fds: u32) -> Result<Self> {
-        let process = spec
-            .process()
-            .as_ref()
-            .ok_or_else(|| Error::invalid("config.json has no process"))?;
-        let env: Vec<String> = process.env().clone().unwrap_or_default();
+        let process = spec.process().as_ref().ok_or_else(|| Error::invalid("config.json has no process"))?;
+        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", home_of(process.user().uid())));
+        }
         let args = process.args().as_deref().unwrap_or(&[]);
         let path = lookup(&args[0], &env)?;
-        let cstr = |s: &str| {
-            CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")))
-        };
+        let cstr =
+            |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")));
         let personality = match spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
             Some(p) if p.domain() == LinuxPersonalityDomain::PerLinux32 => Some(PER_LINUX32),
             Some(_) => Some(PER_LINUX),
@@ -57,14 +56,13 @@ impl<'a> Program<'a> {
         })
     }
 
-    pub fn exec(self) -> Result<Infallible> {
+    /// Resource limits and the OOM score: applied while create still runs, so a
+    /// limit the host does not allow fails `create`; the program inherits them.
+    pub fn apply_limits(&self) -> Result<()> {
         let p = self.process;
         for rl in p.rlimits().iter().flatten() {
             let resource = rlimit_resource(rl.typ());
-            let lim = libc::rlimit {
-                rlim_cur: rl.soft(),
-                rlim_max: rl.hard(),
-            };
+            let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };
             // SAFETY: lim is a valid rlimit for the call.
             let r = unsafe { libc::setrlimit(resource, &lim) };
             nix::errno::Errno::result(r)
@@ -74,6 +72,11 @@ impl<'a> Program<'a> {
             std::fs::write("/proc/self/oom_score_adj", adj.to_string())
                 .ctx(|| format!("set oom_score_adj {adj}"))?;
         }
+        Ok(())
+    }
+
+    pub fn exec(self) -> Result<Infallible> {
+        let p = self.process;
         if let Some(persona) = self.personality {
             // SAFETY: personality takes a plain integer.
             let r = unsafe { libc::personality(persona as libc::c_ulong) };
@@ -93,13 +96,8 @@ impl<'a> Program<'a> {
         // descriptor (sync socket, state directory, host files) is closed at exec
         // (CVE-2024-21626).
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds.
-        let r = unsafe {
-            libc::close_range(
-                3 + self.preserve_fds,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC as i32,
-            )
-        };
+        let r =
+            unsafe { libc::close_range(3 + self.preserve_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
         nix::errno::Errno::result(r).ctx(|| "mark descriptors close-on-exec")?;
         let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         Err(Error::sys(format!("exec {:?}", self.path), err))
@@ -109,14 +107,8 @@ impl<'a> Program<'a> {
 fn switch_user(p: &Process) -> Result<()> {
     let user = p.user();
     keep_across_setuid(true)?;
-    let gids: Vec<nix::unistd::Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| (*g).into())
-        .collect();
-    let groups_allowed =
-        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
+    let gids: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|g| (*g).into()).collect();
+    let groups_allowed = std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
     if groups_allowed {
         nix::unistd::setgroups(&gids).ctx(|| format!("set additional groups {gids:?}"))?;
     } else if !gids.is_empty() {
@@ -130,35 +122,35 @@ fn switch_user(p: &Process) -> Result<()> {
     keep_across_setuid(false)
 }
 
+/// The user's home directory from the container's /etc/passwd ("/" when it has
+/// none), for a process started without HOME, as runc does.
+fn home_of(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map_or_else(|| "/".to_string(), |f| f[5].to_string())
+}
+
 /// PATH lookup as execvp does it, with the container's own PATH; a name with a slash
 /// is checked as it is. Done during create, so a missing program fails `create`.
 fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
-    let runnable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
+    let runnable =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if arg0.contains('/') {
         return if runnable(Path::new(arg0)) {
             Ok(PathBuf::from(arg0))
         } else {
-            Err(Error::invalid(format!(
-                "exec: {arg0:?}: no such executable file in the container"
-            )))
+            Err(Error::invalid(format!("exec: {arg0:?}: no such executable file in the container")))
         };
     }
-    let path_var = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
+    let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     path_var
         .split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
         .find(|p| runnable(p))
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "exec: {arg0:?}: executable file not found in $PATH"
-            ))
-        })
+        .ok_or_else(|| Error::invalid(format!("exec: {arg0:?}: executable file not found in $PATH")))
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {

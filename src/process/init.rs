@@ -7,6 +7,7 @@ use super::exec;
 use super::sync::{Message, SyncSocket};
 use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
+use crate::hooks::OnFailure;
 use crate::namespaces::NamespacePlan;
 use crate::rootfs::{self, RootfsContext};
 use crate::state::{ContainerState, ProcessId, Status, EXEC_FIFO};
@@ -65,13 +66,10 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     // Not dumpable: other processes cannot open /proc/<init>/exe, which is the runtime
     // binary until the exec (CVE-2019-5736). The exec of the user's program resets it.
     nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")?;
-    let Message::Go { mut host_pid } = sock.expect("Go", |m| matches!(m, Message::Go { .. }))?
-    else {
-        unreachable!()
-    };
+    sock.expect("Go", |m| matches!(m, Message::Go))?;
     let plan = ctx.namespaces;
     if stepwise {
-        host_pid = enter_namespaces_stepwise(ctx, sock)?.unwrap_or(host_pid);
+        enter_namespaces_stepwise(ctx, sock)?;
     }
     if plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User) {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
@@ -82,11 +80,9 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     if ctx.new_keyring {
         join_session_keyring(&ctx.state.id)?;
     }
+    // Hooks run by init run in the container's namespaces: they see init's PID there.
     let mut hook_state = ctx.state.clone();
-    hook_state.init = Some(ProcessId {
-        pid: host_pid,
-        start_time: 0,
-    });
+    hook_state.init = Some(ProcessId { pid: nix::unistd::getpid().as_raw(), start_time: 0 });
     let state_json = |status: Status| hook_state.to_spec_json(status).to_string();
 
     rootfs::prepare(&RootfsContext {
@@ -104,11 +100,8 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         sock.expect("HooksDone", |m| matches!(m, Message::HooksDone))?;
     }
     if let Some(create_container) = hooks.and_then(|h| h.create_container().as_deref()) {
-        crate::hooks::run_all(
-            "createContainer",
-            create_container,
-            &state_json(Status::Creating),
-        )?;
+        let json = state_json(Status::Creating);
+        crate::hooks::run_all("createContainer", create_container, &json, OnFailure::Stop)?;
     }
     set_names(ctx.spec)?;
     rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
@@ -118,6 +111,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     write_sysctls(ctx.spec)?;
     rootfs::finalize(ctx.spec)?;
     let program = exec::Program::prepare(ctx.spec, ctx.preserve_fds)?;
+    program.apply_limits()?;
 
     sock.send(&Message::Ready)?;
     sock.expect("CreateDone", |m| matches!(m, Message::CreateDone))?;
@@ -125,21 +119,30 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear PR_SET_PDEATHSIG")?;
     sock.send(&Message::Detached)?;
 
-    wait_for_start(ctx.state_dir)?;
-    if let Some(start_container) = hooks.and_then(|h| h.start_container().as_deref()) {
-        crate::hooks::run_all(
-            "startContainer",
-            start_container,
-            &state_json(Status::Running),
-        )?;
+    // Blocks until `start`. From here on `start` is the one listening: a failure goes
+    // to it through the FIFO; a successful exec closes the FIFO (close-on-exec).
+    let fifo = open_exec_fifo(ctx.state_dir)?;
+    let err = match start_steps(ctx, program, &state_json(Status::Created)) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = nix::unistd::write(&fifo, err.to_string().as_bytes());
+    // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
+    unsafe { libc::_exit(1) }
+}
+
+/// What `start` sets going: the startContainer hooks, then the user's program.
+fn start_steps(ctx: &InitContext, program: exec::Program, state_json: &str) -> Result<Infallible> {
+    if let Some(hooks) = ctx.spec.hooks().as_ref().and_then(|h| h.start_container().as_deref()) {
+        crate::hooks::run_all("startContainer", hooks, state_json, OnFailure::Stop)?;
     }
     program.exec()
 }
 
 /// The namespaces one clone(2) could not do: joining by path, a time namespace, and
-/// the extra fork a PID or time namespace needs. Returns the new init's host PID when
-/// this process forked it (this process then exits).
-fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<Option<i32>> {
+/// the extra fork a PID or time namespace needs (after which the forked child goes on
+/// as init and this process exits).
+fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<()> {
     let plan = ctx.namespaces;
     plan.join_user()?;
     if plan.creates(LinuxNamespaceType::User) {
@@ -156,7 +159,7 @@ fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<Opt
         write_time_offsets(ctx.spec)?;
     }
     if !plan.needs_inner_fork() {
-        return Ok(None);
+        return Ok(());
     }
     // SAFETY: single-threaded process; the child continues as init.
     match unsafe { nix::unistd::fork() }.ctx(|| "fork into the PID/time namespace")? {
@@ -167,40 +170,25 @@ fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<Opt
         }
         nix::unistd::ForkResult::Child => {
             // Our parent is exiting; the runtime (subreaper) adopts us and says so.
-            let Message::Go { host_pid } =
-                sock.expect("Go", |m| matches!(m, Message::Go { .. }))?
-            else {
-                unreachable!()
-            };
+            sock.expect("Go", |m| matches!(m, Message::Go))?;
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
-            Ok(Some(host_pid))
+            Ok(())
         }
     }
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let offsets = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.time_offsets().clone())
-        .unwrap_or_default();
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
     let text: String = offsets
         .iter()
-        .map(|(clock, o)| {
-            format!(
-                "{clock} {} {}\n",
-                o.secs().unwrap_or(0),
-                o.nanosecs().unwrap_or(0)
-            )
-        })
+        .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
         .collect();
     if text.is_empty() {
         return Ok(());
     }
     // One write per line: the kernel parses a single clock per write.
     for line in text.lines() {
-        std::fs::write("/proc/self/timens_offsets", line)
-            .ctx(|| format!("write time offset {line:?}"))?;
+        std::fs::write("/proc/self/timens_offsets", line).ctx(|| format!("write time offset {line:?}"))?;
     }
     Ok(())
 }
@@ -210,8 +198,7 @@ fn set_names(spec: &Spec) -> Result<()> {
         nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
     }
     if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
-        let c = std::ffi::CString::new(name)
-            .map_err(|_| Error::invalid("domainname has a NUL byte"))?;
+        let c = std::ffi::CString::new(name).map_err(|_| Error::invalid("domainname has a NUL byte"))?;
         // SAFETY: c is a valid C string of the given length.
         let r = unsafe { libc::setdomainname(c.as_ptr(), name.len()) };
         nix::errno::Errno::result(r).ctx(|| format!("set domainname {name:?}"))?;
@@ -222,13 +209,7 @@ fn set_names(spec: &Spec) -> Result<()> {
 /// Through the container's own /proc, after the switch, so only the container's
 /// namespaces are touched (config validation already refused host-wide sysctls).
 fn write_sysctls(spec: &Spec) -> Result<()> {
-    for (name, value) in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.sysctl().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for (name, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
         let path = Path::new("/proc/sys").join(name.replace('.', "/"));
         std::fs::write(&path, value).ctx(|| format!("set sysctl {name}={value}"))?;
     }
@@ -252,8 +233,8 @@ fn join_session_keyring(id: &str) -> Result<()> {
     }
 }
 
-/// Blocks until `start` opens the exec FIFO for reading, then tells it we go on.
-fn wait_for_start(state_dir: &OwnedFd) -> Result<()> {
+/// Opens the exec FIFO for writing, which blocks until `start` opens it to read.
+fn open_exec_fifo(state_dir: &OwnedFd) -> Result<OwnedFd> {
     let fd = nix::fcntl::openat(
         Some(state_dir.as_raw_fd()),
         EXEC_FIFO,
@@ -262,7 +243,5 @@ fn wait_for_start(state_dir: &OwnedFd) -> Result<()> {
     )
     .ctx(|| "open exec FIFO")?;
     // SAFETY: openat returned a new fd that nothing else owns.
-    let fifo = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    nix::unistd::write(&fifo, b"0").ctx(|| "write exec FIFO")?;
-    Ok(())
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }

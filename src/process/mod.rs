@@ -19,23 +19,14 @@ use sync::{Message, SyncSocket};
 ///
 /// The runtime is single-threaded, so a plain fork (or clone without CLONE_VM) is
 /// safe and needs no re-exec of the runtime binary.
-pub fn spawn(
-    ctx: &InitContext,
-    cgroup: &Cgroup,
-    parent: &SyncSocket,
-    child: SyncSocket,
-) -> Result<i32> {
+pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: SyncSocket) -> Result<i32> {
     let plan = ctx.namespaces;
     let single = plan.single_clone();
     if !single && plan.needs_inner_fork() {
         // The real init is a grandchild; when its parent exits it must come back to us.
         nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
-    let flags = if single {
-        plan.new
-    } else {
-        CloneFlags::empty()
-    };
+    let flags = if single { plan.new } else { CloneFlags::empty() };
     let pid = fork_with_namespaces(flags).ctx(|| "clone init")?;
     if pid == 0 {
         drop_parent_end(parent);
@@ -47,10 +38,10 @@ pub fn spawn(
         if plan.creates(LinuxNamespaceType::User) {
             write_id_maps(pid, ctx)?;
         }
-        parent.send(&Message::Go { host_pid: pid })?;
+        parent.send(&Message::Go)?;
         return Ok(pid);
     }
-    parent.send(&Message::Go { host_pid: pid })?;
+    parent.send(&Message::Go)?;
     if plan.creates(LinuxNamespaceType::User) {
         parent.expect("UsernsCreated", |m| matches!(m, Message::UsernsCreated))?;
         write_id_maps(pid, ctx)?;
@@ -59,14 +50,12 @@ pub fn spawn(
     if !plan.needs_inner_fork() {
         return Ok(pid);
     }
-    let Message::InitPid(init_pid) =
-        parent.expect("InitPid", |m| matches!(m, Message::InitPid(_)))?
-    else {
+    let Message::InitPid(init_pid) = parent.expect("InitPid", |m| matches!(m, Message::InitPid(_)))? else {
         unreachable!()
     };
     // Reap the intermediate child; init is reparented to us (the subreaper).
     nix::sys::wait::waitpid(Pid::from_raw(pid), None).ctx(|| "wait for intermediate child")?;
-    parent.send(&Message::Go { host_pid: init_pid })?;
+    parent.send(&Message::Go)?;
     Ok(init_pid)
 }
 
@@ -95,26 +84,18 @@ fn fork_with_namespaces(flags: CloneFlags) -> nix::Result<i32> {
 
 fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
-    let uid = linux
-        .and_then(|l| l.uid_mappings().as_deref())
-        .unwrap_or(&[]);
-    let gid = linux
-        .and_then(|l| l.gid_mappings().as_deref())
-        .unwrap_or(&[]);
+    let uid = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]);
+    let gid = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
     if uid.is_empty() || gid.is_empty() {
-        return Err(Error::invalid(
-            "a new user namespace needs linux.uidMappings and linux.gidMappings",
-        ));
+        return Err(Error::invalid("a new user namespace needs linux.uidMappings and linux.gidMappings"));
     }
     write_map(pid, "uid_map", uid)?;
     write_map(pid, "gid_map", gid)
 }
 
 fn write_map(pid: i32, file: &str, map: &[LinuxIdMapping]) -> Result<()> {
-    let text: String = map
-        .iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect();
+    let text: String =
+        map.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
     let path = format!("/proc/{pid}/{file}");
     std::fs::write(&path, text).ctx(|| format!("write {path}"))
 }

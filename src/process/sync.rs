@@ -11,8 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 #[derive(Serialize, Deserialize, Debug)]
 pub enum Message {
     /// parent → init: you are in your cgroup (and your ID maps are written); go on.
-    /// Carries init's PID as the host sees it, for the state handed to hooks.
-    Go { host_pid: i32 },
+    Go,
     /// init → parent: a new user namespace exists; write its uid/gid maps.
     UsernsCreated,
     /// parent → init: the maps are written.
@@ -40,13 +39,8 @@ pub struct SyncSocket {
 
 /// One socket for each side; both are close-on-exec so neither leaks into the container.
 pub fn pair() -> Result<(SyncSocket, SyncSocket)> {
-    let (a, b) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ctx(|| "create sync socketpair")?;
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .ctx(|| "create sync socketpair")?;
     Ok((SyncSocket { fd: a }, SyncSocket { fd: b }))
 }
 
@@ -67,9 +61,7 @@ impl SyncSocket {
             }
         };
         if n == 0 {
-            return Err(Error::invalid(
-                "the other end of the sync socket exited unexpectedly",
-            ));
+            return Err(Error::invalid("the other end of the sync socket exited unexpectedly"));
         }
         serde_json::from_slice(&buf[..n])
             .map_err(|e| Error::invalid(format!("bad message on sync socket: {e}")))
@@ -81,9 +73,7 @@ impl SyncSocket {
         match self.recv()? {
             Message::Failed(e) => Err(e),
             m if matches(&m) => Ok(m),
-            m => Err(Error::invalid(format!(
-                "sync protocol: expected {what}, got {m:?}"
-            ))),
+            m => Err(Error::invalid(format!("sync protocol: expected {what}, got {m:?}"))),
         }
     }
 }

@@ -13,14 +13,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// (name, major, minor) of the character devices every container gets.
-const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
 const DEV_SYMLINKS: [(&str, &str); 5] = [
     ("fd", "/proc/self/fd"),
@@ -33,16 +27,7 @@ const DEV_SYMLINKS: [(&str, &str); 5] = [
 pub fn create_default(root: &OwnedFd, in_user_ns: bool) -> Result<()> {
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = Path::new("/dev").join(name);
-        make_node(
-            root,
-            &path,
-            SFlag::S_IFCHR,
-            major,
-            minor,
-            0o666,
-            None,
-            in_user_ns,
-        )?;
+        make_node(root, &path, SFlag::S_IFCHR, major, minor, 0o666, None, in_user_ns)?;
     }
     Ok(())
 }
@@ -77,16 +62,7 @@ pub fn create_configured(root: &OwnedFd, devices: &[LinuxDevice], in_user_ns: bo
         };
         let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
         let mode = d.file_mode().unwrap_or(0o666);
-        make_node(
-            root,
-            d.path(),
-            kind,
-            d.major() as u64,
-            d.minor() as u64,
-            mode,
-            owner,
-            in_user_ns,
-        )?;
+        make_node(root, d.path(), kind, d.major() as u64, d.minor() as u64, mode, owner, in_user_ns)?;
     }
     Ok(())
 }
@@ -107,8 +83,7 @@ fn make_node(
         .file_name()
         .ok_or_else(|| Error::invalid(format!("device path {} has no name", path.display())))?;
     let parent = create_in_root(root, parent_path, Leaf::Dir)?;
-    let c_name =
-        CString::new(name.as_bytes()).map_err(|_| Error::invalid("device name has a NUL byte"))?;
+    let c_name = CString::new(name.as_bytes()).map_err(|_| Error::invalid("device name has a NUL byte"))?;
     let step = || format!("create device {}", path.display());
     if !in_user_ns {
         // Replace whatever the rootfs has there: the config decides what the node is.
@@ -118,23 +93,11 @@ fn make_node(
             nix::unistd::UnlinkatFlags::NoRemoveDir,
         );
         let perm = Mode::from_bits_truncate(mode & 0o7777);
-        mknodat(
-            Some(parent.as_raw_fd()),
-            c_name.as_c_str(),
-            kind,
-            perm,
-            makedev(major, minor),
-        )
-        .ctx(step)?;
+        mknodat(Some(parent.as_raw_fd()), c_name.as_c_str(), kind, perm, makedev(major, minor)).ctx(step)?;
         let node = open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW, 0).ctx(step)?;
         // mknod applies the umask; set the exact mode and owner the config gives.
-        nix::sys::stat::fchmodat(
-            None,
-            &fd_path(&node),
-            perm,
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        )
-        .ctx(step)?;
+        nix::sys::stat::fchmodat(None, &fd_path(&node), perm, nix::sys::stat::FchmodatFlags::FollowSymlink)
+            .ctx(step)?;
         if let Some((uid, gid)) = owner {
             nix::unistd::fchownat(
                 None,
@@ -148,27 +111,15 @@ fn make_node(
         return Ok(());
     }
     let target = create_in_root(root, path, Leaf::File)?;
-    mount(
-        Some(path),
-        &fd_path(&target),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .ctx(step)?;
+    mount(Some(path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>).ctx(step)?;
     Ok(())
 }
 
 /// Opens the container's /dev/null and checks it is the real null device (1:3), so a
 /// masked path is never covered by a file the container planted (CVE-2025-31133).
 pub fn open_verified_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let fd = open_in_root(
-        root,
-        Path::new("/dev/null"),
-        libc::O_PATH | libc::O_NOFOLLOW,
-        0,
-    )
-    .ctx(|| "open /dev/null")?;
+    let fd = open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW, 0)
+        .ctx(|| "open /dev/null")?;
     let st = nix::sys::stat::fstat(fd.as_raw_fd()).ctx(|| "stat /dev/null")?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != makedev(1, 3) {
         return Err(Error::invalid(

@@ -35,14 +35,8 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     // Nothing done in this namespace may propagate back to the host.
     mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).ctx(|| "make / rslave")?;
     // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        NONE,
-    )
-    .ctx(|| format!("bind mount rootfs {}", ctx.rootfs.display()))?;
+    mount(Some(ctx.rootfs), ctx.rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .ctx(|| format!("bind mount rootfs {}", ctx.rootfs.display()))?;
     let root = safe_path::open_root(ctx.rootfs)?;
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
     for m in mounts {
@@ -56,13 +50,12 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
         devices::create_default(&root, ctx.in_user_ns)?;
         devices::create_symlinks(&root)?;
     }
-    let configured = ctx
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_deref())
-        .unwrap_or(&[]);
+    let configured = ctx.spec.linux().as_ref().and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
     devices::create_configured(&root, configured, ctx.in_user_ns)?;
+    // A missing working directory is created, as runc does.
+    if let Some(process) = ctx.spec.process() {
+        create_in_root(&root, process.cwd(), Leaf::Dir)?;
+    }
     Ok(())
 }
 
@@ -77,10 +70,7 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
             )));
         }
     }
-    let typ = m
-        .typ()
-        .as_deref()
-        .unwrap_or(if opts.is_bind() { "bind" } else { "none" });
+    let typ = m.typ().as_deref().unwrap_or(if opts.is_bind() { "bind" } else { "none" });
     let step = |what: &str| format!("mount {typ} on {}: {what}", dest.display());
     if typ == "bind" || opts.is_bind() {
         return bind_mount(ctx, root, m, &opts);
@@ -89,31 +79,15 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
         return mount_cgroups(ctx, root, dest, &opts);
     }
     let target = create_in_root(root, dest, Leaf::Dir)?;
-    let source = m
-        .source()
-        .as_ref()
-        .map(|s| s.as_path())
-        .unwrap_or(Path::new(typ));
+    let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ));
     let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-    let result = mount(
-        Some(source),
-        &fd_path(&target),
-        Some(typ),
-        flags,
-        opts.data().as_deref(),
-    );
+    let result = mount(Some(source), &fd_path(&target), Some(typ), flags, opts.data().as_deref());
     match result {
         // sysfs cannot be mounted from a user namespace that does not own the network
         // namespace; a recursive bind of the host's /sys is what runc does then.
         Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
-            mount(
-                Some("/sys"),
-                &fd_path(&target),
-                NONE,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                NONE,
-            )
-            .ctx(|| step("bind /sys"))?;
+            mount(Some("/sys"), &fd_path(&target), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+                .ctx(|| step("bind /sys"))?;
             let mounted = reopen(root, dest).ctx(|| step("reopen"))?;
             remount(&mounted, flags | MsFlags::MS_BIND).ctx(|| step("remount"))?;
         }
@@ -129,31 +103,13 @@ fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOption
         .source()
         .as_ref()
         .ok_or_else(|| Error::invalid(format!("bind mount on {} has no source", dest.display())))?;
-    let source = if source.is_absolute() {
-        source.clone()
-    } else {
-        ctx.bundle.join(source)
-    };
-    let meta =
-        std::fs::metadata(&source).ctx(|| format!("bind mount source {}", source.display()))?;
+    let source = if source.is_absolute() { source.clone() } else { ctx.bundle.join(source) };
+    let meta = std::fs::metadata(&source).ctx(|| format!("bind mount source {}", source.display()))?;
     let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
     let target = create_in_root(root, dest, leaf)?;
-    let step = |what: &str| {
-        format!(
-            "bind mount {} on {}: {what}",
-            source.display(),
-            dest.display()
-        )
-    };
+    let step = |what: &str| format!("bind mount {} on {}: {what}", source.display(), dest.display());
     let rec = opts.flags & MsFlags::MS_REC;
-    mount(
-        Some(&source),
-        &fd_path(&target),
-        NONE,
-        MsFlags::MS_BIND | rec,
-        NONE,
-    )
-    .ctx(|| step("mount"))?;
+    mount(Some(&source), &fd_path(&target), NONE, MsFlags::MS_BIND | rec, NONE).ctx(|| step("mount"))?;
     // A bind mount ignores other flags: they take a remount. Reopen the target so the
     // remount acts on the new mount, not the directory under it.
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
@@ -171,13 +127,7 @@ fn remount(target: &OwnedFd, flags: MsFlags) -> nix::Result<()> {
     match mount(NONE, &path, NONE, flags | MsFlags::MS_REMOUNT, NONE) {
         Err(nix::errno::Errno::EPERM) => {
             let locked = statvfs_flags(target)?;
-            mount(
-                NONE,
-                &path,
-                NONE,
-                flags | locked | MsFlags::MS_REMOUNT,
-                NONE,
-            )
+            mount(NONE, &path, NONE, flags | locked | MsFlags::MS_REMOUNT, NONE)
         }
         r => r,
     }
@@ -196,10 +146,7 @@ fn statvfs_flags(fd: &OwnedFd) -> nix::Result<MsFlags> {
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
         (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
     ];
-    Ok(pairs
-        .iter()
-        .filter(|(s, _)| f.contains(*s))
-        .fold(MsFlags::empty(), |acc, (_, m)| acc | *m))
+    Ok(pairs.iter().filter(|(s, _)| f.contains(*s)).fold(MsFlags::empty(), |acc, (_, m)| acc | *m))
 }
 
 /// Propagation flags and the recursive (`r*`) attributes, after the mount exists.
@@ -222,12 +169,7 @@ struct MountAttr {
 }
 
 fn mount_setattr_recursive(target: &OwnedFd, set: u64, clear: u64) -> nix::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
     // SAFETY: attr is a valid mount_attr for the duration of the call; the path is "".
     let r = unsafe {
         libc::syscall(
@@ -246,32 +188,18 @@ fn mount_setattr_recursive(target: &OwnedFd, set: u64, clear: u64) -> nix::Resul
 /// tmpfs holding one mount per hierarchy, as runc lays it out. With a cgroup
 /// namespace the filesystems are mounted fresh (showing the container's cgroup as
 /// the root); without one the container's own directories are bind-mounted.
-fn mount_cgroups(
-    ctx: &RootfsContext,
-    root: &OwnedFd,
-    dest: &Path,
-    opts: &MountOptions,
-) -> Result<()> {
-    let flags = opts.flags
-        & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let flags =
+        opts.flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     let step = |what: &str| format!("mount cgroup on {}: {what}", dest.display());
     let pure_v2 = ctx.cgroup.is_pure_v2();
     let mount_hierarchy = |at: &Path, h: &Hierarchy, dir: &Path| -> Result<()> {
         let target = create_in_root(root, at, Leaf::Dir)?;
         if ctx.new_cgroup_ns {
-            let (fstype, data) = if h.v2 {
-                ("cgroup2", None)
-            } else {
-                ("cgroup", Some(h.controllers.join(",")))
-            };
-            mount(
-                Some(fstype),
-                &fd_path(&target),
-                Some(fstype),
-                flags,
-                data.as_deref(),
-            )
-            .ctx(|| step(&h.name()))
+            let (fstype, data) =
+                if h.v2 { ("cgroup2", None) } else { ("cgroup", Some(h.controllers.join(","))) };
+            mount(Some(fstype), &fd_path(&target), Some(fstype), flags, data.as_deref())
+                .ctx(|| step(&h.name()))
         } else {
             let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
             mount(Some(dir), &fd_path(&target), NONE, rbind, NONE).ctx(|| step(&h.name()))?;
@@ -285,14 +213,8 @@ fn mount_cgroups(
     }
     let base = create_in_root(root, dest, Leaf::Dir)?;
     let tmpfs_flags = flags & !MsFlags::MS_RDONLY;
-    mount(
-        Some("tmpfs"),
-        &fd_path(&base),
-        Some("tmpfs"),
-        tmpfs_flags,
-        Some("mode=755"),
-    )
-    .ctx(|| step("tmpfs"))?;
+    mount(Some("tmpfs"), &fd_path(&base), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
+        .ctx(|| step("tmpfs"))?;
     for (h, dir) in &ctx.cgroup.dirs {
         mount_hierarchy(&dest.join(h.name()), h, dir)?;
     }
@@ -324,8 +246,7 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
         // The old root is now stacked on the new one: detach it, without the unmount
         // propagating anywhere.
         nix::unistd::fchdir(old_root.as_raw_fd()).ctx(|| "chdir to old root")?;
-        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
-            .ctx(|| "make old root rslave")?;
+        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).ctx(|| "make old root rslave")?;
         umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root")?;
     }
     nix::unistd::chdir("/").ctx(|| "chdir to new root")
@@ -336,34 +257,21 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = safe_path::open_root(Path::new("/"))?;
-    for path in linux
-        .and_then(|l| l.masked_paths().as_deref())
-        .unwrap_or(&[])
-    {
+    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]) {
         mask(&root, Path::new(path))?;
     }
-    for path in linux
-        .and_then(|l| l.readonly_paths().as_deref())
-        .unwrap_or(&[])
-    {
+    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]) {
         make_readonly(&root, Path::new(path))?;
     }
-    if spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
-        let slash = open_in_root(&root, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
-            .ctx(|| "open /")?;
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let slash =
+            open_in_root(&root, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| "open /")?;
         remount(&slash, MsFlags::MS_BIND | MsFlags::MS_RDONLY).ctx(|| "remount / read-only")?;
     }
     if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         let opts = MountOptions::parse(&[prop.to_string()]);
         let flag = opts.propagation.first().ok_or_else(|| {
-            Error::invalid(format!(
-                "linux.rootfsPropagation {prop:?} is not a propagation mode"
-            ))
+            Error::invalid(format!("linux.rootfsPropagation {prop:?} is not a propagation mode"))
         })?;
         mount(NONE, "/", NONE, *flag, NONE).ctx(|| format!("set rootfs propagation {prop}"))?;
     }
@@ -378,28 +286,13 @@ fn mask(root: &OwnedFd, path: &Path) -> Result<()> {
         Err(nix::errno::Errno::ENOENT) => return Ok(()),
         r => r.ctx(|| format!("open masked path {}", path.display()))?,
     };
-    let st =
-        nix::sys::stat::fstat(target.as_raw_fd()).ctx(|| format!("stat {}", path.display()))?;
+    let st = nix::sys::stat::fstat(target.as_raw_fd()).ctx(|| format!("stat {}", path.display()))?;
     let step = || format!("mask {}", path.display());
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        mount(
-            Some("tmpfs"),
-            &fd_path(&target),
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            Some("size=0k"),
-        )
-        .ctx(step)
+        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k")).ctx(step)
     } else {
         let null = devices::open_verified_null(root)?;
-        mount(
-            Some(&fd_path(&null)),
-            &fd_path(&target),
-            NONE,
-            MsFlags::MS_BIND,
-            NONE,
-        )
-        .ctx(step)
+        mount(Some(&fd_path(&null)), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE).ctx(step)
     }
 }
 
@@ -412,9 +305,6 @@ fn make_readonly(root: &OwnedFd, path: &Path) -> Result<()> {
     let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount(Some(&fd_path(&target)), &fd_path(&target), NONE, rec, NONE).ctx(step)?;
     let target = reopen(root, path).ctx(step)?;
-    remount(
-        &target,
-        rec | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-    )
-    .ctx(step)
+    remount(&target, rec | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)
+        .ctx(step)
 }

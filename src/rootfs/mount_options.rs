@@ -159,22 +159,10 @@ mod tests {
 
     #[test]
     fn flags_propagation_and_data_are_separated() {
-        let o = parse(&[
-            "nosuid",
-            "noexec",
-            "rbind",
-            "rslave",
-            "mode=755",
-            "size=65536k",
-            "ro",
-        ]);
+        let o = parse(&["nosuid", "noexec", "rbind", "rslave", "mode=755", "size=65536k", "ro"]);
         assert_eq!(
             o.flags,
-            MsFlags::MS_NOSUID
-                | MsFlags::MS_NOEXEC
-                | MsFlags::MS_BIND
-                | MsFlags::MS_REC
-                | MsFlags::MS_RDONLY
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY
         );
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data().as_deref(), Some("mode=755,size=65536k"));
@@ -185,9 +173,6 @@ mod tests {
     fn later_options_override_earlier_ones() {
         assert!(!parse(&["ro", "rw"]).flags.contains(MsFlags::MS_RDONLY));
         let o = parse(&["rro", "rrw", "rnosuid"]);
-        assert_eq!(
-            (o.rec_set, o.rec_clear),
-            (MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY)
-        );
+        assert_eq!((o.rec_set, o.rec_clear), (MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY));
     }
 }

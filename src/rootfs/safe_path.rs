@@ -118,9 +118,7 @@ fn create_with_budget(
             nix::fcntl::openat(
                 Some(parent.as_raw_fd()),
                 name.as_c_str(),
-                nix::fcntl::OFlag::O_CREAT
-                    | nix::fcntl::OFlag::O_EXCL
-                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o644),
             )
             // SAFETY: openat returned a new fd that nothing else owns.
@@ -170,8 +168,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn tempdir(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("anchor-safe-path-{name}-{}", std::process::id()));
+        let d = std::env::temp_dir().join(format!("anchor-safe-path-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -193,10 +190,7 @@ mod tests {
         let fd = open_root(&root).unwrap();
         create_in_root(&fd, Path::new("/evil/sub"), Leaf::Dir).unwrap();
         assert!(!outside.join("sub").exists(), "created outside the root");
-        assert!(root
-            .join(outside.strip_prefix("/").unwrap())
-            .join("sub")
-            .is_dir());
+        assert!(root.join(outside.strip_prefix("/").unwrap()).join("sub").is_dir());
         std::fs::remove_dir_all(&base).unwrap();
     }
 

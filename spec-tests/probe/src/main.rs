@@ -14,9 +14,9 @@ use std::process::exit;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| -> &str {
-        args.get(i).map(String::as_str).unwrap_or_else(|| {
-            usage_error(&format!("missing argument #{i} for {:?}", args.first()))
-        })
+        args.get(i)
+            .map(String::as_str)
+            .unwrap_or_else(|| usage_error(&format!("missing argument #{i} for {:?}", args.first())))
     };
     let out = match args.first().map(String::as_str).unwrap_or("info") {
         "info" => info(),
@@ -101,20 +101,14 @@ fn stat(path: &str) -> Value {
 }
 
 fn readlink(path: &str) -> Option<String> {
-    fs::read_link(path)
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned())
+    fs::read_link(path).ok().map(|p| p.to_string_lossy().into_owned())
 }
 
 fn fds() -> Value {
     let mut fds = Map::new();
     // Collect the names first: reading the directory itself opens an fd.
     let names: Vec<String> = fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     for n in names {
         if let Some(target) = readlink(&format!("/proc/self/fd/{n}")) {
@@ -163,22 +157,13 @@ fn info() -> Value {
         libc::uname(&mut u);
         u
     };
-    let cstr = |s: &[libc::c_char]| unsafe {
-        std::ffi::CStr::from_ptr(s.as_ptr())
-            .to_string_lossy()
-            .into_owned()
-    };
+    let cstr =
+        |s: &[libc::c_char]| unsafe { std::ffi::CStr::from_ptr(s.as_ptr()).to_string_lossy().into_owned() };
     let isatty = |fd| unsafe { libc::isatty(fd) == 1 };
-    let namespaces: Map<String, Value> =
-        ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"]
-            .iter()
-            .map(|ns| {
-                (
-                    ns.to_string(),
-                    json!(readlink(&format!("/proc/self/ns/{ns}"))),
-                )
-            })
-            .collect();
+    let namespaces: Map<String, Value> = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"]
+        .iter()
+        .map(|ns| (ns.to_string(), json!(readlink(&format!("/proc/self/ns/{ns}")))))
+        .collect();
     json!({
         "uid": unsafe { libc::getuid() },
         "gid": unsafe { libc::getgid() },
@@ -236,9 +221,8 @@ fn mounts() -> Vec<Value> {
         let b = s.as_bytes();
         let mut i = 0;
         while i < b.len() {
-            let oct = b
-                .get(i + 1..i + 4)
-                .and_then(|o| u8::from_str_radix(std::str::from_utf8(o).ok()?, 8).ok());
+            let oct =
+                b.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(std::str::from_utf8(o).ok()?, 8).ok());
             match (b[i], oct) {
                 (b'\\', Some(c)) => {
                     out.push(c);
@@ -302,16 +286,10 @@ fn rlimits() -> Map<String, Value> {
         .iter()
         .enumerate()
         .map(|(resource, name)| {
-            let mut rl = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
+            let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
             // The RLIMIT_* constants are the indices 0..16 in this order.
             unsafe { libc::getrlimit(resource as _, &mut rl) };
-            (
-                name.to_string(),
-                json!([fmt(rl.rlim_cur), fmt(rl.rlim_max)]),
-            )
+            (name.to_string(), json!([fmt(rl.rlim_cur), fmt(rl.rlim_max)]))
         })
         .collect()
 }
