@@ -84,6 +84,19 @@ impl Bundle {
         Ok(seen)
     }
 
+    /// The host uid and gid that the container's root maps to (the caller's own when
+    /// the container has no user namespace mappings).
+    pub fn container_root_on_host(&self) -> (u32, u32) {
+        let linux = self.spec.linux().as_ref();
+        let host_of = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, own: u32| {
+            maps.into_iter().flatten().find(|m| m.container_id() == 0).map_or(own, |m| m.host_id())
+        };
+        (
+            host_of(linux.and_then(|l| l.uid_mappings().as_ref()), nix::unistd::geteuid().as_raw()),
+            host_of(linux.and_then(|l| l.gid_mappings().as_ref()), nix::unistd::getegid().as_raw()),
+        )
+    }
+
     pub fn sysctls(&self) -> std::collections::HashMap<String, String> {
         self.spec.linux().as_ref().and_then(|l| l.sysctl().clone()).unwrap_or_default()
     }

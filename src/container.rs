@@ -111,6 +111,9 @@ fn build(
     // `delete --force` cleans up from.
     dir.save(state)?;
     nix::unistd::mkfifo(&dir.exec_fifo(), Mode::from_bits_truncate(0o600)).ctx(|| "create exec FIFO")?;
+    // Init opens it as the container's root, which is another host user in a user namespace.
+    let (uid, gid) = bundle.container_root_on_host();
+    nix::unistd::chown(&dir.exec_fifo(), Some(uid.into()), Some(gid.into())).ctx(|| "chown exec FIFO")?;
     let linux = bundle.spec.linux().as_ref();
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
     let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;

@@ -178,7 +178,9 @@ impl StateDir {
             .create(root)
             .ctx(|| format!("create state root {}", root.display()))?;
         let path = root.join(id);
-        match fs::DirBuilder::new().mode(0o700).create(&path) {
+        // 0711: an init running as another host user (a user namespace) must reach
+        // the exec FIFO inside; nothing here can be listed by others.
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::invalid(format!("container with ID {id} already exists")))
             }

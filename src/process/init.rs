@@ -63,14 +63,16 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         .ctx(|| "reset signal mask")?;
     // Until create has finished, init must not outlive the runtime.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
-    // Not dumpable: other processes cannot open /proc/<init>/exe, which is the runtime
-    // binary until the exec (CVE-2019-5736). The exec of the user's program resets it.
-    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")?;
     sock.expect("Go", |m| matches!(m, Message::Go))?;
     let plan = ctx.namespaces;
     if stepwise {
         enter_namespaces_stepwise(ctx, sock)?;
     }
+    // Not dumpable: other processes cannot open /proc/<init>/exe, which is the runtime
+    // binary until the exec (CVE-2019-5736); nothing else runs in the container before
+    // this point. The exec of the user's program resets it. (Earlier, it would make
+    // /proc/self/timens_offsets unwritable.)
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")?;
     if plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User) {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .ctx(|| "become root (gid) in the user namespace")?;
@@ -151,7 +153,8 @@ fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<()>
         sock.expect("MapsWritten", |m| matches!(m, Message::MapsWritten))?;
     }
     plan.join_others()?;
-    let rest = plan.new & !CloneFlags::CLONE_NEWUSER;
+    // On raw bits: CloneFlags' own operators would drop CLONE_NEWTIME, unknown to nix.
+    let rest = CloneFlags::from_bits_retain(plan.new.bits() & !CloneFlags::CLONE_NEWUSER.bits());
     if !rest.is_empty() {
         unshare(rest).ctx(|| format!("create namespaces {rest:?}"))?;
     }

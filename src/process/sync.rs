@@ -47,7 +47,8 @@ pub fn pair() -> Result<(SyncSocket, SyncSocket)> {
 impl SyncSocket {
     pub fn send(&self, msg: &Message) -> Result<()> {
         let data = serde_json::to_vec(msg).expect("messages serialize");
-        send(self.fd.as_raw_fd(), &data, MsgFlags::empty()).ctx(|| "send on sync socket")?;
+        // MSG_NOSIGNAL: a dead peer is an error to report, not a SIGPIPE that kills us.
+        send(self.fd.as_raw_fd(), &data, MsgFlags::MSG_NOSIGNAL).ctx(|| "send on sync socket")?;
         Ok(())
     }
 
