@@ -9,7 +9,8 @@ PROBE       := target/$(TARGET)/release/probe
 BUNDLE      := bundles/busybox
 ROOTFS      := $(BUNDLE)/rootfs
 # Debian packages the targets need; only the missing ones are installed.
-DEB_DEPS    := busybox-static gcc libc6-dev
+# runc: the reference the parity tests compare against.
+DEB_DEPS    := busybox-static gcc libc6-dev runc
 
 .PHONY: all deps build probe bundle run test clean
 

@@ -54,6 +54,19 @@ impl Bundle {
             )));
         }
         let namespaces = self.namespace_types()?;
+        if !namespaces.contains(&LinuxNamespaceType::Mount) {
+            return Err(Error::invalid(
+                "linux.namespaces must include a mount namespace: the runtime never changes the host's mounts",
+            ));
+        }
+        let names = [("hostname", self.spec.hostname()), ("domainname", self.spec.domainname())];
+        for (field, value) in names {
+            if value.as_ref().is_some_and(|v| !v.is_empty()) && !namespaces.contains(&LinuxNamespaceType::Uts) {
+                return Err(Error::invalid(format!(
+                    "{field} is set but linux.namespaces has no UTS namespace: it would change the host's"
+                )));
+            }
+        }
         for name in self.sysctls().keys() {
             check_sysctl(name, &namespaces)?;
         }
@@ -61,6 +74,13 @@ impl Bundle {
             return Err(Error::invalid(
                 "linux.seccomp is not supported by this build yet; refusing to run the container without its filter",
             ));
+        }
+        if let Some(label) = self.spec.linux().as_ref().and_then(|l| l.mount_label().as_ref()) {
+            // As runc: a label means nothing without SELinux; with it, it must be applied.
+            if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+                return Err(Error::invalid("linux.mountLabel: SELinux labels are not supported yet"));
+            }
+            crate::logger::debug(format!("linux.mountLabel {label:?} ignored: SELinux is not enabled"));
         }
         for mount in self.spec.mounts().iter().flatten() {
             if !mount.destination().is_absolute() {
