@@ -61,7 +61,8 @@ impl Bundle {
         }
         let names = [("hostname", self.spec.hostname()), ("domainname", self.spec.domainname())];
         for (field, value) in names {
-            if value.as_ref().is_some_and(|v| !v.is_empty()) && !namespaces.contains(&LinuxNamespaceType::Uts) {
+            if value.as_ref().is_some_and(|v| !v.is_empty()) && !namespaces.contains(&LinuxNamespaceType::Uts)
+            {
                 return Err(Error::invalid(format!(
                     "{field} is set but linux.namespaces has no UTS namespace: it would change the host's"
                 )));
@@ -69,11 +70,6 @@ impl Bundle {
         }
         for name in self.sysctls().keys() {
             check_sysctl(name, &namespaces)?;
-        }
-        if self.spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some()) {
-            return Err(Error::invalid(
-                "linux.seccomp is not supported by this build yet; refusing to run the container without its filter",
-            ));
         }
         if let Some(label) = self.spec.linux().as_ref().and_then(|l| l.mount_label().as_ref()) {
             // As runc: a label means nothing without SELinux; with it, it must be applied.

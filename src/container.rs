@@ -64,6 +64,11 @@ impl ConsoleLink {
 /// it is ready. On any failure everything made so far is removed again.
 pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Created> {
     let bundle = Bundle::load(&args.bundle)?;
+    // Compiled before anything exists, so a bad profile leaves nothing behind.
+    let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => Some(crate::seccomp::compile(profile)?),
+        None => None,
+    };
     let console = ConsoleLink::for_create(&bundle, args, keep_master)?;
     let linux = bundle.spec.linux().as_ref();
     let dir = StateDir::create(root, &args.id)?;
@@ -87,7 +92,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Creat
         cgroup_dirs: cgroup.paths(),
         hooks: bundle.spec.hooks().clone(),
     };
-    match build(&bundle, &dir, &mut state, &cgroup, args, console.as_ref()) {
+    match build(&bundle, &dir, &mut state, &cgroup, args, console.as_ref(), seccomp.as_ref()) {
         Ok(master) => Ok(Created { dir, state, master }),
         Err(e) => {
             if let Err(cleanup) = remove_resources(&state) {
@@ -106,6 +111,7 @@ fn build(
     cgroup: &Cgroup,
     args: &CreateArgs,
     console: Option<&ConsoleLink>,
+    seccomp: Option<&crate::seccomp::Filter>,
 ) -> Result<Option<OwnedFd>> {
     // Recorded before they exist: a create killed from here on leaves a state that
     // `delete --force` cleans up from.
@@ -127,6 +133,7 @@ fn build(
         cgroup,
         state_dir: &state_dir,
         state,
+        seccomp,
         new_keyring: !args.no_new_keyring,
         console_socket: console.map(ConsoleLink::init_end),
         lock_fd: dir.lock_fd(),

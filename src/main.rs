@@ -13,6 +13,7 @@ mod logger;
 mod namespaces;
 mod process;
 mod rootfs;
+mod seccomp;
 mod spec;
 mod state;
 

@@ -26,10 +26,15 @@ pub struct Program<'a> {
     args: Vec<CString>,
     env: Vec<CString>,
     preserve_fds: u32,
+    seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 impl<'a> Program<'a> {
-    pub fn prepare(spec: &'a Spec, preserve_fds: u32) -> Result<Self> {
+    pub fn prepare(
+        spec: &'a Spec,
+        preserve_fds: u32,
+        seccomp: Option<&'a crate::seccomp::Filter>,
+    ) -> Result<Self> {
         let process = spec.process().as_ref().ok_or_else(|| Error::invalid("config.json has no process"))?;
         let mut env: Vec<String> = process.env().clone().unwrap_or_default();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
@@ -53,6 +58,7 @@ impl<'a> Program<'a> {
             args: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
             env: env.iter().map(|e| cstr(e)).collect::<Result<_>>()?,
             preserve_fds,
+            seccomp,
         })
     }
 
@@ -82,10 +88,17 @@ impl<'a> Program<'a> {
             let r = unsafe { libc::personality(persona as libc::c_ulong) };
             nix::errno::Errno::result(r).ctx(|| "set personality")?;
         }
+        // The filter goes in as late as it can: after everything that needs syscalls
+        // it may forbid. Without no_new_privs, loading it needs CAP_SYS_ADMIN, which
+        // the capability switch may drop: then it goes in just before that switch.
+        let no_new_privs = p.no_new_privileges().unwrap_or(false);
+        if let (Some(filter), false) = (self.seccomp, no_new_privs) {
+            crate::seccomp::load(filter)?;
+        }
         self.caps.drop_bounding()?;
         switch_user(p)?;
         self.caps.apply()?;
-        if p.no_new_privileges().unwrap_or(false) {
+        if no_new_privs {
             nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)")?;
         }
         if let Some(mask) = p.user().umask() {
@@ -99,6 +112,9 @@ impl<'a> Program<'a> {
         let r =
             unsafe { libc::close_range(3 + self.preserve_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
         nix::errno::Errno::result(r).ctx(|| "mark descriptors close-on-exec")?;
+        if let (Some(filter), true) = (self.seccomp, no_new_privs) {
+            crate::seccomp::load(filter)?;
+        }
         let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         Err(Error::sys(format!("exec {:?}", self.path), err))
     }

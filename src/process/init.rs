@@ -30,6 +30,8 @@ pub struct InitContext<'a> {
     pub state_dir: &'a OwnedFd,
     /// The container's state, for hooks' stdin.
     pub state: &'a ContainerState,
+    /// The compiled seccomp filter, loaded right before the exec.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Join a new session keyring, so the container does not share the caller's keys
     /// (off with `--no-new-keyring`).
     pub new_keyring: bool,
@@ -112,7 +114,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     }
     write_sysctls(ctx.spec)?;
     rootfs::finalize(ctx.spec)?;
-    let program = exec::Program::prepare(ctx.spec, ctx.preserve_fds)?;
+    let program = exec::Program::prepare(ctx.spec, ctx.preserve_fds, ctx.seccomp)?;
     program.apply_limits()?;
 
     sock.send(&Message::Ready)?;

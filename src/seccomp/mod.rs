@@ -1,0 +1,383 @@
+//! The OCI seccomp profile (`linux.seccomp`) compiled to a BPF program of our own.
+//! seccompiler's filters have one action per filter and one architecture; OCI
+//! profiles need an action per rule, errno values, and several architectures. The
+//! program checks the architecture first, then finds the syscall number by binary
+//! search over ranges of numbers that share an outcome, then checks the rule's
+//! argument conditions, then returns its action.
+//!
+//! Semantics follow libseccomp, which runc and crun use: the conditions of one entry
+//! must all hold; entries for the same syscall are tried in order, conditional ones
+//! before the unconditional one; an entry whose action is the default action is
+//! ignored; names the architecture does not know are skipped.
+
+pub mod bpf;
+
+use crate::error::{Error, Result};
+use bpf::{Assembler, BpfProgram, Cmp, Label};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompFilterFlag, LinuxSeccompOperator as Op,
+};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+const RET_KILL_THREAD: u32 = 0x0000_0000;
+const RET_KILL_PROCESS: u32 = 0x8000_0000;
+const RET_TRAP: u32 = 0x0003_0000;
+const RET_ERRNO: u32 = 0x0005_0000;
+const RET_TRACE: u32 = 0x7ff0_0000;
+const RET_LOG: u32 = 0x7ffc_0000;
+const RET_ALLOW: u32 = 0x7fff_0000;
+
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+/// x32 syscalls run under AUDIT_ARCH_X86_64 with this bit set in the number.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// seccomp_data offsets: nr, arch, then args[6] as 64-bit values (little-endian).
+const OFFSET_NR: u32 = 0;
+const OFFSET_ARCH: u32 = 4;
+const OFFSET_ARGS: u32 = 16;
+
+const SECCOMP_FILTER_FLAG_LOG: u32 = 1 << 1;
+const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 1 << 2;
+
+/// A compiled profile, ready to load in init.
+#[derive(Debug)]
+pub struct Filter {
+    pub program: BpfProgram,
+    pub flags: u32,
+}
+
+/// The syscall tables this runtime carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+enum Table {
+    X86_64,
+    I386,
+    Aarch64,
+}
+
+impl Table {
+    fn number(self, name: &str) -> Option<u32> {
+        let id = match self {
+            Table::X86_64 => syscalls::x86_64::Sysno::from_str(name).ok().map(|s| s.id()),
+            Table::I386 => syscalls::x86::Sysno::from_str(name).ok().map(|s| s.id()),
+            Table::Aarch64 => syscalls::aarch64::Sysno::from_str(name).ok().map(|s| s.id()),
+        };
+        id.map(|n| n as u32)
+    }
+
+    fn audit_arch(self) -> u32 {
+        match self {
+            Table::X86_64 => AUDIT_ARCH_X86_64,
+            Table::I386 => AUDIT_ARCH_I386,
+            Table::Aarch64 => AUDIT_ARCH_AARCH64,
+        }
+    }
+
+    fn native() -> Self {
+        if cfg!(target_arch = "aarch64") {
+            Table::Aarch64
+        } else {
+            Table::X86_64
+        }
+    }
+}
+
+/// One argument condition, with 64-bit operands.
+#[derive(Clone, Debug, PartialEq)]
+struct Cond {
+    index: u32,
+    op: Op,
+    value: u64,
+    value_two: u64,
+}
+
+/// What one syscall number leads to.
+#[derive(Clone, Debug, PartialEq)]
+enum Outcome {
+    Ret(u32),
+    /// Conditional entries (conditions, action) in order, then the fallback action.
+    Rules(Vec<(Vec<Cond>, u32)>, u32),
+}
+
+pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
+    let default = action_value(profile.default_action(), profile.default_errno_ret(), None)?;
+    let mut flags = 0;
+    for flag in profile.flags().iter().flatten() {
+        flags |= match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            // Only init would be synchronised: it has no other threads.
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                return Err(Error::invalid(
+                    "linux.seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs a notify listener, which is not supported yet",
+                ))
+            }
+        };
+    }
+    if profile.listener_path().is_some() {
+        return Err(Error::invalid("linux.seccomp.listenerPath: seccomp notify is not supported yet"));
+    }
+    let native = Table::native();
+    let mut tables = vec![native];
+    let mut x32 = false;
+    for arch in profile.architectures().iter().flatten() {
+        let table = match arch {
+            Arch::ScmpArchNative => Some(native),
+            Arch::ScmpArchX86_64 if native == Table::X86_64 => Some(Table::X86_64),
+            Arch::ScmpArchX86 if native == Table::X86_64 => Some(Table::I386),
+            Arch::ScmpArchX32 if native == Table::X86_64 => {
+                x32 = true;
+                None
+            }
+            Arch::ScmpArchAarch64 if native == Table::Aarch64 => Some(Table::Aarch64),
+            // Architectures this machine cannot run get no table: their syscalls meet
+            // the bad-architecture action, as everything unlisted does.
+            other => {
+                crate::logger::debug(format!(
+                    "seccomp: architecture {other:?} cannot run here; no rules for it"
+                ));
+                None
+            }
+        };
+        if let Some(t) = table.filter(|t| !tables.contains(t)) {
+            tables.push(t);
+        }
+    }
+    let mut per_table: Vec<(Table, BTreeMap<u32, Outcome>)> = Vec::new();
+    for table in tables {
+        per_table.push((table, outcomes(profile, table, default)?));
+    }
+    let program = generate(&per_table, default, x32)?;
+    Ok(Filter { program, flags })
+}
+
+/// Each rule's syscalls, numbered for one table, grouped into outcomes.
+fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<BTreeMap<u32, Outcome>> {
+    let mut rules: BTreeMap<u32, (Vec<(Vec<Cond>, u32)>, Option<u32>)> = BTreeMap::new();
+    for entry in profile.syscalls().iter().flatten() {
+        let action = action_value(entry.action(), entry.errno_ret(), profile.default_errno_ret())?;
+        let conds = entry
+            .args()
+            .iter()
+            .flatten()
+            .map(|a| {
+                if a.index() > 5 {
+                    return Err(Error::invalid(format!(
+                        "linux.seccomp: argument index {} is out of range (0 to 5)",
+                        a.index()
+                    )));
+                }
+                Ok(Cond {
+                    index: a.index() as u32,
+                    op: a.op(),
+                    value: a.value(),
+                    value_two: a.value_two().unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if action == default {
+            continue;
+        }
+        for name in entry.names() {
+            let Some(nr) = table.number(name) else {
+                crate::logger::debug(format!("seccomp: syscall {name} is unknown on {table:?}; skipped"));
+                continue;
+            };
+            let slot = rules.entry(nr).or_default();
+            if conds.is_empty() {
+                slot.1.get_or_insert(action);
+            } else {
+                slot.0.push((conds.clone(), action));
+            }
+        }
+    }
+    Ok(rules
+        .into_iter()
+        .map(|(nr, (conditional, plain))| {
+            let fallback = plain.unwrap_or(default);
+            let outcome = if conditional.is_empty() {
+                Outcome::Ret(fallback)
+            } else {
+                Outcome::Rules(conditional, fallback)
+            };
+            (nr, outcome)
+        })
+        .collect())
+}
+
+/// The value a filter returns for an action.
+fn action_value(action: Action, errno: Option<u32>, default_errno: Option<u32>) -> Result<u32> {
+    let errno = errno.or(default_errno).unwrap_or(libc::EPERM as u32) & 0xffff;
+    Ok(match action {
+        Action::ScmpActKill | Action::ScmpActKillThread => RET_KILL_THREAD,
+        Action::ScmpActKillProcess => RET_KILL_PROCESS,
+        Action::ScmpActTrap => RET_TRAP,
+        Action::ScmpActErrno => RET_ERRNO | errno,
+        Action::ScmpActTrace => RET_TRACE | errno,
+        Action::ScmpActLog => RET_LOG,
+        Action::ScmpActAllow => RET_ALLOW,
+        Action::ScmpActNotify => {
+            return Err(Error::invalid("linux.seccomp: SCMP_ACT_NOTIFY is not supported yet"));
+        }
+    })
+}
+
+fn generate(per_table: &[(Table, BTreeMap<u32, Outcome>)], default: u32, x32: bool) -> Result<BpfProgram> {
+    let mut asm = Assembler::default();
+    let blocks: Vec<Label> = per_table.iter().map(|_| asm.label()).collect();
+    asm.load(OFFSET_ARCH);
+    for ((table, _), block) in per_table.iter().zip(&blocks) {
+        asm.jump_if(Cmp::Eq, table.audit_arch(), *block);
+    }
+    asm.ret(RET_KILL_PROCESS);
+    for ((table, rules), block) in per_table.iter().zip(&blocks) {
+        asm.mark(*block);
+        asm.load(OFFSET_NR);
+        // BPF only jumps forward: x32 numbers are stripped of their bit before the
+        // search (x86_64's rules apply; the x32-only numbers, 512 and up, match none
+        // and meet the default action), or sent to a kill placed after it.
+        let x32_refused = (*table == Table::X86_64 && !x32).then(|| asm.label());
+        match x32_refused {
+            Some(refused) => asm.jump_if(Cmp::Ge, X32_SYSCALL_BIT, refused),
+            None if *table == Table::X86_64 => asm.and(!X32_SYSCALL_BIT),
+            None => {}
+        }
+        let ranges = ranges(rules, default);
+        let mut chains = Vec::new();
+        search(&mut asm, &ranges, &mut chains);
+        for (label, conditional, fallback) in chains {
+            asm.mark(label);
+            emit_rules(&mut asm, &conditional, fallback);
+        }
+        if let Some(refused) = x32_refused {
+            asm.mark(refused);
+            asm.ret(RET_KILL_PROCESS);
+        }
+    }
+    asm.assemble().map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))
+}
+
+/// The whole number space cut into ranges [start, next start) with one outcome each,
+/// neighbours with the same plain return merged.
+fn ranges(rules: &BTreeMap<u32, Outcome>, default: u32) -> Vec<(u32, Outcome)> {
+    let mut out: Vec<(u32, Outcome)> = vec![(0, Outcome::Ret(default))];
+    for (&nr, outcome) in rules {
+        if out.last().is_some_and(|(start, _)| *start == nr) {
+            out.pop();
+        }
+        if out.last().map(|(_, o)| o) != Some(outcome) {
+            out.push((nr, outcome.clone()));
+        }
+        if nr < u32::MAX && !rules.contains_key(&(nr + 1)) && *outcome != Outcome::Ret(default) {
+            out.push((nr + 1, Outcome::Ret(default)));
+        }
+    }
+    out
+}
+
+type Chain = (Label, Vec<(Vec<Cond>, u32)>, u32);
+
+/// Binary search over the ranges on A (the syscall number).
+fn search(asm: &mut Assembler, ranges: &[(u32, Outcome)], chains: &mut Vec<Chain>) {
+    if ranges.len() == 1 {
+        match &ranges[0].1 {
+            Outcome::Ret(k) => asm.ret(*k),
+            Outcome::Rules(conditional, fallback) => {
+                let label = asm.label();
+                asm.goto(label);
+                chains.push((label, conditional.clone(), *fallback));
+            }
+        }
+        return;
+    }
+    let mid = ranges.len() / 2;
+    let upper = asm.label();
+    asm.jump_if(Cmp::Ge, ranges[mid].0, upper);
+    search(asm, &ranges[..mid], chains);
+    asm.mark(upper);
+    search(asm, &ranges[mid..], chains);
+}
+
+/// The conditional entries of one syscall, in order, then its fallback.
+fn emit_rules(asm: &mut Assembler, conditional: &[(Vec<Cond>, u32)], fallback: u32) {
+    for (conds, action) in conditional {
+        let next = asm.label();
+        for cond in conds {
+            emit_cond(asm, cond, next);
+        }
+        asm.ret(*action);
+        asm.mark(next);
+    }
+    asm.ret(fallback);
+}
+
+/// Jumps to `fail` unless the 64-bit argument satisfies the condition, comparing the
+/// high word first.
+fn emit_cond(asm: &mut Assembler, c: &Cond, fail: Label) {
+    let lo = OFFSET_ARGS + 8 * c.index;
+    let hi = lo + 4;
+    let split = |v: u64| ((v >> 32) as u32, v as u32);
+    let ok = asm.label();
+    match c.op {
+        Op::ScmpCmpEq | Op::ScmpCmpNe | Op::ScmpCmpMaskedEq => {
+            let (mask, want) =
+                if c.op == Op::ScmpCmpMaskedEq { (c.value, c.value_two) } else { (u64::MAX, c.value) };
+            let ((mh, ml), (wh, wl)) = (split(mask), split(want));
+            let eq = c.op != Op::ScmpCmpNe;
+            // For NE, a differing high word already satisfies the condition.
+            let differs = if eq { fail } else { ok };
+            asm.load(hi);
+            if mh != u32::MAX {
+                asm.and(mh);
+            }
+            asm.jump_unless(Cmp::Eq, wh, differs);
+            asm.load(lo);
+            if ml != u32::MAX {
+                asm.and(ml);
+            }
+            if eq {
+                asm.jump_unless(Cmp::Eq, wl, fail);
+            } else {
+                asm.jump_if(Cmp::Eq, wl, fail);
+            }
+        }
+        Op::ScmpCmpGt | Op::ScmpCmpGe => {
+            let (vh, vl) = split(c.value);
+            asm.load(hi);
+            asm.jump_if(Cmp::Gt, vh, ok);
+            asm.jump_unless(Cmp::Eq, vh, fail);
+            asm.load(lo);
+            let cmp = if c.op == Op::ScmpCmpGt { Cmp::Gt } else { Cmp::Ge };
+            asm.jump_unless(cmp, vl, fail);
+        }
+        Op::ScmpCmpLt | Op::ScmpCmpLe => {
+            let (vh, vl) = split(c.value);
+            asm.load(hi);
+            asm.jump_unless(Cmp::Ge, vh, ok);
+            asm.jump_unless(Cmp::Eq, vh, fail);
+            asm.load(lo);
+            // LT fails when lo >= value; LE fails when lo > value.
+            let cmp = if c.op == Op::ScmpCmpLt { Cmp::Ge } else { Cmp::Gt };
+            asm.jump_if(cmp, vl, fail);
+        }
+    }
+    asm.mark(ok);
+}
+
+/// Loads the filter into this process (and, through exec, the container's program).
+pub fn load(filter: &Filter) -> Result<()> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    let prog = libc::sock_fprog {
+        len: filter.program.len() as u16,
+        filter: filter.program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at the program, which outlives the call; the kernel copies it.
+    let r = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, filter.flags, &prog) };
+    nix::errno::Errno::result(r).map(drop).map_err(|e| Error::sys("load the seccomp filter", e))
+}
+
+#[cfg(test)]
+mod tests;
