@@ -93,12 +93,15 @@ struct Cond {
     value_two: u64,
 }
 
+/// A conditional rule entry: conditions that must all hold, and the action.
+type Entry = (Vec<Cond>, u32);
+
 /// What one syscall number leads to.
 #[derive(Clone, Debug, PartialEq)]
 enum Outcome {
     Ret(u32),
     /// Conditional entries (conditions, action) in order, then the fallback action.
-    Rules(Vec<(Vec<Cond>, u32)>, u32),
+    Rules(Vec<Entry>, u32),
 }
 
 pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
@@ -156,7 +159,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
 
 /// Each rule's syscalls, numbered for one table, grouped into outcomes.
 fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<BTreeMap<u32, Outcome>> {
-    let mut rules: BTreeMap<u32, (Vec<(Vec<Cond>, u32)>, Option<u32>)> = BTreeMap::new();
+    // Per number: conditional entries in order, and the first unconditional action.
+    let mut rules: BTreeMap<u32, (Vec<Entry>, Option<u32>)> = BTreeMap::new();
     for entry in profile.syscalls().iter().flatten() {
         let action = action_value(entry.action(), entry.errno_ret(), profile.default_errno_ret())?;
         let conds = entry
@@ -278,7 +282,7 @@ fn ranges(rules: &BTreeMap<u32, Outcome>, default: u32) -> Vec<(u32, Outcome)> {
     out
 }
 
-type Chain = (Label, Vec<(Vec<Cond>, u32)>, u32);
+type Chain = (Label, Vec<Entry>, u32);
 
 /// Binary search over the ranges on A (the syscall number).
 fn search(asm: &mut Assembler, ranges: &[(u32, Outcome)], chains: &mut Vec<Chain>) {
@@ -302,7 +306,7 @@ fn search(asm: &mut Assembler, ranges: &[(u32, Outcome)], chains: &mut Vec<Chain
 }
 
 /// The conditional entries of one syscall, in order, then its fallback.
-fn emit_rules(asm: &mut Assembler, conditional: &[(Vec<Cond>, u32)], fallback: u32) {
+fn emit_rules(asm: &mut Assembler, conditional: &[Entry], fallback: u32) {
     for (conds, action) in conditional {
         let next = asm.label();
         for cond in conds {

@@ -67,7 +67,9 @@ fn every_comparison_operator_checks_all_64_bits() {
         .unwrap()
     };
     let hi = 1u64 << 32;
-    let cases: &[(&str, u64, u64, &[(u64, bool)])] = &[
+    // (operator, value, valueTwo, [(argument, allowed)])
+    type Case<'a> = (&'a str, u64, u64, &'a [(u64, bool)]);
+    let cases: &[Case] = &[
         ("SCMP_CMP_EQ", hi + 5, 0, &[(hi + 5, true), (5, false), (hi + 6, false)]),
         ("SCMP_CMP_NE", hi + 5, 0, &[(hi + 5, false), (5, true), (hi + 6, true)]),
         ("SCMP_CMP_LT", hi + 5, 0, &[(hi + 4, true), (hi + 5, false), (4, true), (2 * hi, false)]),
