@@ -231,3 +231,27 @@ fn state_of_nonexistent_container_is_an_error() {
         "not found",
     ]);
 }
+
+#[test]
+fn config_without_mount_namespace_is_rejected() {
+    // Without its own mount namespace, init would build the rootfs, make `/`
+    // rslave and pivot_root in the host's namespace. runc refuses too
+    // ("... without a private MNT namespace").
+    let mut b = Bundle::new();
+    b.remove_namespace("mount");
+    let before = fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    create_fails(&b, &["mount namespace", "mnt namespace"]);
+    let after = fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    assert_eq!(after, before, "the host's mount table changed");
+}
+
+#[test]
+fn hostname_without_uts_namespace_is_rejected() {
+    // Setting it would rename the host.
+    let mut b = Bundle::new();
+    b.remove_namespace("uts");
+    b.config["hostname"] = json!("anchor-uts-test");
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    create_fails(&b, &["UTS"]);
+    assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host, "the host was renamed");
+}
