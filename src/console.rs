@@ -36,7 +36,6 @@ pub fn setup_in_container(socket: RawFd) -> Result<()> {
     )
     .ctx(|| "send the pty master over the console socket")?;
     drop(master);
-    nix::unistd::setsid().ctx(|| "setsid")?;
     let slave = nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR, nix::sys::stat::Mode::empty())
         .ctx(|| format!("open {slave_path}"))?;
     // SAFETY: TIOCSCTTY on the open slave; init is a session leader without a terminal.

@@ -4,11 +4,13 @@
 
 use crate::capabilities::{keep_across_setuid, CapabilityPlan};
 use crate::error::{Context, Error, Result};
-use oci_spec::runtime::{LinuxPersonalityDomain, PosixRlimitType, Process, Spec};
+use crate::rootfs::safe_path::{open_in_root, open_root};
+use oci_spec::runtime::{LinuxPersonalityDomain, Process, Spec};
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Personality domains (linux/personality.h); libc does not export them.
@@ -41,7 +43,7 @@ impl<'a> Program<'a> {
             env.push(format!("HOME={}", home_of(process.user().uid())));
         }
         let args = process.args().as_deref().unwrap_or(&[]);
-        let path = lookup(&args[0], &env)?;
+        let path = lookup(&args[0], &env, process.cwd())?;
         let cstr =
             |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")));
         let personality = match spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
@@ -60,25 +62,6 @@ impl<'a> Program<'a> {
             preserve_fds,
             seccomp,
         })
-    }
-
-    /// Resource limits and the OOM score: applied while create still runs, so a
-    /// limit the host does not allow fails `create`; the program inherits them.
-    pub fn apply_limits(&self) -> Result<()> {
-        let p = self.process;
-        for rl in p.rlimits().iter().flatten() {
-            let resource = rlimit_resource(rl.typ());
-            let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };
-            // SAFETY: lim is a valid rlimit for the call.
-            let r = unsafe { libc::setrlimit(resource, &lim) };
-            nix::errno::Errno::result(r)
-                .ctx(|| format!("set {:?} to {}/{}", rl.typ(), rl.soft(), rl.hard()))?;
-        }
-        if let Some(adj) = p.oom_score_adj() {
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .ctx(|| format!("set oom_score_adj {adj}"))?;
-        }
-        Ok(())
     }
 
     pub fn exec(self) -> Result<Infallible> {
@@ -104,7 +87,12 @@ impl<'a> Program<'a> {
         if let Some(mask) = p.user().umask() {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         }
-        nix::unistd::chdir(p.cwd()).ctx(|| format!("chdir to cwd {}", p.cwd().display()))?;
+        // Resolved inside the container's root, refusing magic links: a cwd that a
+        // symlink swap turned into /proc/self/fd/N must not lead out (CVE-2024-21626).
+        let step = || format!("chdir to cwd {}", p.cwd().display());
+        let root = open_root(Path::new("/"))?;
+        let cwd = open_in_root(&root, p.cwd(), libc::O_PATH | libc::O_DIRECTORY, 0).ctx(step)?;
+        nix::unistd::fchdir(cwd.as_raw_fd()).ctx(step)?;
         // Only stdio and the fds `--preserve-fds` passes reach the program: every other
         // descriptor (sync socket, state directory, host files) is closed at exec
         // (CVE-2024-21626).
@@ -139,9 +127,20 @@ fn switch_user(p: &Process) -> Result<()> {
 }
 
 /// The user's home directory from the container's /etc/passwd ("/" when it has
-/// none), for a process started without HOME, as runc does.
+/// none), for a process started without HOME, as runc does. Only a regular file is
+/// read: the image could make it a FIFO and hang create.
 fn home_of(uid: u32) -> String {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let passwd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open("/etc/passwd")
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        .and_then(|mut f| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut f, &mut text).ok().map(|_| text)
+        })
+        .unwrap_or_default();
     passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
@@ -149,44 +148,28 @@ fn home_of(uid: u32) -> String {
         .map_or_else(|| "/".to_string(), |f| f[5].to_string())
 }
 
-/// PATH lookup as execvp does it, with the container's own PATH; a name with a slash
-/// is checked as it is. Done during create, so a missing program fails `create`.
-fn lookup(arg0: &str, env: &[String]) -> Result<PathBuf> {
+/// PATH lookup as execvp does it, with the container's own PATH; a relative name
+/// (or PATH entry) is taken from the process's cwd. Done during create, so a missing
+/// program fails `create`, as with runc.
+fn lookup(arg0: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
     let runnable =
         |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if arg0.contains('/') {
-        return if runnable(Path::new(arg0)) {
-            Ok(PathBuf::from(arg0))
+    let found =
+        if arg0.contains('/') {
+            Some(cwd.join(arg0)).filter(|p| runnable(p)).ok_or_else(|| {
+                Error::invalid(format!("exec: {arg0:?}: no such executable file in the container"))
+            })?
         } else {
-            Err(Error::invalid(format!("exec: {arg0:?}: no such executable file in the container")))
+            let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+            path_var.split(':').map(|dir| cwd.join(dir).join(arg0)).find(|p| runnable(p)).ok_or_else(
+                || Error::invalid(format!("exec: {arg0:?}: executable file not found in $PATH")),
+            )?
         };
+    // /proc/self/exe is the runtime binary until init execs: running it in the
+    // container would hand the container a way to it (CVE-2019-5736).
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    if id(&found).is_some() && id(&found) == id(Path::new("/proc/self/exe")) {
+        return Err(Error::invalid(format!("exec: {arg0:?} is the runtime's own binary: refused")));
     }
-    let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
-    path_var
-        .split(':')
-        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
-        .find(|p| runnable(p))
-        .ok_or_else(|| Error::invalid(format!("exec: {arg0:?}: executable file not found in $PATH")))
-}
-
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
-    use PosixRlimitType::*;
-    match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
-    }
+    Ok(found)
 }

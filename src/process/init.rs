@@ -60,15 +60,22 @@ pub fn run(ctx: &InitContext, sock: SyncSocket, stepwise: bool) -> ! {
 fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infallible> {
     // SAFETY: the lock fd is this process's copy; nothing in init uses it.
     unsafe { libc::close(ctx.lock_fd) };
-    // `run` blocks signals to forward them; the container starts with none blocked.
+    // `run` blocks signals to forward them, and Rust ignores SIGPIPE; ignored
+    // dispositions survive exec, so the container starts with every default back.
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "reset signal mask")?;
+    reset_signal_dispositions();
+    // A session of its own: the caller's terminal must not be the container's
+    // controlling terminal (TIOCSTI on /dev/tty could type into the host's shell).
+    nix::unistd::setsid().ctx(|| "setsid")?;
     // Until create has finished, init must not outlive the runtime.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
     sock.expect("Go", |m| matches!(m, Message::Go))?;
     let plan = ctx.namespaces;
     if stepwise {
         enter_namespaces_stepwise(ctx, sock)?;
+    } else if plan.creates(LinuxNamespaceType::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "create cgroup namespace")?;
     }
     // Not dumpable: other processes cannot open /proc/<init>/exe, which is the runtime
     // binary until the exec (CVE-2019-5736); nothing else runs in the container before
@@ -80,6 +87,8 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
             .ctx(|| "become root (gid) in the user namespace")?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into())
             .ctx(|| "become root (uid) in the user namespace")?;
+        // Changing credentials clears the parent-death signal: set it again.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
     }
     if ctx.new_keyring {
         join_session_keyring(&ctx.state.id)?;
@@ -115,7 +124,6 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     write_sysctls(ctx.spec)?;
     rootfs::finalize(ctx.spec)?;
     let program = exec::Program::prepare(ctx.spec, ctx.preserve_fds, ctx.seccomp)?;
-    program.apply_limits()?;
 
     sock.send(&Message::Ready)?;
     sock.expect("CreateDone", |m| matches!(m, Message::CreateDone))?;
@@ -126,6 +134,9 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     // Blocks until `start`. From here on `start` is the one listening: a failure goes
     // to it through the FIFO; a successful exec closes the FIFO (close-on-exec).
     let fifo = open_exec_fifo(ctx.state_dir)?;
+    // Nothing of the host may stay reachable while the program's cwd is resolved.
+    // SAFETY: init's copy of the state directory fd is not used after this.
+    unsafe { libc::close(ctx.state_dir.as_raw_fd()) };
     let err = match start_steps(ctx, program, &state_json(Status::Created)) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -143,18 +154,41 @@ fn start_steps(ctx: &InitContext, program: exec::Program, state_json: &str) -> R
     program.exec()
 }
 
+/// Every signal back to SIG_DFL, through the raw system call: glibc's wrappers refuse
+/// the real-time signals it keeps for itself (32 and 33), which the caller may have
+/// left ignored too.
+fn reset_signal_dispositions() {
+    // The kernel's struct sigaction (handler, flags, restorer, mask) on x86_64 and aarch64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    for sig in (1..=64).filter(|s| *s != libc::SIGKILL && *s != libc::SIGSTOP) {
+        // SAFETY: installs the default disposition; the old one is not asked for.
+        unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, sig, &default as *const KernelSigaction, 0usize, 8usize);
+        }
+    }
+}
+
 /// The namespaces one clone(2) could not do: joining by path, a time namespace, and
 /// the extra fork a PID or time namespace needs (after which the forked child goes on
 /// as init and this process exits).
 fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<()> {
     let plan = ctx.namespaces;
+    // Everything given by path is joined first, while we are still in the user
+    // namespace that owns it; a new user namespace comes after.
     plan.join_user()?;
+    plan.join_others()?;
     if plan.creates(LinuxNamespaceType::User) {
         unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "create user namespace")?;
         sock.send(&Message::UsernsCreated)?;
         sock.expect("MapsWritten", |m| matches!(m, Message::MapsWritten))?;
     }
-    plan.join_others()?;
     // On raw bits: CloneFlags' own operators would drop CLONE_NEWTIME, unknown to nix.
     let rest = CloneFlags::from_bits_retain(plan.new.bits() & !CloneFlags::CLONE_NEWUSER.bits());
     if !rest.is_empty() {

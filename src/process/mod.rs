@@ -10,7 +10,7 @@ use crate::error::{Context, Error, Result};
 use init::InitContext;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, PosixRlimitType};
 use sync::{Message, SyncSocket};
 
 /// Forks init and takes it through the namespace steps that need the parent: joining
@@ -26,14 +26,23 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
         // The real init is a grandchild; when its parent exits it must come back to us.
         nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
-    let flags = if single { plan.new } else { CloneFlags::empty() };
+    // The cgroup namespace is made by init after it joined its cgroup (see `Go`), so
+    // its root is the container's cgroup, not the runtime's.
+    let flags = if single {
+        CloneFlags::from_bits_retain(plan.new.bits() & !CloneFlags::CLONE_NEWCGROUP.bits())
+    } else {
+        CloneFlags::empty()
+    };
     let pid = fork_with_namespaces(flags).ctx(|| "clone init")?;
     if pid == 0 {
-        drop_parent_end(parent);
+        // The child must not keep the parent's end open, or the parent's death would
+        // not close the socket for it.
+        parent.close_in_child();
         init::run(ctx, child, !single);
     }
     drop(child);
     cgroup.add(pid)?;
+    apply_limits(pid, ctx.spec)?;
     if single {
         if plan.creates(LinuxNamespaceType::User) {
             write_id_maps(pid, ctx)?;
@@ -59,12 +68,6 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     Ok(init_pid)
 }
 
-/// The child must not keep the parent's end open, or the parent's death would not
-/// close the socket for it.
-fn drop_parent_end(parent: &SyncSocket) {
-    parent.close_in_child();
-}
-
 /// clone(2) with fork semantics (no new stack, no shared memory) and namespace flags.
 fn fork_with_namespaces(flags: CloneFlags) -> nix::Result<i32> {
     // SAFETY: without CLONE_VM the child gets a copy of the address space, exactly as
@@ -80,6 +83,47 @@ fn fork_with_namespaces(flags: CloneFlags) -> nix::Result<i32> {
         )
     };
     nix::errno::Errno::result(r).map(|p| p as i32)
+}
+
+/// Resource limits and the OOM score, set on init from here: from inside a user
+/// namespace raising a hard limit is refused, and /proc/self/oom_score_adj of a
+/// non-dumpable init is not init's to write. A limit the host does not allow fails
+/// `create`; the program inherits them all.
+fn apply_limits(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(process) = spec.process() else { return Ok(()) };
+    for rl in process.rlimits().iter().flatten() {
+        let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };
+        // SAFETY: lim is a valid rlimit; the old value is not asked for.
+        let r = unsafe { libc::prlimit(pid, rlimit_resource(rl.typ()), &lim, std::ptr::null_mut()) };
+        nix::errno::Errno::result(r).ctx(|| format!("set {:?} to {}/{}", rl.typ(), rl.soft(), rl.hard()))?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&path, adj.to_string()).ctx(|| format!("set oom_score_adj {adj}"))?;
+    }
+    Ok(())
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
 }
 
 fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {

@@ -1,0 +1,89 @@
+//! Hardening that runc's security history calls for, checked from inside the
+//! container: what the program inherits (signals, session, cgroup view), what it
+//! may run, and limits set from outside a user namespace.
+
+use spec_tests::*;
+
+/// A line of /proc/self/status as busybox `cat` (C, which leaves signal
+/// dispositions alone, unlike the Rust probe) sees it when exec'd as init.
+fn status_field(field: &str) -> String {
+    let mut b = Bundle::new();
+    b.args(&["cat", "/proc/self/status"]);
+    let text = b.run_ok().stdout;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} missing from {text}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn program_starts_with_no_signal_ignored() {
+    // The runtime (Rust) ignores SIGPIPE; an ignored disposition would survive exec.
+    assert_eq!(status_field("SigIgn"), "0000000000000000");
+}
+
+#[test]
+fn program_starts_with_no_signal_blocked() {
+    assert_eq!(status_field("SigBlk"), "0000000000000000");
+}
+
+#[test]
+fn init_leads_its_own_session_without_the_callers_terminal() {
+    // Field 6 of /proc/self/stat is the session ID; init (PID 1) must lead its own,
+    // so the caller's terminal cannot be its controlling terminal (TIOCSTI).
+    let mut b = Bundle::new();
+    let out = b.run_probe(&["read", "/proc/self/stat"]);
+    let stat = out["content"].as_str().expect("stat readable");
+    let after_comm = stat.rsplit_once(')').expect("comm").1;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    assert_eq!(fields[3], "1", "session of PID 1: {stat}");
+    assert_eq!(fields[4], "0", "no controlling terminal: {stat}");
+}
+
+#[test]
+fn cgroup_namespace_root_is_the_containers_own_cgroup() {
+    let mut b = Bundle::new();
+    b.set_namespace("cgroup", None);
+    let out = b.run_probe(&["read", "/proc/self/cgroup"]);
+    let text = out["content"].as_str().expect("cgroup readable");
+    for line in text.lines() {
+        assert!(line.ends_with(":/"), "cgroup path not the namespace root: {line:?} in {text}");
+    }
+}
+
+#[test]
+fn runtime_binary_cannot_be_run_in_the_container() {
+    // /proc/self/exe is the runtime until init execs (CVE-2019-5736).
+    let mut b = Bundle::new();
+    b.args(&["/proc/self/exe", "--version"]);
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["runtime"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn relative_program_path_is_taken_from_the_cwd() {
+    let mut b = Bundle::new();
+    std::fs::create_dir_all(b.rootfs().join("app")).unwrap();
+    std::fs::copy(probe_path(), b.rootfs().join("app/server")).unwrap();
+    b.config["process"]["cwd"] = json!("/app");
+    b.args(&["./server", "exit", "4"]);
+    let (c, out) = b.run(&[]);
+    assert_eq!(out.code, Some(4), "{out:#?}");
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn rlimits_and_oom_score_apply_in_a_user_namespace() {
+    let mut b = Bundle::new();
+    b.set_namespace("user", None);
+    let mapping = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = mapping.clone();
+    b.config["linux"]["gidMappings"] = mapping;
+    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]);
+    b.config["process"]["oomScoreAdj"] = json!(123);
+    let info = b.probe_info();
+    assert_eq!(info["rlimits"]["RLIMIT_NOFILE"], json!([512, 1024]), "{info:#}");
+    assert_eq!(info["oom_score_adj"], 123, "{info:#}");
+}
