@@ -145,15 +145,22 @@ impl Cgroup {
             if pure_v2 {
                 enable_controllers(&h.mount_point, dir)?;
             }
+            // A cgroup that already holds processes belongs to someone else: adopting
+            // it would have `delete` kill them (runc 1.2 refuses it too).
+            let occupied = read_pids(dir);
+            if !occupied.is_empty() {
+                return Err(Error::invalid(format!(
+                    "cgroup {} already holds processes {occupied:?}: refusing to share it",
+                    dir.display()
+                )));
+            }
             fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
             if h.has("cpuset") && !h.v2 {
                 inherit_cpuset(&h.mount_point, dir)?;
             }
         }
-        if let Some(r) = resources {
-            self.apply(r)?;
-        }
-        Ok(())
+        let no_resources = LinuxResources::default();
+        self.apply(resources.unwrap_or(&no_resources))
     }
 
     pub fn add(&self, pid: i32) -> Result<()> {
@@ -182,6 +189,8 @@ impl Cgroup {
             if let Some(cpu) = r.cpu() {
                 self.apply_cpu(h, dir, cpu)?;
             }
+            // The device rules apply even when the config has none: the defaults
+            // always hold. (cgroup v2 needs an eBPF program, not written yet.)
             if h.has("devices") && !h.v2 {
                 apply_v1_devices(dir, r.devices().as_deref().unwrap_or(&[]))?;
             }
@@ -221,9 +230,15 @@ impl Cgroup {
     }
 }
 
-/// Removes a cgroup directory that may still hold processes: they are killed and the
-/// removal retried until the kernel has released them.
+/// Removes a cgroup directory that may still hold processes or child cgroups (a
+/// container running systemd or its own containers makes some): children first, the
+/// processes killed, the removal retried until the kernel has released them.
 pub fn remove_dir(dir: &Path) -> Result<()> {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for child in entries.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+            remove_dir(&child.path())?;
+        }
+    }
     for attempt in 0..200 {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
@@ -247,6 +262,19 @@ pub fn remove_dir(dir: &Path) -> Result<()> {
         }
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// Every process in a cgroup and its descendants, once each.
+pub fn pids_recursive(dir: &Path) -> Vec<i32> {
+    let mut pids = read_pids(dir);
+    if let Ok(entries) = fs::read_dir(dir) {
+        for child in entries.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+            pids.extend(pids_recursive(&child.path()));
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// PIDs listed in a cgroup directory's cgroup.procs.
@@ -325,7 +353,7 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
 
 /// Devices every container may use, whatever the config says (runc's list): mknod of
 /// any node, and the standard character devices and ptys.
-const DEFAULT_DEVICE_RULES: [&str; 10] = [
+const DEFAULT_DEVICE_RULES: [&str; 11] = [
     "c *:* m",
     "b *:* m",
     "c 1:3 rwm",
@@ -336,6 +364,7 @@ const DEFAULT_DEVICE_RULES: [&str; 10] = [
     "c 1:9 rwm",
     "c 5:1 rwm",
     "c 136:* rwm",
+    "c 5:2 rwm",
 ];
 
 fn apply_v1_devices(dir: &Path, rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
@@ -355,7 +384,7 @@ fn apply_v1_devices(dir: &Path, rules: &[oci_spec::runtime::LinuxDeviceCgroup]) 
         };
         write(dir, if rule.allow() { "devices.allow" } else { "devices.deny" }, &line)?;
     }
-    for rule in DEFAULT_DEVICE_RULES.iter().chain(["c 5:2 rwm"].iter()) {
+    for rule in DEFAULT_DEVICE_RULES {
         write(dir, "devices.allow", rule)?;
     }
     Ok(())

@@ -1,12 +1,14 @@
 //! One function per CLI command; each returns the process exit code.
 
-use crate::cli::{Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs};
-use crate::console::Proxy;
+use crate::cli::{
+    Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, Rootless, RunArgs, SpecArgs,
+};
+use crate::console::{Flow, Proxy};
 use crate::container;
 use crate::error::{Context, Error, Result};
 use crate::state::{self, StateDir, Status};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -17,6 +19,9 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         ));
     }
     let root = cli.root.as_path();
+    if matches!(command, Command::Create(_) | Command::Run(_)) {
+        check_privileges(cli.rootless)?;
+    }
     match command {
         Command::Create(a) => create(root, a),
         Command::Start(a) => {
@@ -38,6 +43,16 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
     }
 }
 
+/// Rootless containers (an unprivileged caller, newuidmap, delegated cgroups) are
+/// not supported yet: say so instead of failing halfway.
+fn check_privileges(rootless: Rootless) -> Result<()> {
+    let unprivileged = !nix::unistd::geteuid().is_root();
+    if rootless == Rootless::True || (rootless == Rootless::Auto && unprivileged) {
+        return Err(Error::invalid("rootless mode is not supported yet: run anchor-runtime as root"));
+    }
+    Ok(())
+}
+
 fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
 }
@@ -47,15 +62,33 @@ fn create(root: &Path, args: &CreateArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Signal names as runc takes them: `KILL`, `SIGKILL`, `kill` or a number.
-pub fn parse_signal(s: &str) -> Result<Signal> {
+/// Signal names as runc takes them: `KILL`, `SIGKILL`, `kill`, a number, or a
+/// real-time signal (`RTMIN+3`, `SIGRTMAX-1`, `37`: podman stops systemd with one).
+pub fn parse_signal(s: &str) -> Result<i32> {
     let bad = || Error::invalid(format!("unknown signal {s:?}"));
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
+        let valid = Signal::try_from(n).is_ok() || (min..=max).contains(&n);
+        return if valid { Ok(n) } else { Err(bad()) };
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    Signal::from_str(&name).map_err(|_| bad())
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let realtime = |base: i32, rest: &str| -> Option<i32> {
+        let n = match rest.chars().next() {
+            None => base,
+            Some('+') => base + rest[1..].parse::<i32>().ok()?,
+            Some('-') => base - rest[1..].parse::<i32>().ok()?,
+            _ => return None,
+        };
+        (min..=max).contains(&n).then_some(n)
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return realtime(min, rest).ok_or_else(bad);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return realtime(max, rest).ok_or_else(bad);
+    }
+    Signal::from_str(&format!("SIG{name}")).map(|s| s as i32).map_err(|_| bad())
 }
 
 fn kill(root: &Path, args: &KillArgs) -> Result<i32> {
@@ -156,11 +189,7 @@ fn wait_forwarding(init: i32, set: &SigSet, mut proxy: Option<Proxy>) -> Result<
         if let Some(code) = reap(init_pid) {
             if let Some(p) = &proxy {
                 // Whatever the program wrote last is still in the pty.
-                let _ = nix::fcntl::fcntl(
-                    p.master.as_raw_fd(),
-                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-                );
-                while Proxy::pump(p.master.as_fd(), stdout.as_fd()) {}
+                p.drain(stdout.as_fd());
             }
             return Ok(code);
         }
@@ -178,23 +207,24 @@ fn wait_forwarding(init: i32, set: &SigSet, mut proxy: Option<Proxy>) -> Result<
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         if ready[0] {
             while let Ok(Some(info)) = signals.read_signal() {
-                let sig = Signal::try_from(info.ssi_signo as i32).ok();
-                match sig {
-                    Some(Signal::SIGCHLD) | Some(Signal::SIGURG) | None => {}
-                    Some(Signal::SIGWINCH) if proxy.is_some() => proxy.as_ref().unwrap().copy_window_size(),
-                    Some(s) => {
-                        let _ = nix::sys::signal::kill(init_pid, s);
-                    }
+                match info.ssi_signo as i32 {
+                    libc::SIGCHLD | libc::SIGURG => {}
+                    libc::SIGWINCH if proxy.is_some() => proxy.as_ref().unwrap().copy_window_size(),
+                    // Raw numbers: real-time signals are forwarded too.
+                    // SAFETY: kill with plain integers.
+                    sig => unsafe {
+                        libc::kill(init, sig);
+                    },
                 }
             }
         }
         if let Some(p) = &proxy {
-            if ready[1] && !Proxy::pump(p.master.as_fd(), stdout.as_fd()) {
+            if ready[1] && Proxy::pump(p.master.as_fd(), stdout.as_fd()) == Flow::Closed {
                 // The slave side is closed: nothing more will come; just wait.
                 proxy = None;
                 continue;
             }
-            if ready.get(2) == Some(&true) && !Proxy::pump(stdin.as_fd(), p.master.as_fd()) {
+            if ready.get(2) == Some(&true) && Proxy::pump(stdin.as_fd(), p.master.as_fd()) == Flow::Closed {
                 stdin_open = false;
             }
         }
@@ -272,10 +302,14 @@ mod tests {
     #[test]
     fn signals_parse_by_name_with_or_without_sig_and_by_number() {
         for s in ["KILL", "SIGKILL", "kill", "9"] {
-            assert_eq!(parse_signal(s).unwrap(), Signal::SIGKILL);
+            assert_eq!(parse_signal(s).unwrap(), libc::SIGKILL);
         }
-        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
-        assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("99").is_err());
+        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("RTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
+        assert_eq!(parse_signal("SIGRTMAX").unwrap(), libc::SIGRTMAX());
+        assert_eq!(parse_signal("37").unwrap(), 37);
+        for bad in ["NOPE", "99", "0", "RTMIN+99", "RTMINX"] {
+            assert!(parse_signal(bad).is_err(), "{bad} accepted");
+        }
     }
 }

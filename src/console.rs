@@ -22,6 +22,7 @@ pub fn setup_in_container(socket: RawFd) -> Result<()> {
     grantpt(&master).ctx(|| "grantpt")?;
     unlockpt(&master).ctx(|| "unlockpt")?;
     let slave_path = ptsname_r(&master).ctx(|| "ptsname")?;
+    crate::rootfs::ensure_real_proc()?;
     let root = open_root(Path::new("/"))?;
     let console = create_in_root(&root, Path::new("/dev/console"), Leaf::File)?;
     mount(Some(slave_path.as_str()), &fd_path(&console), None::<&str>, MsFlags::MS_BIND, None::<&str>)
@@ -105,26 +106,43 @@ impl Proxy {
         }
     }
 
-    /// Copies what is available from `from` to `to`; false once `from` is finished.
-    pub fn pump(from: BorrowedFd, to: BorrowedFd) -> bool {
+    /// Copies one read's worth from `from` to `to`.
+    pub fn pump(from: BorrowedFd, to: BorrowedFd) -> Flow {
         let mut buf = [0u8; 8192];
         match nix::unistd::read(from.as_raw_fd(), &mut buf) {
-            Ok(0) | Err(nix::errno::Errno::EIO) => false,
+            Ok(0) | Err(nix::errno::Errno::EIO) => Flow::Closed,
             Ok(n) => {
                 let mut rest = &buf[..n];
                 while !rest.is_empty() {
                     match nix::unistd::write(to, rest) {
                         Ok(w) => rest = &rest[w..],
                         Err(nix::errno::Errno::EINTR) => {}
-                        Err(_) => return false,
+                        Err(_) => return Flow::Closed,
                     }
                 }
-                true
+                Flow::Moved
             }
-            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => true,
-            Err(_) => false,
+            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => Flow::Idle,
+            Err(_) => Flow::Closed,
         }
     }
+
+    /// After the container exited: what the program wrote last, without waiting for
+    /// more (something else may still hold the pty open).
+    pub fn drain(&self, to: BorrowedFd) {
+        let _ = nix::fcntl::fcntl(self.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        while Proxy::pump(self.master.as_fd(), to) == Flow::Moved {}
+    }
+}
+
+/// What one `pump` did.
+#[derive(PartialEq, Eq, Debug)]
+pub enum Flow {
+    Moved,
+    /// Nothing to read now.
+    Idle,
+    /// The source is finished (or the destination gone).
+    Closed,
 }
 
 impl Drop for Proxy {

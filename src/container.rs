@@ -9,10 +9,9 @@ use crate::hooks::{self, OnFailure};
 use crate::namespaces::NamespacePlan;
 use crate::process::{self, init::InitContext, sync};
 use crate::state::{ContainerState, ProcessId, StateDir, Status};
-use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -71,6 +70,8 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Creat
     };
     let console = ConsoleLink::for_create(&bundle, args, keep_master)?;
     let linux = bundle.spec.linux().as_ref();
+    // Opened now: a namespace path that does not exist fails before anything is made.
+    let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
     let dir = StateDir::create(root, &args.id)?;
     let cgroup = match Cgroup::plan(linux.and_then(|l| l.cgroups_path().as_deref()), &args.id) {
         Ok(c) => c,
@@ -92,27 +93,41 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Creat
         cgroup_dirs: cgroup.paths(),
         hooks: bundle.spec.hooks().clone(),
     };
-    match build(&bundle, &dir, &mut state, &cgroup, args, console.as_ref(), seccomp.as_ref()) {
+    let setup = Setup {
+        bundle: &bundle,
+        plan: &plan,
+        cgroup: &cgroup,
+        console: console.as_ref(),
+        seccomp: seccomp.as_ref(),
+    };
+    match build(&setup, &dir, &mut state, args) {
         Ok(master) => Ok(Created { dir, state, master }),
         Err(e) => {
-            if let Err(cleanup) = remove_resources(&state) {
+            // The spec: a failed create goes on to delete, poststop hooks included.
+            if let Err(cleanup) = destroy(dir, &state) {
                 crate::logger::warn(format!("cleanup after failed create: {cleanup}"));
             }
-            let _ = dir.remove();
             Err(e)
         }
     }
 }
 
+/// What `create` worked out before making anything.
+struct Setup<'a> {
+    bundle: &'a Bundle,
+    plan: &'a NamespacePlan,
+    cgroup: &'a Cgroup,
+    console: Option<&'a ConsoleLink>,
+    seccomp: Option<&'a crate::seccomp::Filter>,
+}
+
 fn build(
-    bundle: &Bundle,
+    setup: &Setup,
     dir: &StateDir,
     state: &mut ContainerState,
-    cgroup: &Cgroup,
     args: &CreateArgs,
-    console: Option<&ConsoleLink>,
-    seccomp: Option<&crate::seccomp::Filter>,
 ) -> Result<Option<OwnedFd>> {
+    let Setup { bundle, plan, cgroup, console, seccomp } = *setup;
     // Recorded before they exist: a create killed from here on leaves a state that
     // `delete --force` cleans up from.
     dir.save(state)?;
@@ -122,14 +137,13 @@ fn build(
     nix::unistd::chown(&dir.exec_fifo(), Some(uid.into()), Some(gid.into())).ctx(|| "chown exec FIFO")?;
     let linux = bundle.spec.linux().as_ref();
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
-    let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
-    let state_dir = open_path_dir(&dir.path)?;
+    let state_dir = crate::rootfs::safe_path::open_root(&dir.path)?;
     let (parent, child) = sync::pair()?;
     let ctx = InitContext {
         spec: &bundle.spec,
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
-        namespaces: &plan,
+        namespaces: plan,
         cgroup,
         state_dir: &state_dir,
         state,
@@ -144,9 +158,7 @@ fn build(
     loop {
         match parent.recv()? {
             sync::Message::RunCreateRuntimeHooks => {
-                let mut hook_state = state.clone();
-                hook_state.init = Some(ProcessId { pid, start_time: 0 });
-                let json = hook_state.to_spec_json(Status::Creating).to_string();
+                let json = state.hook_json(pid, Status::Creating);
                 if let Some(h) = bundle.spec.hooks() {
                     let stop = OnFailure::Stop;
                     hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &json, stop)?;
@@ -172,17 +184,6 @@ fn build(
     parent.send(&sync::Message::CreateDone)?;
     parent.expect("Detached", |m| matches!(m, sync::Message::Detached))?;
     Ok(master)
-}
-
-fn open_path_dir(path: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx(|| format!("open {}", path.display()))?;
-    // SAFETY: open returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Written to a temporary name and renamed, so a reader never sees a partial PID.
@@ -249,7 +250,14 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
     }
     let init = state.init.expect("a created container has an init");
     let outcome = release_init(dir, init.pid);
-    std::fs::remove_file(dir.exec_fifo()).ctx(|| "remove exec FIFO")?;
+    // init removes it as soon as its open returns (so a `start` killed now does not
+    // leave the container looking created); inside a user namespace it may not.
+    match std::fs::remove_file(dir.exec_fifo()) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::invalid(format!("remove exec FIFO: {e}")));
+        }
+        _ => {}
+    }
     if let Err(why) = outcome {
         return Err(Error::invalid(format!("start container {}: {why}", state.id)));
     }
@@ -261,34 +269,35 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
     Ok(())
 }
 
-/// Sends `signal` to init, or with `all` to every process in the container's cgroup.
-pub fn signal(dir: &StateDir, state: &ContainerState, sig: Signal, all: bool) -> Result<()> {
+/// Sends signal number `sig` (real-time ones included) to init, or with `all` to
+/// every process in the container's cgroup tree; `--all` also works on a stopped
+/// container, whose init is gone but whose other processes may linger (runc's rule,
+/// which containerd relies on).
+pub fn signal(dir: &StateDir, state: &ContainerState, sig: i32, all: bool) -> Result<()> {
     let status = state.status(dir);
-    if !matches!(status, Status::Created | Status::Running) {
-        return Err(Error::WrongState(format!(
-            "cannot signal container {}: it is {}",
-            state.id,
-            status.as_str()
-        )));
-    }
     if all {
-        for dir in &state.cgroup_dirs {
-            for pid in cgroups::read_pids(dir) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-            }
+        // Every v1 hierarchy holds every process of the container: one is enough.
+        for pid in state.cgroup_dirs.first().map(|d| cgroups::pids_recursive(d)).unwrap_or_default() {
+            // SAFETY: kill with plain integers.
+            unsafe { libc::kill(pid, sig) };
         }
         return Ok(());
     }
-    let init = state.init.expect("a live container has an init");
-    pidfd_signal(init.pid, sig).ctx(|| format!("send {sig} to init (pid {})", init.pid))
+    // containerd recognises runc's wording for this case.
+    let init = state.init.filter(|_| matches!(status, Status::Created | Status::Running));
+    let init = init.ok_or_else(|| Error::WrongState(format!("container {} not running", state.id)))?;
+    pidfd_signal(init, sig).ctx(|| format!("send signal {sig} to init (pid {})", init.pid))
 }
 
-/// Signals through a pidfd, so a PID reused after init died is never hit.
-fn pidfd_signal(pid: i32, sig: Signal) -> nix::Result<()> {
-    let pidfd = hooks::pidfd_open(pid)?;
+/// Signals through a pidfd taken on the process identified by PID *and* start time,
+/// so a PID reused after init died is never hit.
+fn pidfd_signal(process: ProcessId, sig: i32) -> nix::Result<()> {
+    let pidfd = hooks::pidfd_open(process.pid)?;
+    if !process.is_alive() {
+        return Err(nix::errno::Errno::ESRCH);
+    }
     // SAFETY: plain syscall on a valid pidfd with a null siginfo.
-    let r =
-        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig as i32, 0usize, 0u32) };
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, 0usize, 0u32) };
     nix::errno::Errno::result(r).map(drop)
 }
 
@@ -308,7 +317,7 @@ pub fn destroy(dir: StateDir, state: &ContainerState) -> Result<()> {
 /// Kills init and everything in the container's cgroups, then removes the cgroups.
 fn remove_resources(state: &ContainerState) -> Result<()> {
     if let Some(init) = state.init.filter(|i| i.is_alive()) {
-        let _ = pidfd_signal(init.pid, Signal::SIGKILL);
+        let _ = pidfd_signal(init, libc::SIGKILL);
         let _ = hooks::wait_exit(init.pid, 5000);
     }
     let mut first_error = None;

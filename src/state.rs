@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
@@ -123,6 +123,13 @@ impl ContainerState {
         }
     }
 
+    /// The state a hook reads on stdin, with init's PID as seen where the hook runs.
+    pub fn hook_json(&self, pid: i32, status: Status) -> String {
+        let mut json = self.to_spec_json(status);
+        json["pid"] = pid.into();
+        json.to_string()
+    }
+
     /// The runtime-spec state object (plus runc's rootfs, created and owner fields).
     pub fn to_spec_json(&self, status: Status) -> serde_json::Value {
         serde_json::json!({
@@ -193,7 +200,7 @@ impl StateDir {
     pub fn open(root: &Path, id: &str) -> Result<Self> {
         validate_id(id)?;
         let path = root.join(id);
-        if !path.join(STATE_FILE).exists() && !path.is_dir() {
+        if !path.is_dir() {
             return Err(Error::NotExist(id.to_string()));
         }
         Self::lock(id, path)
@@ -203,6 +210,13 @@ impl StateDir {
         let dir = File::open(&path).ctx(|| format!("open state directory {}", path.display()))?;
         let lock = Flock::lock(dir, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()), e))?;
+        // While we waited, a `delete` may have removed the directory (and a `create`
+        // made a new one under the same name): the lock must be on the live one.
+        let locked = lock.metadata().ctx(|| format!("stat {}", path.display()))?;
+        let current = fs::metadata(&path).ok();
+        if current.is_none_or(|m| (m.dev(), m.ino()) != (locked.dev(), locked.ino())) {
+            return Err(Error::NotExist(id.to_string()));
+        }
         Ok(StateDir { id: id.to_string(), path, _lock: lock })
     }
 
@@ -246,7 +260,10 @@ impl StateDir {
 
     /// Removes the directory; the lock goes with the value.
     pub fn remove(self) -> Result<()> {
-        fs::remove_dir_all(&self.path).ctx(|| format!("remove {}", self.path.display()))
+        match fs::remove_dir_all(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r.ctx(|| format!("remove {}", self.path.display())),
+        }
     }
 }
 

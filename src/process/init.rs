@@ -10,7 +10,7 @@ use crate::error::{Context, Error, Result};
 use crate::hooks::OnFailure;
 use crate::namespaces::NamespacePlan;
 use crate::rootfs::{self, RootfsContext};
-use crate::state::{ContainerState, ProcessId, Status, EXEC_FIFO};
+use crate::state::{ContainerState, Status, EXEC_FIFO};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -94,9 +94,8 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         join_session_keyring(&ctx.state.id)?;
     }
     // Hooks run by init run in the container's namespaces: they see init's PID there.
-    let mut hook_state = ctx.state.clone();
-    hook_state.init = Some(ProcessId { pid: nix::unistd::getpid().as_raw(), start_time: 0 });
-    let state_json = |status: Status| hook_state.to_spec_json(status).to_string();
+    let own_pid = nix::unistd::getpid().as_raw();
+    let state_json = |status: Status| ctx.state.hook_json(own_pid, status);
 
     rootfs::prepare(&RootfsContext {
         spec: ctx.spec,
@@ -134,6 +133,13 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     // Blocks until `start`. From here on `start` is the one listening: a failure goes
     // to it through the FIFO; a successful exec closes the FIFO (close-on-exec).
     let fifo = open_exec_fifo(ctx.state_dir)?;
+    // `start` is here: from now on the container counts as running, whatever
+    // happens to `start`. (In a user namespace init may lack the right; start does it.)
+    let _ = nix::unistd::unlinkat(
+        Some(ctx.state_dir.as_raw_fd()),
+        EXEC_FIFO,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
     // Nothing of the host may stay reachable while the program's cwd is resolved.
     // SAFETY: init's copy of the state directory fd is not used after this.
     unsafe { libc::close(ctx.state_dir.as_raw_fd()) };

@@ -42,10 +42,9 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     for m in mounts {
         mount_one(ctx, &root, m)?;
     }
-    let dev_bound_from_host = mounts.iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && MountOptions::parse(m.options().as_deref().unwrap_or(&[])).is_bind()
-    });
+    // Device nodes go into a /dev of the container's own, never into a host /dev
+    // bound there.
+    let dev_bound_from_host = mounts.iter().any(|m| m.destination() == Path::new("/dev") && is_bind(m));
     if !dev_bound_from_host {
         devices::create_default(&root, ctx.in_user_ns)?;
         devices::create_symlinks(&root)?;
@@ -70,11 +69,11 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
             )));
         }
     }
-    let typ = m.typ().as_deref().unwrap_or(if opts.is_bind() { "bind" } else { "none" });
-    let step = |what: &str| format!("mount {typ} on {}: {what}", dest.display());
-    if typ == "bind" || opts.is_bind() {
+    if is_bind(m) {
         return bind_mount(ctx, root, m, &opts);
     }
+    let typ = m.typ().as_deref().unwrap_or("none");
+    let step = |what: &str| format!("mount {typ} on {}: {what}", dest.display());
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroups(ctx, root, dest, &opts);
     }
@@ -95,6 +94,11 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     }
     let mounted = reopen(root, dest).ctx(|| step("reopen"))?;
     finish_mount(&mounted, &opts).ctx(|| step("set propagation or attributes"))
+}
+
+/// A bind mount is asked for by type or by option.
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || MountOptions::parse(m.options().as_deref().unwrap_or(&[])).is_bind()
 }
 
 fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
@@ -257,13 +261,19 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = safe_path::open_root(Path::new("/"))?;
-    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]) {
+    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]);
+    let readonly = linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]);
+    let root_readonly = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+    if !masked.is_empty() || !readonly.is_empty() || root_readonly {
+        ensure_real_proc()?;
+    }
+    for path in masked {
         mask(&root, Path::new(path))?;
     }
-    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]) {
+    for path in readonly {
         make_readonly(&root, Path::new(path))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if root_readonly {
         let slash =
             open_in_root(&root, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| "open /")?;
         remount(&slash, MsFlags::MS_BIND | MsFlags::MS_RDONLY).ctx(|| "remount / read-only")?;
@@ -274,6 +284,17 @@ pub fn finalize(spec: &Spec) -> Result<()> {
             Error::invalid(format!("linux.rootfsPropagation {prop:?} is not a propagation mode"))
         })?;
         mount(NONE, "/", NONE, *flag, NONE).ctx(|| format!("set rootfs propagation {prop}"))?;
+    }
+    Ok(())
+}
+
+/// What follows goes through /proc/self/fd: the container's /proc must be procfs,
+/// not something the image or a mount put there.
+pub fn ensure_real_proc() -> Result<()> {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let st = nix::sys::statfs::statfs("/proc/self/fd").ctx(|| "statfs /proc in the container")?;
+    if st.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
+        return Err(Error::invalid("/proc in the container is not procfs: refusing to go on through it"));
     }
     Ok(())
 }

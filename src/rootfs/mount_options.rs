@@ -47,7 +47,11 @@ impl MountOptions {
             } else if let Some(p) = propagation_option(opt) {
                 o.propagation.push(p);
             } else if let Some((set, attr)) = recursive_option(opt) {
-                if set {
+                if set && attr & MOUNT_ATTR_ATIME_MASK != 0 {
+                    // mount_setattr takes an atime mode only with the whole field cleared.
+                    o.rec_clear |= MOUNT_ATTR_ATIME_MASK;
+                    o.rec_set = (o.rec_set & !MOUNT_ATTR_ATIME_MASK) | attr;
+                } else if set {
                     o.rec_set |= attr;
                     o.rec_clear &= !attr;
                 } else {
@@ -140,7 +144,7 @@ fn recursive_option(opt: &str) -> Option<(bool, u64)> {
         "rdiratime" => (false, MOUNT_ATTR_NODIRATIME),
         "rnosymfollow" => (true, MOUNT_ATTR_NOSYMFOLLOW),
         "rsymfollow" => (false, MOUNT_ATTR_NOSYMFOLLOW),
-        // The atime modes are one field: setting one clears the field first.
+        // The atime modes are one field (relatime is its zero value).
         "rrelatime" | "rnorelatime" | "ratime" => (false, MOUNT_ATTR_ATIME_MASK),
         "rnoatime" => (true, MOUNT_ATTR_NOATIME),
         "rstrictatime" => (true, MOUNT_ATTR_STRICTATIME),
@@ -174,5 +178,9 @@ mod tests {
         assert!(!parse(&["ro", "rw"]).flags.contains(MsFlags::MS_RDONLY));
         let o = parse(&["rro", "rrw", "rnosuid"]);
         assert_eq!((o.rec_set, o.rec_clear), (MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY));
+        let o = parse(&["rnoatime"]);
+        assert_eq!((o.rec_set, o.rec_clear), (MOUNT_ATTR_NOATIME, MOUNT_ATTR_ATIME_MASK));
+        let o = parse(&["rnoatime", "rstrictatime"]);
+        assert_eq!((o.rec_set, o.rec_clear), (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR_ATIME_MASK));
     }
 }
