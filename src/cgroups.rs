@@ -126,6 +126,22 @@ impl Cgroup {
         Ok(Cgroup { dirs })
     }
 
+    /// A cgroup that already holds processes belongs to someone else: adopting it
+    /// would have `delete` (or a failed create's cleanup) kill them. runc 1.2 refuses
+    /// it too. Checked before the directories are recorded as the container's.
+    pub fn check_unoccupied(&self) -> Result<()> {
+        for (_, dir) in &self.dirs {
+            let occupied = pids_recursive(dir);
+            if !occupied.is_empty() {
+                return Err(Error::invalid(format!(
+                    "cgroup {} already holds processes {occupied:?}: refusing to share it",
+                    dir.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// One cgroup2 hierarchy and nothing else.
     pub fn is_pure_v2(&self) -> bool {
         matches!(self.dirs.as_slice(), [(h, _)] if h.v2)
@@ -144,15 +160,6 @@ impl Cgroup {
             // would pin them to v2 and break v1 users of them (crun mounts hugetlb there).
             if pure_v2 {
                 enable_controllers(&h.mount_point, dir)?;
-            }
-            // A cgroup that already holds processes belongs to someone else: adopting
-            // it would have `delete` kill them (runc 1.2 refuses it too).
-            let occupied = read_pids(dir);
-            if !occupied.is_empty() {
-                return Err(Error::invalid(format!(
-                    "cgroup {} already holds processes {occupied:?}: refusing to share it",
-                    dir.display()
-                )));
             }
             fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
             if h.has("cpuset") && !h.v2 {

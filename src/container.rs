@@ -73,7 +73,8 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Creat
     // Opened now: a namespace path that does not exist fails before anything is made.
     let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
     let dir = StateDir::create(root, &args.id)?;
-    let cgroup = match Cgroup::plan(linux.and_then(|l| l.cgroups_path().as_deref()), &args.id) {
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let cgroup = match Cgroup::plan(cgroups_path, &args.id).and_then(|c| c.check_unoccupied().map(|()| c)) {
         Ok(c) => c,
         Err(e) => {
             let _ = dir.remove();

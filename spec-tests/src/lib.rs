@@ -445,7 +445,10 @@ impl Bundle {
     /// so that the container's cgroups can be found (and checked gone).
     pub fn write_config(&self, id: &str) {
         let mut config = self.config.clone();
-        config["linux"]["cgroupsPath"] = json!(format!("/anchor-spec-tests/{id}"));
+        // A test that sets its own cgroupsPath keeps it.
+        if config["linux"]["cgroupsPath"].is_null() {
+            config["linux"]["cgroupsPath"] = json!(format!("/anchor-spec-tests/{id}"));
+        }
         let text = serde_json::to_string_pretty(&config).expect("serialize config");
         write_file(&self.path().join("config.json"), &text);
     }

@@ -255,6 +255,35 @@ fn kill_accepts_lowercase_signal_name() {
 }
 
 #[test]
+fn kill_delivers_real_time_signals_by_name_and_number() {
+    // podman stops systemd containers with SIGRTMIN+3.
+    check_kill(Some("RTMIN+3"), Some(libc::SIGRTMIN() + 3));
+    check_kill(Some(&(libc::SIGRTMIN() + 3).to_string()), Some(libc::SIGRTMIN() + 3));
+}
+
+#[test]
+fn kill_of_stopped_container_says_not_running() {
+    // containerd recognises runc's wording.
+    let b = exiting_bundle(0);
+    let c = b.start();
+    c.wait_status("stopped");
+    c.kill("KILL").fails_mentioning(&["not running"]);
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn kill_all_of_stopped_container_succeeds() {
+    // containerd sends `kill --all` after init exits to reap what is left.
+    let b = exiting_bundle(0);
+    let c = b.start();
+    c.wait_status("stopped");
+    c.kill_with(&["--all"], Some("KILL")).ok();
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
 fn kill_defaults_to_sigterm() {
     check_kill(None, Some(libc::SIGTERM));
 }

@@ -118,7 +118,7 @@ fn fds() -> Value {
     Value::Object(fds)
 }
 
-/// Blocks until SIGTERM/SIGUSR1/SIGHUP/SIGINT arrives and reports which one.
+/// Blocks until SIGTERM/SIGUSR1/SIGHUP/SIGINT/SIGRTMIN+3 arrives and reports which one.
 /// A handler is installed as well as the mask because a PID-namespace init
 /// with SIG_DFL disposition would have the signal discarded by the kernel.
 /// `{"ready":true}` goes to stderr once the mask is in place so tests know
@@ -128,7 +128,7 @@ fn wait_signal() -> Value {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGHUP, libc::SIGINT] {
+        for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGHUP, libc::SIGINT, libc::SIGRTMIN() + 3] {
             libc::signal(sig, noop as *const () as libc::sighandler_t);
             libc::sigaddset(&mut set, sig);
         }

@@ -1,0 +1,83 @@
+//! Basic cgroup placement: the container's cgroup is made, joined, limited and
+//! removed on every hierarchy the host has (v1 and the hybrid cgroup2 tree here).
+
+use spec_tests::*;
+use std::fs;
+use std::path::PathBuf;
+
+/// The container's directory in the v1 memory hierarchy.
+fn memory_dir(id: &str) -> PathBuf {
+    PathBuf::from("/sys/fs/cgroup/memory/anchor-spec-tests").join(id)
+}
+
+#[test]
+fn memory_and_pids_limits_are_written_and_init_joins_the_cgroup() {
+    let mut b = Bundle::new();
+    b.probe(&["wait-signal"]);
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 42}});
+    let c = b.start();
+    let dir = memory_dir(&c.id);
+    assert_eq!(fs::read_to_string(dir.join("memory.limit_in_bytes")).unwrap().trim(), "67108864");
+    let pids_dir = PathBuf::from("/sys/fs/cgroup/pids/anchor-spec-tests").join(&c.id);
+    assert_eq!(fs::read_to_string(pids_dir.join("pids.max")).unwrap().trim(), "42");
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+    assert!(procs.lines().any(|l| l.trim() == c.pid().to_string()), "init not in {procs}");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn delete_removes_sub_cgroups_the_container_made() {
+    // A container running systemd or its own containers makes child cgroups.
+    let mut b = Bundle::new();
+    b.probe(&["wait-signal"]);
+    let c = b.start();
+    let child = memory_dir(&c.id).join("nested");
+    fs::create_dir(&child).unwrap();
+    fs::write(child.join("cgroup.procs"), c.pid().to_string()).unwrap();
+    c.delete(&["--force"]).ok();
+    assert!(!child.exists() && !memory_dir(&c.id).exists());
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn cgroup_that_already_holds_processes_is_refused() {
+    // Adopting it would have delete kill processes that are not the container's.
+    let mut b = Bundle::new();
+    let squatter = HostProcess::spawn("sleep", &["30"]);
+    let path = "/anchor-spec-tests-occupied";
+    let dir = PathBuf::from("/sys/fs/cgroup/memory").join(&path[1..]);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("cgroup.procs"), squatter.pid().to_string()).unwrap();
+    b.config["linux"]["cgroupsPath"] = json!(path);
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["already holds processes"]);
+    assert!(process_alive(squatter.pid()), "the runtime killed a process it did not own");
+    assert!(b.runtime(&["state", &c.id]).code != Some(0));
+    drop(squatter);
+    wait_until("the squatter's cgroup to empty", || {
+        fs::read_to_string(dir.join("cgroup.procs")).unwrap().is_empty()
+    });
+    fs::remove_dir(&dir).unwrap();
+}
+
+#[test]
+fn mount_covering_part_of_proc_is_refused() {
+    // The runtime masks paths through the container's /proc: nothing may hide it.
+    let mut b = Bundle::new();
+    b.add_mount(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}));
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["/proc"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn proc_must_be_a_proc_mount() {
+    let mut b = Bundle::new();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    let proc = mounts.iter_mut().find(|m| m["destination"] == "/proc").unwrap();
+    *proc = json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"});
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["/proc must be a proc mount"]);
+    assert_no_leftovers(&b, &c.id);
+}
