@@ -30,9 +30,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             Ok(0)
         }
         Command::State(a) => {
-            let dir = StateDir::open(root, &a.id)?;
-            let st = dir.load()?;
-            print_json(&st.to_spec_json(st.status(&dir)));
+            let (st, status) = state::peek(root, &a.id)?;
+            print_json(&st.to_spec_json(status));
             Ok(0)
         }
         Command::Kill(a) => kill(root, a),
@@ -113,7 +112,7 @@ fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
         }
         Err(e) => return Err(e),
     };
-    match st.status(&dir) {
+    match st.status(&dir.path) {
         Status::Running if !args.force => Err(Error::WrongState(format!(
             "cannot delete container {} that is running: stop it first or use --force",
             args.id
@@ -248,11 +247,9 @@ fn list(root: &Path, args: &ListArgs) -> Result<i32> {
     let mut rows = Vec::new();
     for id in state::list_ids(root)? {
         // A container deleted while we list is simply not listed.
-        let Ok(dir) = StateDir::open(root, &id) else {
-            continue;
-        };
-        let Ok(st) = dir.load() else { continue };
-        rows.push(st.to_spec_json(st.status(&dir)));
+        if let Ok((st, status)) = state::peek(root, &id) {
+            rows.push(st.to_spec_json(status));
+        }
     }
     if args.quiet {
         for r in &rows {

@@ -241,7 +241,7 @@ fn release_init(dir: &StateDir, init: i32) -> std::result::Result<(), String> {
 
 /// `start`: lets a created container's init go on to exec the user's program.
 pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
-    let status = state.status(dir);
+    let status = state.status(&dir.path);
     if status != Status::Created {
         return Err(Error::WrongState(format!(
             "cannot start container {}: it is {}, not created",
@@ -275,7 +275,7 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
 /// container, whose init is gone but whose other processes may linger (runc's rule,
 /// which containerd relies on).
 pub fn signal(dir: &StateDir, state: &ContainerState, sig: i32, all: bool) -> Result<()> {
-    let status = state.status(dir);
+    let status = state.status(&dir.path);
     if all {
         // Every v1 hierarchy holds every process of the container: one is enough.
         for pid in state.cgroup_dirs.first().map(|d| cgroups::pids_recursive(d)).unwrap_or_default() {

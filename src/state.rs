@@ -101,10 +101,11 @@ pub struct ContainerState {
 }
 
 impl ContainerState {
-    pub fn status(&self, dir: &StateDir) -> Status {
+    /// `dir` is the container's state directory (the exec FIFO lives there).
+    pub fn status(&self, dir: &Path) -> Status {
         match self.init {
             Some(init) if init.is_alive() => {
-                if dir.path.join(EXEC_FIFO).exists() {
+                if dir.join(EXEC_FIFO).exists() {
                     Status::Created
                 } else {
                     Status::Running
@@ -221,15 +222,7 @@ impl StateDir {
     }
 
     pub fn load(&self) -> Result<ContainerState> {
-        let file = self.path.join(STATE_FILE);
-        let data = match fs::read(&file) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotExist(self.id.clone()))
-            }
-            r => r.ctx(|| format!("read {}", file.display()))?,
-        };
-        serde_json::from_slice(&data)
-            .map_err(|e| Error::invalid(format!("corrupt state file {}: {e}", file.display())))
+        read_state_file(&self.path, &self.id)
     }
 
     /// Write-then-rename, so a reader sees the old state or the new one, never half.
@@ -265,6 +258,27 @@ impl StateDir {
             r => r.ctx(|| format!("remove {}", self.path.display())),
         }
     }
+}
+
+fn read_state_file(dir: &Path, id: &str) -> Result<ContainerState> {
+    let file = dir.join(STATE_FILE);
+    let data = match fs::read(&file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist(id.to_string())),
+        r => r.ctx(|| format!("read {}", file.display()))?,
+    };
+    serde_json::from_slice(&data)
+        .map_err(|e| Error::invalid(format!("corrupt state file {}: {e}", file.display())))
+}
+
+/// A container's state and status read without its lock, for `state` and `list`:
+/// state.json is replaced atomically, so a whole state is always read, and these
+/// commands answer at once even while a create runs (showing it as creating).
+pub fn peek(root: &Path, id: &str) -> Result<(ContainerState, Status)> {
+    validate_id(id)?;
+    let dir = root.join(id);
+    let state = read_state_file(&dir, id)?;
+    let status = state.status(&dir);
+    Ok((state, status))
 }
 
 /// IDs of every container under `root` (for `list`; no other command scans).

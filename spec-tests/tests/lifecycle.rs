@@ -377,3 +377,25 @@ fn run_detach_returns_with_container_running() {
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+#[test]
+fn state_and_list_answer_while_create_is_still_running() {
+    // A createRuntime hook holds create up; state and list must not wait for it.
+    let mut b = waiting_bundle();
+    let marker = b.host_dir("markers").join("hook-started");
+    b.hook("createRuntime", &format!("touch {}; exec sleep 3", marker.display()));
+    let id = b.new_id();
+    b.write_config(&id);
+    b.track_id(&id);
+    let create = b.spawn_runtime(&["create", "--bundle", &b.path_str(), &id]);
+    wait_until("the createRuntime hook to start", || marker.exists());
+    let started = std::time::Instant::now();
+    let state = b.runtime(&["state", &id]);
+    state.ok();
+    assert_eq!(state.json()["status"], "creating", "{state:#?}");
+    assert!(b.runtime(&["list", "-q"]).ok().stdout.contains(&id));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "state or list waited for create");
+    create.wait().ok();
+    b.runtime(&["delete", "--force", &id]).ok();
+    assert_no_leftovers(&b, &id);
+}
