@@ -78,6 +78,7 @@ impl Bundle {
             }
             crate::logger::debug(format!("linux.mountLabel {label:?} ignored: SELinux is not enabled"));
         }
+        crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
             if !mount.destination().is_absolute() {
                 return Err(Error::invalid(format!(

@@ -738,7 +738,7 @@ pub fn cap_mask(bits: &[u32]) -> String {
 
 /// A mount made on the host for the duration of a test (e.g. a submount
 /// inside a bind-mount source); detached on drop.
-pub struct HostMount(PathBuf);
+pub struct HostMount(pub PathBuf);
 
 fn host_mount(source: &str, target: &Path, fs_type: &str, flags: libc::c_ulong) {
     let c = |s: &str| std::ffi::CString::new(s).unwrap();

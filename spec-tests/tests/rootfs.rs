@@ -196,6 +196,28 @@ fn rootfs_propagation_private_isolates_from_host_mounts() {
 }
 
 #[test]
+fn rootfs_propagation_rshared_carries_container_mounts_to_the_host() {
+    // Kubernetes' Bidirectional mounts: with rshared, a mount the container makes on
+    // a shared volume appears on the host.
+    let mut b = Bundle::new();
+    let _shared = HostMount::shared_bind(b.test_dir());
+    // A volume is a shared mount of its own (kubelet makes pod volume directories so).
+    let vol = b.host_dir("vol");
+    let _vol_shared = HostMount::shared_bind(&vol);
+    b.bind(&vol, "/vol", &["rshared"]);
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    let admin = json!(["CAP_SYS_ADMIN"]);
+    b.config["process"]["capabilities"] = json!({"bounding": admin, "effective": admin, "permitted": admin});
+    let marker = format!("bidir-{}", std::process::id());
+    b.args(&["sh", "-c", &format!("mkdir -p /vol/m && mount -t tmpfs {marker} /vol/m")]);
+    b.run_ok();
+    let on_host = vol.join("m");
+    let seen = mountinfo().iter().any(|m| m.mount_point == on_host && m.source == marker);
+    let _cleanup = HostMount(on_host.clone());
+    assert!(seen, "the container's mount did not reach the host at {}", on_host.display());
+}
+
+#[test]
 fn missing_mount_destination_is_created() {
     let mut b = Bundle::new();
     b.add_mount(json!({"destination": "/does/not/exist", "type": "tmpfs", "source": "auto"}));

@@ -32,8 +32,9 @@ pub struct RootfsContext<'a> {
 /// Everything before the switch into the rootfs: propagation, the rootfs bind mount,
 /// every configured mount, devices and /dev symlinks.
 pub fn prepare(ctx: &RootfsContext) -> Result<()> {
-    // Nothing done in this namespace may propagate back to the host.
-    mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).ctx(|| "make / rslave")?;
+    let propagation = root_propagation(ctx.spec)?;
+    mount(NONE, "/", NONE, propagation, NONE).ctx(|| "set the propagation of /")?;
+    make_parent_mount_private(ctx.rootfs)?;
     // pivot_root needs the new root to be a mount point.
     mount(Some(ctx.rootfs), ctx.rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
         .ctx(|| format!("bind mount rootfs {}", ctx.rootfs.display()))?;
@@ -278,12 +279,45 @@ pub fn finalize(spec: &Spec) -> Result<()> {
             open_in_root(&root, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| "open /")?;
         remount(&slash, MsFlags::MS_BIND | MsFlags::MS_RDONLY).ctx(|| "remount / read-only")?;
     }
-    if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        let opts = MountOptions::parse(&[prop.to_string()]);
-        let flag = opts.propagation.first().ok_or_else(|| {
-            Error::invalid(format!("linux.rootfsPropagation {prop:?} is not a propagation mode"))
-        })?;
-        mount(NONE, "/", NONE, *flag, NONE).ctx(|| format!("set rootfs propagation {prop}"))?;
+    if linux.and_then(|l| l.rootfs_propagation().as_ref()).is_some() {
+        mount(NONE, "/", NONE, root_propagation(spec)?, NONE).ctx(|| "set the rootfs propagation")?;
+    }
+    Ok(())
+}
+
+/// The propagation of the container's mount tree: `linux.rootfsPropagation` when set
+/// (rshared carries Kubernetes' Bidirectional mounts back to the host), else rslave,
+/// so nothing made in the container reaches the host.
+pub fn root_propagation(spec: &Spec) -> Result<MsFlags> {
+    match spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) {
+        None => Ok(MsFlags::MS_SLAVE | MsFlags::MS_REC),
+        Some(prop) => {
+            MountOptions::parse(&[prop.to_string()]).propagation.first().copied().ok_or_else(|| {
+                Error::invalid(format!("linux.rootfsPropagation {prop:?} is not a propagation mode"))
+            })
+        }
+    }
+}
+
+/// pivot_root refuses a new root whose parent mount is shared (with rshared
+/// propagation it would be): make just that mount private, as runc does.
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
+    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - ...
+    let parent = info
+        .lines()
+        .filter_map(|line| {
+            let (left, _) = line.split_once(" - ")?;
+            let fields: Vec<&str> = left.split(' ').collect();
+            let mount_point = Path::new(fields.get(4)?);
+            rootfs.starts_with(mount_point).then(|| (mount_point.to_path_buf(), fields[6..].join(" ")))
+        })
+        .max_by_key(|(mp, _)| mp.as_os_str().len());
+    if let Some((mount_point, optional)) = parent {
+        if optional.contains("shared:") {
+            mount(NONE, &mount_point, NONE, MsFlags::MS_PRIVATE, NONE)
+                .ctx(|| format!("make {} private", mount_point.display()))?;
+        }
     }
     Ok(())
 }
