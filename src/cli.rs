@@ -70,6 +70,8 @@ pub enum Command {
     List(ListArgs),
     /// Write a default config.json
     Spec(SpecArgs),
+    /// Print what this runtime supports (runtime-spec features.md JSON)
+    Features,
 }
 
 #[derive(Args, Debug)]

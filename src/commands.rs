@@ -39,6 +39,10 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Run(a) => run(root, a),
         Command::List(a) => list(root, a),
         Command::Spec(a) => spec(a),
+        Command::Features => {
+            print_json(&crate::features::report());
+            Ok(0)
+        }
     }
 }
 

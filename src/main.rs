@@ -8,6 +8,7 @@ mod config;
 mod console;
 mod container;
 mod error;
+mod features;
 mod hooks;
 mod logger;
 mod namespaces;

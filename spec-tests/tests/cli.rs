@@ -233,3 +233,20 @@ fn list_with_no_containers_is_empty() {
     let json = b.runtime(&["list", "--format", "json"]).ok().json();
     assert!(json.is_null() || json == json!([]), "{json}");
 }
+
+#[test]
+fn features_reports_versions_hooks_namespaces_and_seccomp() {
+    let b = Bundle::new();
+    let f = b.runtime(&["features"]).ok().json();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    assert_eq!(f["hooks"].as_array().map(Vec::len), Some(6), "{f:#}");
+    for ns in ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"] {
+        assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!(ns)), "{ns} missing");
+    }
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+    assert!(f["mountOptions"].as_array().unwrap().contains(&json!("rbind")));
+    // What is not supported is said so, not left out.
+    assert_eq!(f["linux"]["apparmor"]["enabled"], false);
+    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+}

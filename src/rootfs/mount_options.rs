@@ -15,6 +15,70 @@ pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
+/// Every option name this module understands (for `features`); anything else is
+/// passed to the filesystem as data.
+pub const OPTION_NAMES: [&str; 59] = [
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "lazytime",
+    "nolazytime",
+    "iversion",
+    "noiversion",
+    "silent",
+    "loud",
+    "nosymfollow",
+    "symfollow",
+    "bind",
+    "rbind",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rnosymfollow",
+    "rsymfollow",
+    "rrelatime",
+    "rnorelatime",
+    "ratime",
+    "rnoatime",
+    "rstrictatime",
+    "rnostrictatime",
+    "defaults",
+];
+
 #[derive(Debug, PartialEq)]
 pub struct MountOptions {
     /// Flags for mount(2).
@@ -171,6 +235,13 @@ mod tests {
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data().as_deref(), Some("mode=755,size=65536k"));
         assert!(o.is_bind());
+    }
+
+    #[test]
+    fn every_listed_option_name_is_understood() {
+        for name in OPTION_NAMES {
+            assert!(parse(&[name]).data.is_empty(), "{name} would be passed as filesystem data");
+        }
     }
 
     #[test]
