@@ -166,6 +166,12 @@ impl Cgroup {
                 inherit_cpuset(&h.mount_point, dir)?;
             }
         }
+        if pure_v2 {
+            crate::logger::warn(
+                "cgroup v2: device rules are not enforced yet (the eBPF device filter is not written); \
+                 the container's device access is limited only by its capabilities",
+            );
+        }
         let no_resources = LinuxResources::default();
         self.apply(resources.unwrap_or(&no_resources))
     }

@@ -71,13 +71,7 @@ impl Bundle {
         for name in self.sysctls().keys() {
             check_sysctl(name, &namespaces)?;
         }
-        if let Some(label) = self.spec.linux().as_ref().and_then(|l| l.mount_label().as_ref()) {
-            // As runc: a label means nothing without SELinux; with it, it must be applied.
-            if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-                return Err(Error::invalid("linux.mountLabel: SELinux labels are not supported yet"));
-            }
-            crate::logger::debug(format!("linux.mountLabel {label:?} ignored: SELinux is not enabled"));
-        }
+        self.check_lsm_labels(process)?;
         crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
             if !mount.destination().is_absolute() {
@@ -87,6 +81,29 @@ impl Bundle {
                 )));
             }
             check_proc_mount(mount)?;
+        }
+        Ok(())
+    }
+
+    /// As runc: a label or profile means nothing when its LSM is not enabled, and is
+    /// ignored (logged at debug level); when it is enabled it must be applied, which
+    /// this runtime cannot do yet, so it refuses rather than run unconfined.
+    fn check_lsm_labels(&self, process: &oci_spec::runtime::Process) -> Result<()> {
+        let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
+        let apparmor_on =
+            std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y");
+        let mount_label = self.spec.linux().as_ref().and_then(|l| l.mount_label().as_ref());
+        let labels = [
+            ("linux.mountLabel", mount_label, selinux_on, "SELinux"),
+            ("process.selinuxLabel", process.selinux_label().as_ref(), selinux_on, "SELinux"),
+            ("process.apparmorProfile", process.apparmor_profile().as_ref(), apparmor_on, "AppArmor"),
+        ];
+        for (field, value, enabled, lsm) in labels {
+            let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+            if enabled {
+                return Err(Error::invalid(format!("{field}: {lsm} is enabled but not supported yet")));
+            }
+            crate::logger::debug(format!("{field} {value:?} ignored: {lsm} is not enabled"));
         }
         Ok(())
     }
