@@ -1,0 +1,88 @@
+//! `process.terminal`: the pty master goes to `--console-socket` as containerd and
+//! conmon expect, and the container's stdio is the pty's slave.
+
+use spec_tests::*;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixListener;
+
+/// Receives one fd sent with SCM_RIGHTS on a connection accepted from `listener`.
+fn receive_fd(listener: &UnixListener) -> OwnedFd {
+    let (conn, _) = listener.accept().expect("the runtime connects to the console socket");
+    let mut name = [0u8; 256];
+    let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
+    let mut control = [0u8; 64];
+    // SAFETY: msghdr points at buffers that outlive the call.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len();
+        assert!(libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) >= 0, "recvmsg failed");
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null() && (*cmsg).cmsg_type == libc::SCM_RIGHTS, "no SCM_RIGHTS message");
+        OwnedFd::from_raw_fd(*(libc::CMSG_DATA(cmsg) as *const i32))
+    }
+}
+
+#[test]
+fn console_socket_receives_the_pty_master_and_the_program_runs_on_the_pty() {
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = json!(true);
+    b.args(&["sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-terminal"]);
+    let socket = b.test_dir().join("console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    // The connection waits in the listener's backlog with the master queued on it.
+    let (c, created) = b.try_create(&["--console-socket", &socket.to_string_lossy()]);
+    created.ok();
+    let master = receive_fd(&listener);
+    c.start().ok();
+    c.wait_status("stopped");
+    let mut out = String::new();
+    let mut file = std::fs::File::from(master);
+    // Reading a pty master whose slave is closed ends with EIO: take what came.
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = file.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(out.contains("/dev/pts/"), "tty output: {out:?}");
+    assert!(out.contains("stdio-is-a-terminal"), "tty output: {out:?}");
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn detached_terminal_without_console_socket_is_refused() {
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = json!(true);
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["console-socket"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn console_socket_without_terminal_is_refused() {
+    let b = Bundle::new();
+    let (c, out) = b.try_create(&["--console-socket", "/nonexistent.sock"]);
+    out.fails_mentioning(&["terminal"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn foreground_run_relays_the_terminal_itself() {
+    // No console socket: `run` keeps the master and copies it to its own stdout, as
+    // runc does for a `runc spec` bundle (terminal: true).
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = json!(true);
+    b.args(&["sh", "-c", "tty; echo line; exit 3"]);
+    let (c, out) = b.run(&[]);
+    assert_eq!(out.code, Some(3), "{out:#?}");
+    assert!(out.stdout.contains("/dev/pts/") && out.stdout.contains("line\n"), "{out:#?}");
+    assert!(!out.stdout.contains('\r'), "output translated to CRLF: {out:#?}");
+    assert_no_leftovers(&b, &c.id);
+}
