@@ -397,6 +397,15 @@ impl Bundle {
         host
     }
 
+    /// A new user namespace whose IDs 0..size map to host IDs from `host_id` on.
+    pub fn user_namespace(&mut self, host_id: u32, size: u32) -> &mut Self {
+        self.set_namespace("user", None);
+        let mapping = json!([{"containerID": 0, "hostID": host_id, "size": size}]);
+        self.config["linux"]["uidMappings"] = mapping.clone();
+        self.config["linux"]["gidMappings"] = mapping;
+        self
+    }
+
     fn namespaces(&mut self) -> &mut Vec<Value> {
         self.config["linux"]["namespaces"].as_array_mut().expect("linux.namespaces is an array")
     }
@@ -467,11 +476,16 @@ impl Bundle {
 
     /// Starts `RUNTIME global... args...` without an implicit `--root`.
     pub fn spawn_runtime_with(&self, global: &[&str], args: &[&str]) -> Running {
+        let all: Vec<&str> = global.iter().chain(args).copied().collect();
+        self.spawn_program(&runtime_path(), &all)
+    }
+
+    /// Starts `program args...` in the bundle directory, its stdout and stderr
+    /// going to files of this bundle (so a container it starts can inherit them).
+    pub fn spawn_program(&self, program: &Path, args: &[&str]) -> Running {
         let (stdout, stderr) = self.out_files();
-        let runtime = runtime_path();
-        let cmd = format!("{} {} {}", runtime.display(), global.join(" "), args.join(" "));
-        let child = Command::new(&runtime)
-            .args(global)
+        let cmd = format!("{} {}", program.display(), args.join(" "));
+        let child = Command::new(program)
             .args(args)
             .current_dir(self.path())
             .stdin(Stdio::null())

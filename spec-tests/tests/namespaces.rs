@@ -155,10 +155,7 @@ fn pid_namespace_of_another_container_is_joined_by_path() {
 #[test]
 fn user_namespace_applies_uid_and_gid_mappings() {
     let mut b = Bundle::new();
-    b.set_namespace("user", None);
-    let mapping = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.config["linux"]["uidMappings"] = mapping.clone();
-    b.config["linux"]["gidMappings"] = mapping;
+    b.user_namespace(100000, 65536);
     let info = b.probe_info();
     assert_eq!(info["uid"], 0);
     assert_eq!(info["gid"], 0);

@@ -3,10 +3,8 @@
 
 use spec_tests::*;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 /// The reference runtime; `make deps` installs it (Debian package runc).
 fn runc_path() -> PathBuf {
@@ -19,36 +17,6 @@ fn runc_path() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Runs `runc` to completion in `dir`, killing it after [`TIMEOUT`];
-/// stdout/stderr go to files (the container inherits them, see `Running`).
-fn runc(dir: &Path, out: &Path, args: &[&str]) -> Output {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let (stdout, stderr) = (out.join(format!("runc-{n}.stdout")), out.join(format!("runc-{n}.stderr")));
-    let cmd = format!("runc {}", args.join(" "));
-    let mut child = Command::new(runc_path())
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&stdout).expect("stdout file"))
-        .stderr(fs::File::create(&stderr).expect("stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
-    let deadline = Instant::now() + TIMEOUT;
-    let (status, timed_out) = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break (status, false);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break (child.wait().expect("wait"), true);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
-    Output { cmd, code: status.code(), timed_out, stdout: read(&stdout), stderr: read(&stderr) }
 }
 
 /// A container run by runc under the bundle's state root; `delete --force`d
@@ -64,7 +32,7 @@ impl RuncContainer<'_> {
         let root = self.b.state_root();
         let mut full = vec!["--root", root.to_str().expect("UTF-8 path")];
         full.extend_from_slice(args);
-        runc(&self.b.path(), &self.b.test_dir().join("out"), &full)
+        self.b.spawn_program(&runc_path(), &full).wait()
     }
 }
 
@@ -87,7 +55,7 @@ fn runc_spec_bundle(args: &[&str]) -> Bundle {
     let b = Bundle::new();
     // The harness's rootfs has no sort applet; the programs below use it.
     std::os::unix::fs::symlink("busybox", b.rootfs().join("bin/sort")).expect("sort applet");
-    let spec = runc(&b.path(), &b.test_dir().join("out"), &["spec"]);
+    let spec = b.spawn_program(&runc_path(), &["spec"]).wait();
     assert!(spec.success(), "{spec:#?}");
     let path = b.path().join("config.json");
     let mut config: Value =

@@ -77,10 +77,7 @@ fn relative_program_path_is_taken_from_the_cwd() {
 #[test]
 fn rlimits_and_oom_score_apply_in_a_user_namespace() {
     let mut b = Bundle::new();
-    b.set_namespace("user", None);
-    let mapping = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.config["linux"]["uidMappings"] = mapping.clone();
-    b.config["linux"]["gidMappings"] = mapping;
+    b.user_namespace(100000, 65536);
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]);
     b.config["process"]["oomScoreAdj"] = json!(123);
     let info = b.probe_info();
