@@ -72,6 +72,7 @@ impl Bundle {
             check_sysctl(name, &namespaces)?;
         }
         self.check_lsm_labels(process)?;
+        self.check_unsupported(process)?;
         crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
             if !mount.destination().is_absolute() {
@@ -106,6 +107,36 @@ impl Bundle {
             crate::logger::debug(format!("{field} {value:?} ignored: {lsm} is not enabled"));
         }
         Ok(())
+    }
+
+    /// Settings this runtime does not apply yet are refused by name: running the
+    /// container without them would be weaker than what was asked for.
+    fn check_unsupported(&self, process: &oci_spec::runtime::Process) -> Result<()> {
+        let linux = self.spec.linux().as_ref();
+        let mounts = self.spec.mounts().iter().flatten();
+        let present = [
+            ("process.ioPriority", process.io_priority().is_some()),
+            ("process.scheduler", process.scheduler().is_some()),
+            ("process.execCPUAffinity", process.exec_cpu_affinity().is_some()),
+            ("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some())),
+            ("linux.memoryPolicy", linux.is_some_and(|l| l.memory_policy().is_some())),
+            (
+                "linux.personality.flags",
+                linux
+                    .and_then(|l| l.personality().as_ref())
+                    .is_some_and(|p| p.flags().as_ref().is_some_and(|f| !f.is_empty())),
+            ),
+            (
+                "linux.netDevices",
+                linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
+            ),
+            ("idmapped mounts (mounts[].uidMappings)", mounts.clone().any(|m| m.uid_mappings().is_some())),
+            ("idmapped mounts (mounts[].gidMappings)", mounts.clone().any(|m| m.gid_mappings().is_some())),
+        ];
+        match present.iter().find(|(_, set)| *set) {
+            Some((what, _)) => Err(Error::invalid(format!("{what} is not supported yet"))),
+            None => Ok(()),
+        }
     }
 
     /// Namespace types the container gets (new or joined); duplicates are an error.

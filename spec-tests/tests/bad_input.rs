@@ -255,3 +255,39 @@ fn hostname_without_uts_namespace_is_rejected() {
     create_fails(&b, &["UTS"]);
     assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host, "the host was renamed");
 }
+
+#[test]
+fn settings_the_runtime_cannot_apply_yet_are_refused_by_name() {
+    // Running without them would be weaker than the config asks: refuse instead.
+    let cases = [
+        ("/process/ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": 4}), "ioPriority"),
+        ("/process/scheduler", json!({"policy": "SCHED_BATCH"}), "scheduler"),
+        ("/linux/intelRdt", json!({"closID": "guaranteed"}), "intelRdt"),
+        ("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}), "memoryPolicy"),
+        (
+            "/linux/personality",
+            json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
+            "personality.flags",
+        ),
+    ];
+    for (pointer, value, word) in cases {
+        let mut b = Bundle::new();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        b.config.pointer_mut(parent).unwrap()[key] = value;
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&[word]);
+        assert_no_leftovers(&b, &c.id);
+    }
+}
+
+#[test]
+fn idmapped_mount_is_refused_until_supported() {
+    let mut b = Bundle::new();
+    let dir = b.host_dir("idmapped");
+    b.add_mount(json!({"destination": "/data", "type": "bind", "source": dir, "options": ["rbind"],
+                       "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                       "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}));
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["idmapped"]);
+    assert_no_leftovers(&b, &c.id);
+}

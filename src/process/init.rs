@@ -254,7 +254,12 @@ fn set_names(spec: &Spec) -> Result<()> {
 /// Through the container's own /proc, after the switch, so only the container's
 /// namespaces are touched (config validation already refused host-wide sysctls).
 fn write_sysctls(spec: &Spec) -> Result<()> {
-    for (name, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    let sysctls = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref());
+    if sysctls.is_some_and(|s| !s.is_empty()) {
+        // A fake /proc could turn these writes elsewhere (CVE-2025-52881).
+        rootfs::ensure_real_proc()?;
+    }
+    for (name, value) in sysctls.into_iter().flatten() {
         let path = Path::new("/proc/sys").join(name.replace('.', "/"));
         std::fs::write(&path, value).ctx(|| format!("set sysctl {name}={value}"))?;
     }
