@@ -1,9 +1,10 @@
 //! One function per CLI command; each returns the process exit code.
 
 use crate::cli::{
-    Cli, Command, CreateArgs, DeleteArgs, KillArgs, ListArgs, ListFormat, Rootless, RunArgs, SpecArgs,
+    Cli, Command, CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, ListFormat, Rootless, RunArgs,
+    SpecArgs,
 };
-use crate::console::{Flow, Proxy};
+use crate::console::{ConsoleLink, Flow, Proxy};
 use crate::container;
 use crate::error::{Context, Error, Result};
 use crate::state::{self, StateDir, Status};
@@ -39,6 +40,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Run(a) => run(root, a),
         Command::List(a) => list(root, a),
         Command::Spec(a) => spec(a),
+        Command::Exec(a) => exec(root, a),
         Command::Features => {
             print_json(&crate::features::report());
             Ok(0)
@@ -159,6 +161,122 @@ fn run(root: &Path, args: &RunArgs) -> Result<i32> {
         container::destroy(dir, &st)?;
     }
     Ok(code)
+}
+
+/// `exec`: a new process in the container, with the container's confinement as the
+/// process JSON (or the flags) says; in the foreground its exit status is ours.
+fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
+    let (st, status) = state::peek(root, &args.id)?;
+    let init = match (status, st.init) {
+        (Status::Created | Status::Running, Some(init)) => init.pid,
+        _ => {
+            return Err(Error::WrongState(format!(
+                "cannot exec in container {}: it is {}",
+                args.id,
+                status.as_str()
+            )))
+        }
+    };
+    let mut bundle = crate::config::Bundle::load(&st.bundle)?;
+    let process = exec_process(args, bundle.spec.process().clone().unwrap_or_default())?;
+    let terminal = process.terminal().unwrap_or(false);
+    bundle.spec.set_process(Some(process));
+    bundle.validate()?;
+    let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => Some(crate::seccomp::compile(profile)?),
+        None => None,
+    };
+    let forwarded = forwardable_signals();
+    if !args.detach {
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+            .ctx(|| "block signals")?;
+    }
+    let console = ConsoleLink::new(terminal, args.console_socket.as_deref(), !args.detach)?;
+    let pid = crate::process::join::spawn(&crate::process::join::Join {
+        init,
+        spec: &bundle.spec,
+        seccomp: seccomp.as_ref(),
+        cgroup_dirs: &st.cgroup_dirs,
+        console_socket: console.as_ref().map(ConsoleLink::init_end),
+        preserve_fds: args.preserve_fds,
+    })?;
+    if let Some(pid_file) = &args.pid_file {
+        container::write_pid_file(pid_file, pid)?;
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let master = console.as_ref().map(ConsoleLink::receive_master).transpose()?.flatten();
+    wait_forwarding(pid, &forwarded, master.map(Proxy::new))
+}
+
+/// The exec'd process: `--process` as given, or the container's process with the
+/// command and the flags applied over it (runc's rules).
+fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci_spec::runtime::Process> {
+    if let Some(file) = &args.process {
+        let data = std::fs::read(file).ctx(|| format!("read {}", file.display()))?;
+        return serde_json::from_slice(&data)
+            .map_err(|e| Error::invalid(format!("parse process {}: {e}", file.display())));
+    }
+    if args.command.is_empty() {
+        return Err(Error::invalid("exec needs a command, or --process FILE"));
+    }
+    let mut p = base;
+    p.set_args(Some(args.command.clone()));
+    p.set_terminal(Some(args.tty));
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &args.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(cwd) = &args.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut user = p.user().clone();
+    if let Some(spec) = &args.user {
+        let (uid, gid) = spec.split_once(':').unwrap_or((spec, "0"));
+        let num =
+            |s: &str| s.parse::<u32>().map_err(|_| Error::invalid(format!("--user {spec:?}: use UID[:GID]")));
+        user.set_uid(num(uid)?);
+        user.set_gid(num(gid)?);
+    }
+    if !args.additional_gids.is_empty() {
+        user.set_additional_gids(Some(args.additional_gids.clone()));
+    }
+    p.set_user(user);
+    if !args.cap.is_empty() {
+        let extra: oci_spec::runtime::Capabilities = args
+            .cap
+            .iter()
+            .map(|c| {
+                let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .map_err(|_| Error::invalid(format!("unknown capability {name}")))
+            })
+            .collect::<Result<_>>()?;
+        let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+            Some(set.clone().unwrap_or_default().union(&extra).cloned().collect())
+        };
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        let (bounding, effective, permitted) =
+            (add(caps.bounding()), add(caps.effective()), add(caps.permitted()));
+        caps.set_bounding(bounding);
+        caps.set_effective(effective);
+        caps.set_permitted(permitted);
+        p.set_capabilities(Some(caps));
+    }
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &args.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
+    Ok(p)
 }
 
 fn forwardable_signals() -> SigSet {

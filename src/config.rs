@@ -41,7 +41,7 @@ impl Bundle {
         Ok(bundle)
     }
 
-    fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         let process =
             self.spec.process().as_ref().ok_or_else(|| Error::invalid("config.json has no process"))?;
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {

@@ -13,7 +13,50 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
+
+/// Where the pty master goes: the caller's console socket, or back to us.
+pub enum ConsoleLink {
+    Socket(UnixStream),
+    Internal { ours: UnixStream, theirs: UnixStream },
+}
+
+impl ConsoleLink {
+    /// `keep_master`: a foreground `run` or `exec` may hold the terminal itself.
+    pub fn new(terminal: bool, console_socket: Option<&Path>, keep_master: bool) -> Result<Option<Self>> {
+        match (console_socket, terminal) {
+            (Some(_), false) => Err(Error::invalid("--console-socket given, but process.terminal is false")),
+            (None, false) => Ok(None),
+            (Some(path), true) => UnixStream::connect(path)
+                .ctx(|| format!("connect to console socket {}", path.display()))
+                .map(|s| Some(ConsoleLink::Socket(s))),
+            (None, true) if keep_master => {
+                let (ours, theirs) = UnixStream::pair().ctx(|| "create console socketpair")?;
+                Ok(Some(ConsoleLink::Internal { ours, theirs }))
+            }
+            (None, true) => Err(Error::invalid(
+                "process.terminal is true: a detached process needs --console-socket to receive its terminal",
+            )),
+        }
+    }
+
+    /// The end the container's process writes the master to.
+    pub fn init_end(&self) -> RawFd {
+        match self {
+            ConsoleLink::Socket(s) => s.as_raw_fd(),
+            ConsoleLink::Internal { theirs, .. } => theirs.as_raw_fd(),
+        }
+    }
+
+    /// The master, when we keep it (`Internal`); it has been sent by now.
+    pub fn receive_master(&self) -> Result<Option<OwnedFd>> {
+        match self {
+            ConsoleLink::Internal { ours, .. } => receive_master(ours).map(Some),
+            ConsoleLink::Socket(_) => Ok(None),
+        }
+    }
+}
 
 /// In init, after the switch into the rootfs: the pty becomes the container's
 /// terminal and its master goes out over `socket`.
@@ -52,7 +95,7 @@ pub fn setup_in_container(socket: RawFd) -> Result<()> {
 }
 
 /// Receives the pty master that init sends.
-pub fn receive_master(socket: &impl AsRawFd) -> Result<OwnedFd> {
+fn receive_master(socket: &impl AsRawFd) -> Result<OwnedFd> {
     let mut name = [0u8; 256];
     let mut iov = [std::io::IoSliceMut::new(&mut name)];
     let mut space = nix::cmsg_space!(RawFd);

@@ -4,6 +4,7 @@
 use crate::cgroups::{self, Cgroup};
 use crate::cli::CreateArgs;
 use crate::config::Bundle;
+use crate::console::ConsoleLink;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, OnFailure};
 use crate::namespaces::NamespacePlan;
@@ -11,9 +12,8 @@ use crate::process::{self, init::InitContext, sync};
 use crate::state::{ContainerState, ProcessId, StateDir, Status};
 use nix::sys::stat::Mode;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 /// A created container, still locked by this command.
@@ -22,41 +22,6 @@ pub struct Created {
     pub state: ContainerState,
     /// The pty master, when `run` in the foreground owns the terminal itself.
     pub master: Option<OwnedFd>,
-}
-
-/// Where the pty master goes: the caller's console socket, or back to us.
-enum ConsoleLink {
-    Socket(UnixStream),
-    Internal { ours: UnixStream, theirs: UnixStream },
-}
-
-impl ConsoleLink {
-    /// `keep_master`: a foreground `run` may hold the terminal itself.
-    fn for_create(bundle: &Bundle, args: &CreateArgs, keep_master: bool) -> Result<Option<Self>> {
-        let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-        match (&args.console_socket, terminal) {
-            (Some(_), false) => Err(Error::invalid("--console-socket given, but process.terminal is false")),
-            (None, false) => Ok(None),
-            (Some(path), true) => UnixStream::connect(path)
-                .ctx(|| format!("connect to console socket {}", path.display()))
-                .map(|s| Some(ConsoleLink::Socket(s))),
-            (None, true) if keep_master => {
-                let (ours, theirs) = UnixStream::pair().ctx(|| "create console socketpair")?;
-                Ok(Some(ConsoleLink::Internal { ours, theirs }))
-            }
-            (None, true) => Err(Error::invalid(
-                "process.terminal is true: a detached container needs --console-socket to receive its terminal",
-            )),
-        }
-    }
-
-    /// The end init writes to.
-    fn init_end(&self) -> RawFd {
-        match self {
-            ConsoleLink::Socket(s) => s.as_raw_fd(),
-            ConsoleLink::Internal { theirs, .. } => theirs.as_raw_fd(),
-        }
-    }
 }
 
 /// `create`: validates the bundle, records the container, forks init and waits until
@@ -68,7 +33,8 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Creat
         Some(profile) => Some(crate::seccomp::compile(profile)?),
         None => None,
     };
-    let console = ConsoleLink::for_create(&bundle, args, keep_master)?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let console = ConsoleLink::new(terminal, args.console_socket.as_deref(), keep_master)?;
     let linux = bundle.spec.linux().as_ref();
     // Opened now: a namespace path that does not exist fails before anything is made.
     let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
@@ -173,10 +139,7 @@ fn build(
             m => return Err(Error::invalid(format!("sync protocol: unexpected {m:?} during create"))),
         }
     }
-    let master = match console {
-        Some(ConsoleLink::Internal { ours, .. }) => Some(crate::console::receive_master(ours)?),
-        _ => None,
-    };
+    let master = console.map(ConsoleLink::receive_master).transpose()?.flatten();
     state.init = Some(ProcessId::of(pid)?);
     dir.save(state)?;
     if let Some(pid_file) = &args.pid_file {
@@ -188,7 +151,7 @@ fn build(
 }
 
 /// Written to a temporary name and renamed, so a reader never sees a partial PID.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()

@@ -163,7 +163,7 @@ fn start_steps(ctx: &InitContext, program: exec::Program, state_json: &str) -> R
 /// Every signal back to SIG_DFL, through the raw system call: glibc's wrappers refuse
 /// the real-time signals it keeps for itself (32 and 33), which the caller may have
 /// left ignored too.
-fn reset_signal_dispositions() {
+pub(super) fn reset_signal_dispositions() {
     // The kernel's struct sigaction (handler, flags, restorer, mask) on x86_64 and aarch64.
     #[repr(C)]
     struct KernelSigaction {

@@ -3,6 +3,7 @@
 
 pub mod exec;
 pub mod init;
+pub mod join;
 pub mod sync;
 
 use crate::cgroups::Cgroup;
@@ -89,7 +90,7 @@ fn fork_with_namespaces(flags: CloneFlags) -> nix::Result<i32> {
 /// namespace raising a hard limit is refused, and /proc/self/oom_score_adj of a
 /// non-dumpable init is not init's to write. A limit the host does not allow fails
 /// `create`; the program inherits them all.
-fn apply_limits(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
+pub(super) fn apply_limits(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
     let Some(process) = spec.process() else { return Ok(()) };
     for rl in process.rlimits().iter().flatten() {
         let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };

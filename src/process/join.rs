@@ -1,0 +1,130 @@
+//! `exec`: a new process in a running container. It enters every namespace of the
+//! container's init that differs from the runtime's (user first, mount last), forks
+//! once more so a PID namespace applies, joins the container's cgroups before it
+//! runs anything, and then takes the same last steps as init (limits, user,
+//! capabilities, seccomp, exec). The sync socket is close-on-exec: the exec closes
+//! it silently, a failure is sent over it.
+
+use super::exec::Program;
+use super::sync::{self, Message, SyncSocket};
+use crate::error::{Context, Error, Result};
+use crate::seccomp::Filter;
+use nix::sched::setns;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+/// Namespaces in the order they are entered.
+const ORDER: [(LinuxNamespaceType, &str); 8] = [
+    (LinuxNamespaceType::User, "user"),
+    (LinuxNamespaceType::Cgroup, "cgroup"),
+    (LinuxNamespaceType::Ipc, "ipc"),
+    (LinuxNamespaceType::Uts, "uts"),
+    (LinuxNamespaceType::Network, "net"),
+    (LinuxNamespaceType::Pid, "pid"),
+    (LinuxNamespaceType::Time, "time"),
+    (LinuxNamespaceType::Mount, "mnt"),
+];
+
+pub struct Join<'a> {
+    /// The container's init, whose namespaces are entered.
+    pub init: i32,
+    /// config.json with `process` replaced by the exec'd process.
+    pub spec: &'a Spec,
+    pub seccomp: Option<&'a Filter>,
+    pub cgroup_dirs: &'a [PathBuf],
+    pub console_socket: Option<RawFd>,
+    pub preserve_fds: u32,
+}
+
+/// Starts the process; returns its host PID once it has exec'd (or the error that
+/// stopped it).
+pub fn spawn(join: &Join) -> Result<i32> {
+    let namespaces = open_namespaces(join.init)?;
+    let (parent, child) = sync::pair()?;
+    // The process is a grandchild; it must come back to us when its parent exits.
+    nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
+    // SAFETY: the runtime is single-threaded; the child only runs our own code.
+    match unsafe { nix::unistd::fork() }.ctx(|| "fork")? {
+        nix::unistd::ForkResult::Child => {
+            parent.close_in_child();
+            let err = match enter_and_exec(&namespaces, &child, join) {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            let _ = child.send(&Message::Failed(err));
+            // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
+            unsafe { libc::_exit(1) }
+        }
+        nix::unistd::ForkResult::Parent { child: intermediate } => {
+            drop(child);
+            let Message::InitPid(pid) = parent.expect("InitPid", |m| matches!(m, Message::InitPid(_)))?
+            else {
+                unreachable!()
+            };
+            nix::sys::wait::waitpid(intermediate, None).ctx(|| "wait for intermediate child")?;
+            for dir in join.cgroup_dirs {
+                let procs = dir.join("cgroup.procs");
+                std::fs::write(&procs, pid.to_string()).ctx(|| format!("join {}", procs.display()))?;
+            }
+            super::apply_limits(pid, join.spec)?;
+            parent.send(&Message::Go)?;
+            // Closed by the exec (close-on-exec): success. A message: the failure.
+            match parent.recv() {
+                Ok(Message::Failed(e)) => Err(e),
+                Ok(m) => Err(Error::invalid(format!("sync protocol: unexpected {m:?} during exec"))),
+                Err(_) => Ok(pid),
+            }
+        }
+    }
+}
+
+/// The namespaces of init that are not already ours.
+fn open_namespaces(init: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+    let mut out = Vec::new();
+    for (typ, name) in ORDER {
+        let theirs = format!("/proc/{init}/ns/{name}");
+        let Ok(file) = std::fs::File::open(&theirs) else { continue };
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .ctx(|| format!("stat own {name} namespace"))?;
+        let theirs_meta = file.metadata().ctx(|| format!("stat {theirs}"))?;
+        if (theirs_meta.dev(), theirs_meta.ino()) != (ours.dev(), ours.ino()) {
+            out.push((typ, OwnedFd::from(file)));
+        }
+    }
+    Ok(out)
+}
+
+fn enter_and_exec(
+    namespaces: &[(LinuxNamespaceType, OwnedFd)],
+    sock: &SyncSocket,
+    join: &Join,
+) -> Result<std::convert::Infallible> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
+    for (typ, fd) in namespaces {
+        setns(fd, crate::namespaces::clone_flag(*typ))
+            .ctx(|| format!("join the container's {typ} namespace"))?;
+    }
+    // A PID (or time) namespace applies to children: fork into it.
+    // SAFETY: single-threaded; the child goes on as the exec'd process.
+    match unsafe { nix::unistd::fork() }.ctx(|| "fork into the container's PID namespace")? {
+        nix::unistd::ForkResult::Parent { child } => {
+            sock.send(&Message::InitPid(child.as_raw()))?;
+            // SAFETY: the intermediate child has nothing to flush or clean up.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Child => {}
+    }
+    // No parent-death signal here (fork cleared it): a detached process outlives
+    // `exec`. Should the runtime die before Go, the socket's EOF ends this process.
+    sock.expect("Go", |m| matches!(m, Message::Go))?;
+    super::init::reset_signal_dispositions();
+    nix::unistd::setsid().ctx(|| "setsid")?;
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")?;
+    if let Some(socket) = join.console_socket {
+        crate::console::setup_in_container(socket)?;
+    }
+    // Looked up now, inside the container's mount namespace.
+    Program::prepare(join.spec, join.preserve_fds, join.seccomp)?.exec()
+}
