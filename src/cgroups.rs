@@ -290,6 +290,51 @@ pub fn pids_recursive(dir: &Path) -> Vec<i32> {
     pids
 }
 
+/// A container's freezer: v1's freezer.state where that controller is mounted,
+/// else cgroup2's cgroup.freeze.
+pub enum Freezer {
+    V1(PathBuf),
+    V2(PathBuf),
+}
+
+impl Freezer {
+    pub fn find(dirs: &[PathBuf]) -> Option<Self> {
+        let v1 = dirs.iter().find(|d| d.join("freezer.state").exists()).cloned().map(Freezer::V1);
+        v1.or_else(|| dirs.iter().find(|d| d.join("cgroup.freeze").exists()).cloned().map(Freezer::V2))
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        let read = |d: &Path, f: &str| fs::read_to_string(d.join(f)).unwrap_or_default().trim().to_string();
+        match self {
+            Freezer::V1(d) => read(d, "freezer.state") == "FROZEN",
+            Freezer::V2(d) => read(d, "cgroup.freeze") == "1",
+        }
+    }
+
+    /// Freezes or thaws, and waits until the kernel reports it done.
+    pub fn set(&self, frozen: bool) -> Result<()> {
+        let (dir, file, value) = match self {
+            Freezer::V1(d) => (d, "freezer.state", if frozen { "FROZEN" } else { "THAWED" }),
+            Freezer::V2(d) => (d, "cgroup.freeze", if frozen { "1" } else { "0" }),
+        };
+        write(dir, file, value)?;
+        for _ in 0..1000 {
+            let done = match self {
+                Freezer::V1(d) => {
+                    fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == value)
+                }
+                Freezer::V2(d) => fs::read_to_string(d.join("cgroup.events"))
+                    .is_ok_and(|s| s.lines().any(|l| l == format!("frozen {value}"))),
+            };
+            if done {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Err(Error::invalid(format!("{} did not reach {value}", dir.join(file).display())))
+    }
+}
+
 /// PIDs listed in a cgroup directory's cgroup.procs.
 pub fn read_pids(dir: &Path) -> Vec<i32> {
     fs::read_to_string(dir.join("cgroup.procs"))

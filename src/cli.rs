@@ -74,6 +74,12 @@ pub enum Command {
     Features,
     /// Run a new process in a running container
     Exec(ExecArgs),
+    /// Freeze every process of a running container
+    Pause(IdArg),
+    /// Thaw a paused container
+    Resume(IdArg),
+    /// List the processes of a container
+    Ps(PsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -167,6 +173,17 @@ pub struct RunArgs {
     /// Keep the container's state after it exits
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// table (runs ps(1) on the host for the container's PIDs) or json (the PIDs)
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    pub id: String,
+    /// Arguments for ps(1) (table format; default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

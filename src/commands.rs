@@ -1,8 +1,8 @@
 //! One function per CLI command; each returns the process exit code.
 
 use crate::cli::{
-    Cli, Command, CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, ListFormat, Rootless, RunArgs,
-    SpecArgs,
+    Cli, Command, CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, ListFormat, PsArgs, Rootless,
+    RunArgs, SpecArgs,
 };
 use crate::console::{ConsoleLink, Flow, Proxy};
 use crate::container;
@@ -41,6 +41,12 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::List(a) => list(root, a),
         Command::Spec(a) => spec(a),
         Command::Exec(a) => exec(root, a),
+        Command::Pause(a) | Command::Resume(a) => {
+            let dir = StateDir::open(root, &a.id)?;
+            container::set_paused(&dir, &dir.load()?, matches!(command, Command::Pause(_)))?;
+            Ok(0)
+        }
+        Command::Ps(a) => ps(root, a),
         Command::Features => {
             print_json(&crate::features::report());
             Ok(0)
@@ -119,9 +125,10 @@ fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
         Err(e) => return Err(e),
     };
     match st.status(&dir.path) {
-        Status::Running if !args.force => Err(Error::WrongState(format!(
-            "cannot delete container {} that is running: stop it first or use --force",
-            args.id
+        status @ (Status::Running | Status::Paused) if !args.force => Err(Error::WrongState(format!(
+            "cannot delete container {} that is {}: stop it first or use --force",
+            args.id,
+            status.as_str()
         ))),
         Status::Creating if !args.force => {
             Err(Error::WrongState(format!("cannot delete container {}: it is still being created", args.id)))
@@ -169,6 +176,7 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     let (st, status) = state::peek(root, &args.id)?;
     let init = match (status, st.init) {
         (Status::Created | Status::Running, Some(init)) => init.pid,
+        (Status::Paused, Some(init)) if args.ignore_paused => init.pid,
         _ => {
             return Err(Error::WrongState(format!(
                 "cannot exec in container {}: it is {}",
@@ -277,6 +285,41 @@ fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci
         p.set_selinux_label(Some(label.clone()));
     }
     Ok(p)
+}
+
+/// `ps`: the container's processes. JSON is the array of host PIDs containerd reads;
+/// the table is ps(1)'s own output, kept to the container's PIDs, as runc does.
+fn ps(root: &Path, args: &PsArgs) -> Result<i32> {
+    let (st, _) = state::peek(root, &args.id)?;
+    let pids = st.cgroup_dirs.first().map(|d| crate::cgroups::pids_recursive(d)).unwrap_or_default();
+    if args.format == ListFormat::Json {
+        println!("{}", serde_json::json!(pids));
+        return Ok(0);
+    }
+    let ps_args = if args.ps_args.is_empty() { vec!["-ef".to_string()] } else { args.ps_args.clone() };
+    let out = std::process::Command::new("ps").args(&ps_args).output().ctx(|| "run ps")?;
+    if !out.status.success() {
+        return Err(Error::invalid(format!(
+            "ps {}: {}",
+            ps_args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_column = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| Error::invalid("ps output has no PID column"))?;
+    println!("{header}");
+    for line in lines {
+        let pid = line.split_whitespace().nth(pid_column).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            println!("{line}");
+        }
+    }
+    Ok(0)
 }
 
 fn forwardable_signals() -> SigSet {

@@ -1,7 +1,7 @@
 //! The lifecycle operations on one container, shared by the commands: create (as far
 //! as "created"), start, signal and destroy.
 
-use crate::cgroups::{self, Cgroup};
+use crate::cgroups::{self, Cgroup, Freezer};
 use crate::cli::CreateArgs;
 use crate::config::Bundle;
 use crate::console::ConsoleLink;
@@ -248,7 +248,7 @@ pub fn signal(dir: &StateDir, state: &ContainerState, sig: i32, all: bool) -> Re
         return Ok(());
     }
     // containerd recognises runc's wording for this case.
-    let init = state.init.filter(|_| matches!(status, Status::Created | Status::Running));
+    let init = state.init.filter(|_| matches!(status, Status::Created | Status::Running | Status::Paused));
     let init = init.ok_or_else(|| Error::WrongState(format!("container {} not running", state.id)))?;
     pidfd_signal(init, sig).ctx(|| format!("send signal {sig} to init (pid {})", init.pid))
 }
@@ -278,8 +278,28 @@ pub fn destroy(dir: StateDir, state: &ContainerState) -> Result<()> {
     Ok(())
 }
 
+/// `pause` (freeze) or `resume` (thaw) every process of the container.
+pub fn set_paused(dir: &StateDir, state: &ContainerState, paused: bool) -> Result<()> {
+    let (want, verb) = if paused { (Status::Running, "pause") } else { (Status::Paused, "resume") };
+    let status = state.status(&dir.path);
+    if status != want {
+        return Err(Error::WrongState(format!(
+            "cannot {verb} container {}: it is {}",
+            state.id,
+            status.as_str()
+        )));
+    }
+    let freezer = Freezer::find(&state.cgroup_dirs)
+        .ok_or_else(|| Error::invalid(format!("cannot {verb} container {}: no freezer cgroup", state.id)))?;
+    freezer.set(paused)
+}
+
 /// Kills init and everything in the container's cgroups, then removes the cgroups.
 fn remove_resources(state: &ContainerState) -> Result<()> {
+    // Frozen processes cannot act on SIGKILL until they are thawed.
+    if let Some(freezer) = Freezer::find(&state.cgroup_dirs).filter(Freezer::is_frozen) {
+        let _ = freezer.set(false);
+    }
     if let Some(init) = state.init.filter(|i| i.is_alive()) {
         let _ = pidfd_signal(init, libc::SIGKILL);
         let _ = hooks::wait_exit(init.pid, 5000);

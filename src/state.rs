@@ -26,6 +26,7 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -35,6 +36,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -107,6 +109,8 @@ impl ContainerState {
             Some(init) if init.is_alive() => {
                 if dir.join(EXEC_FIFO).exists() {
                     Status::Created
+                } else if crate::cgroups::Freezer::find(&self.cgroup_dirs).is_some_and(|f| f.is_frozen()) {
+                    Status::Paused
                 } else {
                     Status::Running
                 }

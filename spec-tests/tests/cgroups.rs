@@ -81,3 +81,56 @@ fn proc_must_be_a_proc_mount() {
     out.fails_mentioning(&["/proc must be a proc mount"]);
     assert_no_leftovers(&b, &c.id);
 }
+
+/// A running container whose init waits for a signal.
+fn waiting() -> Bundle {
+    let mut b = Bundle::new();
+    b.probe(&["wait-signal"]);
+    b
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws_with_state_reporting_paused() {
+    let b = waiting();
+    let c = b.start();
+    c.wait_probe_ready();
+    c.cmd("pause", &[]).ok();
+    assert_eq!(c.status(), "paused");
+    let freezer = PathBuf::from("/sys/fs/cgroup/freezer/anchor-spec-tests").join(&c.id).join("freezer.state");
+    assert_eq!(fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    // A frozen process does not run its signal handler until thawed.
+    c.kill("TERM").ok();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(c.status(), "paused");
+    c.cmd("resume", &[]).ok();
+    c.wait_status("stopped");
+    assert_eq!(c.output_json(), json!({"signal": libc::SIGTERM}));
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn pause_and_resume_in_the_wrong_state_are_errors() {
+    let b = waiting();
+    let c = b.start();
+    c.wait_probe_ready();
+    c.cmd("resume", &[]).fails_mentioning(&["running"]);
+    c.cmd("pause", &[]).ok();
+    c.cmd("pause", &[]).fails_mentioning(&["paused"]);
+    c.delete(&[]).fails_mentioning(&["paused"]);
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn ps_json_lists_the_host_pids_in_the_containers_cgroup() {
+    let b = waiting();
+    let c = b.start();
+    c.wait_probe_ready();
+    let pids = c.cmd("ps", &["--format", "json"]).ok().json();
+    assert_eq!(pids, json!([c.pid()]));
+    let table = c.cmd("ps", &[]).ok().stdout.clone();
+    assert!(table.starts_with("UID") && table.contains(&format!(" {} ", c.pid())), "{table}");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
