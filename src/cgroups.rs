@@ -100,6 +100,13 @@ fn own_cgroup(h: &Hierarchy) -> PathBuf {
     PathBuf::from("/")
 }
 
+/// Whether writing resources also (re)writes the device rules.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Devices {
+    Apply,
+    Keep,
+}
+
 /// A container's cgroup: one directory per hierarchy.
 #[derive(Clone, Debug)]
 pub struct Cgroup {
@@ -173,7 +180,7 @@ impl Cgroup {
             );
         }
         let no_resources = LinuxResources::default();
-        self.apply(resources.unwrap_or(&no_resources))
+        self.apply(resources.unwrap_or(&no_resources), Devices::Apply)
     }
 
     pub fn add(&self, pid: i32) -> Result<()> {
@@ -183,7 +190,29 @@ impl Cgroup {
         Ok(())
     }
 
-    fn apply(&self, r: &LinuxResources) -> Result<()> {
+    /// `update`: new limits for a live container. Device rules stay as create set
+    /// them (runc's update does not touch them either).
+    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        self.apply(r, Devices::Keep)
+    }
+
+    /// The container's cgroup from the directories its state recorded.
+    pub fn from_dirs(dirs: &[PathBuf]) -> Result<Self> {
+        let hierarchies = hierarchies()?;
+        let dirs = dirs
+            .iter()
+            .filter_map(|d| {
+                let h = hierarchies
+                    .iter()
+                    .filter(|h| d.starts_with(&h.mount_point))
+                    .max_by_key(|h| h.mount_point.as_os_str().len())?;
+                Some((h.clone(), d.clone()))
+            })
+            .collect();
+        Ok(Cgroup { dirs })
+    }
+
+    fn apply(&self, r: &LinuxResources, devices: Devices) -> Result<()> {
         for (h, dir) in &self.dirs {
             if let Some(mem) = r.memory() {
                 if let Some(limit) = mem.limit() {
@@ -204,7 +233,7 @@ impl Cgroup {
             }
             // The device rules apply even when the config has none: the defaults
             // always hold. (cgroup v2 needs an eBPF program, not written yet.)
-            if h.has("devices") && !h.v2 {
+            if devices == Devices::Apply && h.has("devices") && !h.v2 {
                 apply_v1_devices(dir, r.devices().as_deref().unwrap_or(&[]))?;
             }
         }

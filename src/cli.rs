@@ -80,6 +80,8 @@ pub enum Command {
     Resume(IdArg),
     /// List the processes of a container
     Ps(PsArgs),
+    /// Change the resource limits of a running container
+    Update(UpdateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -173,6 +175,35 @@ pub struct RunArgs {
     /// Keep the container's state after it exits
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// linux.resources as JSON, from a file or `-` for stdin
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit (bytes, or with a k/m/g suffix)
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds (-1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPUs the container may use (e.g. 0-2,4)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1 for no limit)
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,7 @@
 
 use crate::cli::{
     Cli, Command, CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, ListFormat, PsArgs, Rootless,
-    RunArgs, SpecArgs,
+    RunArgs, SpecArgs, UpdateArgs,
 };
 use crate::console::{ConsoleLink, Flow, Proxy};
 use crate::container;
@@ -47,6 +47,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             Ok(0)
         }
         Command::Ps(a) => ps(root, a),
+        Command::Update(a) => update(root, a),
         Command::Features => {
             print_json(&crate::features::report());
             Ok(0)
@@ -322,6 +323,84 @@ fn ps(root: &Path, args: &PsArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `update`: new limits for a live container, from `--resources` (a file or stdin,
+/// as Kubernetes' CRI plugin sends it) or runc's flags.
+fn update(root: &Path, args: &UpdateArgs) -> Result<i32> {
+    let dir = StateDir::open(root, &args.id)?;
+    let st = dir.load()?;
+    let status = st.status(&dir.path);
+    if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+        return Err(Error::WrongState(format!(
+            "cannot update container {}: it is {}",
+            args.id,
+            status.as_str()
+        )));
+    }
+    let resources = update_resources(args)?;
+    crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs)?.update(&resources)?;
+    Ok(0)
+}
+
+fn update_resources(args: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources> {
+    let parse = |data: &[u8], from: &str| {
+        serde_json::from_slice(data).map_err(|e| Error::invalid(format!("parse resources from {from}: {e}")))
+    };
+    match args.resources.as_deref() {
+        Some(p) if p == Path::new("-") => {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
+                .ctx(|| "read resources from stdin")?;
+            return parse(&data, "stdin");
+        }
+        Some(p) => {
+            return parse(
+                &std::fs::read(p).ctx(|| format!("read {}", p.display()))?,
+                &p.display().to_string(),
+            )
+        }
+        None => {}
+    }
+    let mut r = serde_json::json!({});
+    if let Some(m) = &args.memory {
+        r["memory"] = serde_json::json!({"limit": parse_bytes(m)?});
+    }
+    let mut cpu = serde_json::Map::new();
+    let mut set = |key: &str, v: Option<serde_json::Value>| {
+        if let Some(v) = v {
+            cpu.insert(key.to_string(), v);
+        }
+    };
+    set("shares", args.cpu_shares.map(Into::into));
+    set("quota", args.cpu_quota.map(Into::into));
+    set("period", args.cpu_period.map(Into::into));
+    set("cpus", args.cpuset_cpus.clone().map(Into::into));
+    set("mems", args.cpuset_mems.clone().map(Into::into));
+    if !cpu.is_empty() {
+        r["cpu"] = cpu.into();
+    }
+    if let Some(limit) = args.pids_limit {
+        r["pids"] = serde_json::json!({"limit": limit});
+    }
+    Ok(serde_json::from_value(r).expect("resources built from flags are valid"))
+}
+
+/// A size as runc's flags take it: bytes, or a number with k, m or g (powers of 1024).
+fn parse_bytes(s: &str) -> Result<i64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let digits = lower.trim_end_matches(['b', 'k', 'm', 'g']);
+    let unit = match &lower[digits.len()..] {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => 0,
+    };
+    match digits.parse::<i64>() {
+        Ok(n) if unit > 0 => Ok(n * unit),
+        _ => Err(Error::invalid(format!("invalid size {s:?}: use bytes or a number with k, m or g"))),
+    }
+}
+
 fn forwardable_signals() -> SigSet {
     let mut set = SigSet::all();
     for s in [
@@ -472,6 +551,17 @@ mod tests {
         assert_eq!(parse_signal("37").unwrap(), 37);
         for bad in ["NOPE", "99", "0", "RTMIN+99", "RTMINX"] {
             assert!(parse_signal(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn sizes_parse_as_runc_flags_take_them() {
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("128M").unwrap(), 128 << 20);
+        assert_eq!(parse_bytes("2g").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("4kb").unwrap(), 4096);
+        for bad in ["", "m", "12x", "1.5g"] {
+            assert!(parse_bytes(bad).is_err(), "{bad} accepted");
         }
     }
 }

@@ -134,3 +134,58 @@ fn ps_json_lists_the_host_pids_in_the_containers_cgroup() {
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+fn read_limit(controller: &str, id: &str, file: &str) -> String {
+    let path = PathBuf::from("/sys/fs/cgroup").join(controller).join("anchor-spec-tests").join(id).join(file);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_string()
+}
+
+#[test]
+fn update_flags_change_the_limits_of_a_running_container() {
+    let mut b = waiting();
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 268435456}, "pids": {"limit": 100}});
+    let c = b.start();
+    c.wait_probe_ready();
+    c.cmd(
+        "update",
+        &["--memory", "128m", "--pids-limit", "50", "--cpu-quota", "50000", "--cpu-period", "100000"],
+    )
+    .ok();
+    assert_eq!(read_limit("memory", &c.id, "memory.limit_in_bytes"), (128u64 << 20).to_string());
+    assert_eq!(read_limit("pids", &c.id, "pids.max"), "50");
+    assert_eq!(read_limit("cpu", &c.id, "cpu.cfs_quota_us"), "50000");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn update_resources_json_is_applied_and_device_rules_are_kept() {
+    // As Kubernetes' CRI plugin sends it; an update must not reset device access.
+    let mut b = waiting();
+    b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"},
+                                                         {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}]});
+    let c = b.start();
+    c.wait_probe_ready();
+    let devices_before = read_limit("devices", &c.id, "devices.list");
+    let file =
+        write_file(&b.test_dir().join("resources.json"), r#"{"pids": {"limit": 7}, "cpu": {"shares": 512}}"#);
+    c.cmd("update", &["--resources", &file.to_string_lossy()]).ok();
+    assert_eq!(read_limit("pids", &c.id, "pids.max"), "7");
+    assert_eq!(read_limit("cpu", &c.id, "cpu.shares"), "512");
+    assert_eq!(read_limit("devices", &c.id, "devices.list"), devices_before);
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn update_of_a_stopped_container_or_a_bad_size_is_an_error() {
+    let b = waiting();
+    let c = b.start();
+    c.wait_probe_ready();
+    c.cmd("update", &["--memory", "12x"]).fails_mentioning(&["12x"]);
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.cmd("update", &["--pids-limit", "5"]).fails_mentioning(&["stopped"]);
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
