@@ -82,6 +82,19 @@ pub enum Command {
     Ps(PsArgs),
     /// Change the resource limits of a running container
     Update(UpdateArgs),
+    /// Print the container's resource usage and OOM events as JSON lines
+    Events(EventsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Print one stats event and exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Time between stats events (Go duration syntax: 500ms, 5s, 1m)
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

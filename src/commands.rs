@@ -1,8 +1,8 @@
 //! One function per CLI command; each returns the process exit code.
 
 use crate::cli::{
-    Cli, Command, CreateArgs, DeleteArgs, ExecArgs, KillArgs, ListArgs, ListFormat, PsArgs, Rootless,
-    RunArgs, SpecArgs, UpdateArgs,
+    Cli, Command, CreateArgs, DeleteArgs, EventsArgs, ExecArgs, KillArgs, ListArgs, ListFormat, PsArgs,
+    Rootless, RunArgs, SpecArgs, UpdateArgs,
 };
 use crate::console::{ConsoleLink, Flow, Proxy};
 use crate::container;
@@ -14,13 +14,14 @@ use std::path::Path;
 use std::str::FromStr;
 
 pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
-    if cli.systemd_cgroup {
-        return Err(Error::invalid(
-            "--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver",
-        ));
-    }
     let root = cli.root.as_path();
     if matches!(command, Command::Create(_) | Command::Run(_)) {
+        // The other commands work from the directories the state recorded.
+        if cli.systemd_cgroup {
+            return Err(Error::invalid(
+                "--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver",
+            ));
+        }
         check_privileges(cli.rootless)?;
     }
     match command {
@@ -48,6 +49,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         }
         Command::Ps(a) => ps(root, a),
         Command::Update(a) => update(root, a),
+        Command::Events(a) => events(root, a),
         Command::Features => {
             print_json(&crate::features::report());
             Ok(0)
@@ -341,6 +343,84 @@ fn update(root: &Path, args: &UpdateArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `events`: JSON lines as runc prints them, which containerd's shim reads. With
+/// `--stats` one stats event; otherwise a stats event every interval and an `oom`
+/// event whenever the kernel OOM-kills a process of the container, until it stops.
+fn events(root: &Path, args: &EventsArgs) -> Result<i32> {
+    let interval = parse_duration(&args.interval)?;
+    let dir = StateDir::open(root, &args.id)?;
+    let st = dir.load()?;
+    let live = |st: &state::ContainerState| {
+        matches!(st.status(&dir.path), Status::Created | Status::Running | Status::Paused)
+    };
+    if !live(&st) {
+        return Err(Error::WrongState(format!("container {} is not running", args.id)));
+    }
+    let cgroup = crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs)?;
+    let event = |kind: &str, data: Option<serde_json::Value>| {
+        let mut e = serde_json::json!({"type": kind, "id": args.id});
+        if let Some(data) = data {
+            e["data"] = data;
+        }
+        println!("{e}");
+    };
+    if args.stats {
+        event("stats", Some(cgroup.stats()));
+        return Ok(0);
+    }
+    // The lock is not held while watching: other commands go on meanwhile.
+    drop(dir);
+    let dir = root.join(&args.id);
+    // OOM kills and the container's end are noticed within this much.
+    let poll = interval.min(std::time::Duration::from_millis(100));
+    let mut ooms = cgroup.oom_kills();
+    let mut next_stats = std::time::Instant::now() + interval;
+    while matches!(st.status(&dir), Status::Created | Status::Running | Status::Paused) {
+        std::thread::sleep(poll);
+        let now_ooms = cgroup.oom_kills();
+        if now_ooms > ooms {
+            event("oom", None);
+            ooms = now_ooms;
+        }
+        if std::time::Instant::now() >= next_stats {
+            event("stats", Some(cgroup.stats()));
+            next_stats += interval;
+        }
+    }
+    Ok(0)
+}
+
+/// A duration as Go writes it, the form runc's --interval takes: 250ms, 5s, 1m30s.
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let bad = || Error::invalid(format!("invalid duration {s:?}: use a form like 500ms, 5s or 1m"));
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let (num, tail) = rest.split_at(split);
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += num.parse::<f64>().map_err(|_| bad())? * scale;
+        rest = tail;
+    }
+    if total <= 0.0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
 fn update_resources(args: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources> {
     let parse = |data: &[u8], from: &str| {
         serde_json::from_slice(data).map_err(|e| Error::invalid(format!("parse resources from {from}: {e}")))
@@ -551,6 +631,16 @@ mod tests {
         assert_eq!(parse_signal("37").unwrap(), 37);
         for bad in ["NOPE", "99", "0", "RTMIN+99", "RTMINX"] {
             assert!(parse_signal(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn durations_parse_as_go_writes_them() {
+        assert_eq!(parse_duration("5s").unwrap(), std::time::Duration::from_secs(5));
+        assert_eq!(parse_duration("250ms").unwrap(), std::time::Duration::from_millis(250));
+        assert_eq!(parse_duration("1m30s").unwrap(), std::time::Duration::from_secs(90));
+        for bad in ["", "5", "5x", "0s", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,10 +1,18 @@
-//! Basic cgroup placement on every layout: pure v2, v1, and hybrid (v1 controllers
-//! plus a cgroup2 tree at /sys/fs/cgroup/unified). The container gets one directory
-//! per hierarchy at `linux.cgroupsPath`, init joins it before it does any work, the
-//! memory, pids and cpu limits are written, and `delete` removes it.
+//! Cgroups on every layout: pure v2, v1, and hybrid (v1 controllers plus a cgroup2
+//! tree at /sys/fs/cgroup/unified). The container gets one directory per hierarchy
+//! at `linux.cgroupsPath`, init joins it before it does any work, every field of
+//! `linux.resources` is written to the hierarchy that holds its controller, and
+//! `delete` removes it. `resources` translates the config, `devices` builds the
+//! device rules (v1 lines or a v2 eBPF program), `stats` reads usage for `events`.
+
+pub mod devices;
+pub mod resources;
+pub mod stats;
 
 use crate::error::{Context, Error, Result};
 use oci_spec::runtime::LinuxResources;
+use resources::{Need, Setting};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,19 +23,15 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hierarchy {
     pub mount_point: PathBuf,
-    /// Controllers for v1 (`cpu`, `name=systemd`); empty for the cgroup2 tree.
+    /// Its controllers: the mount options for v1 (`cpu`, `name=systemd`), the root's
+    /// cgroup.controllers for the cgroup2 tree.
     pub controllers: Vec<String>,
     pub v2: bool,
 }
 
 impl Hierarchy {
     pub fn has(&self, controller: &str) -> bool {
-        if self.v2 {
-            fs::read_to_string(self.mount_point.join("cgroup.controllers"))
-                .is_ok_and(|c| c.split_whitespace().any(|x| x == controller))
-        } else {
-            self.controllers.iter().any(|c| c == controller)
-        }
+        self.controllers.iter().any(|c| c == controller)
     }
 
     /// Name used for its directory under /sys/fs/cgroup in the container.
@@ -56,7 +60,14 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
             continue;
         }
         match fstype {
-            "cgroup2" => found.push(Hierarchy { mount_point, controllers: vec![], v2: true }),
+            "cgroup2" => {
+                let controllers = fs::read_to_string(mount_point.join("cgroup.controllers"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                found.push(Hierarchy { mount_point, controllers, v2: true })
+            }
             "cgroup" => {
                 let controllers = super_opts
                     .split(',')
@@ -119,6 +130,7 @@ impl Cgroup {
     pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Self> {
         let default = PathBuf::from("/anchor").join(id);
         let path = cgroups_path.unwrap_or(&default);
+        refuse_systemd_form(path)?;
         if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
             return Err(Error::invalid(format!("linux.cgroupsPath {} must not contain ..", path.display())));
         }
@@ -173,12 +185,6 @@ impl Cgroup {
                 inherit_cpuset(&h.mount_point, dir)?;
             }
         }
-        if pure_v2 {
-            crate::logger::warn(
-                "cgroup v2: device rules are not enforced yet (the eBPF device filter is not written); \
-                 the container's device access is limited only by its capabilities",
-            );
-        }
         let no_resources = LinuxResources::default();
         self.apply(resources.unwrap_or(&no_resources), Devices::Apply)
     }
@@ -191,9 +197,31 @@ impl Cgroup {
     }
 
     /// `update`: new limits for a live container. Device rules stay as create set
-    /// them (runc's update does not touch them either).
+    /// them unless the update brings its own list, which then replaces them whole.
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
-        self.apply(r, Devices::Keep)
+        if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
+            self.check_usage_below(m.limit())?;
+        }
+        let devices =
+            if r.devices().as_ref().is_some_and(|d| !d.is_empty()) { Devices::Apply } else { Devices::Keep };
+        self.apply(r, devices)
+    }
+
+    /// memory.checkBeforeUpdate: a limit below what the container already uses is
+    /// refused instead of sending it straight into the OOM killer.
+    fn check_usage_below(&self, limit: Option<i64>) -> Result<()> {
+        let Some(limit) = limit.filter(|l| *l > 0) else { return Ok(()) };
+        for (h, dir) in self.dirs.iter().filter(|(h, _)| h.has("memory")) {
+            let file = if h.v2 { "memory.current" } else { "memory.usage_in_bytes" };
+            let usage: i64 = read_value(dir, file)?.parse().unwrap_or(0);
+            if usage > limit {
+                return Err(Error::invalid(format!(
+                    "memory limit {limit} is below the container's usage {usage} ({}); memory.checkBeforeUpdate refuses it",
+                    dir.join(file).display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The container's cgroup from the directories its state recorded.
@@ -212,70 +240,148 @@ impl Cgroup {
         Ok(Cgroup { dirs })
     }
 
+    /// Writes the resources: every setting goes to the hierarchy that holds its
+    /// controller (on a hybrid host some are v1's, some the cgroup2 tree's). Nothing
+    /// is written before every field has found a hierarchy, and when the kernel
+    /// refuses a value the files already written get their old values back.
     fn apply(&self, r: &LinuxResources, devices: Devices) -> Result<()> {
+        let has_v1 = self.dirs.iter().any(|(h, _)| !h.v2);
+        let has_v2 = self.dirs.iter().any(|(h, _)| h.v2);
+        let v1 = if has_v1 { resources::settings(r, false)? } else { vec![] };
+        let v2 = if has_v2 { resources::settings(r, true)? } else { vec![] };
+        let mut plan: Vec<(&Path, &Setting)> = Vec::new();
+        let mut placed = BTreeSet::new();
         for (h, dir) in &self.dirs {
-            if let Some(mem) = r.memory() {
-                if let Some(limit) = mem.limit() {
-                    if h.v2 && h.has("memory") {
-                        write(dir, "memory.max", &v2_max(limit))?;
-                    } else if h.has("memory") {
-                        write(dir, "memory.limit_in_bytes", &limit.to_string())?;
+            for s in if h.v2 { &v2 } else { &v1 }.iter().filter(|s| h.has(&s.controller)) {
+                placed.insert(s.field);
+                match s.need {
+                    Need::Unsupported(why) => {
+                        crate::logger::warn(format!("linux.resources.{} ignored: {why}", s.field))
                     }
+                    _ => plan.push((dir.as_path(), s)),
                 }
             }
-            if let Some(pids) = r.pids() {
-                if h.has("pids") {
-                    write(dir, "pids.max", &v2_max(pids.limit()))?;
-                }
-            }
-            if let Some(cpu) = r.cpu() {
-                self.apply_cpu(h, dir, cpu)?;
-            }
-            // The device rules apply even when the config has none: the defaults
-            // always hold. (cgroup v2 needs an eBPF program, not written yet.)
-            if devices == Devices::Apply && h.has("devices") && !h.v2 {
-                apply_v1_devices(dir, r.devices().as_deref().unwrap_or(&[]))?;
-            }
         }
-        Ok(())
-    }
-
-    fn apply_cpu(&self, h: &Hierarchy, dir: &Path, cpu: &oci_spec::runtime::LinuxCpu) -> Result<()> {
-        if h.v2 {
-            if let (Some(shares), true) = (cpu.shares(), h.has("cpu")) {
-                write(dir, "cpu.weight", &shares_to_weight(shares).to_string())?;
-            }
-            if h.has("cpu") && (cpu.quota().is_some() || cpu.period().is_some()) {
-                let quota = cpu.quota().filter(|q| *q > 0).map_or("max".into(), |q| q.to_string());
-                write(dir, "cpu.max", &format!("{quota} {}", cpu.period().unwrap_or(100_000)))?;
-            }
-        } else if h.has("cpu") {
-            if let Some(shares) = cpu.shares() {
-                write(dir, "cpu.shares", &shares.to_string())?;
-            }
-            if let Some(period) = cpu.period() {
-                write(dir, "cpu.cfs_period_us", &period.to_string())?;
-            }
-            if let Some(quota) = cpu.quota() {
-                write(dir, "cpu.cfs_quota_us", &quota.to_string())?;
-            }
+        if let Some(s) = v1.iter().chain(&v2).find(|s| !placed.contains(s.field)) {
+            return Err(Error::invalid(format!(
+                "linux.resources.{} needs the {} controller, which no cgroup hierarchy on this host provides",
+                s.field, s.controller
+            )));
         }
-        if h.has("cpuset") {
-            if let Some(cpus) = cpu.cpus() {
-                write(dir, "cpuset.cpus", cpus)?;
-            }
-            if let Some(mems) = cpu.mems() {
-                write(dir, "cpuset.mems", mems)?;
+        let rules = match devices {
+            Devices::Apply => Some(devices::effective_rules(r.devices().as_deref().unwrap_or(&[]))?),
+            Devices::Keep => None,
+        };
+        let mut written = Written::default();
+        if let Err(e) = written.write_all(&plan) {
+            written.restore();
+            return Err(e);
+        }
+        let Some(rules) = rules else { return Ok(()) };
+        for (h, dir) in &self.dirs {
+            if h.v2 && self.is_pure_v2() {
+                let prog = devices::load(&devices::compile(&rules))?;
+                devices::attach_v2(dir, &prog)?;
+            } else if h.has("devices") {
+                devices::apply_v1(dir, &rules)?;
             }
         }
         Ok(())
     }
 }
 
+/// The files `apply` wrote so far, with what they held before.
+#[derive(Default)]
+struct Written(Vec<(PathBuf, String)>);
+
+impl Written {
+    fn write_all(&mut self, plan: &[(&Path, &Setting)]) -> Result<()> {
+        // Some limits bound others (memory below memory+swap, the real-time runtime
+        // below its period), so a value can be refused until a later one is written:
+        // such a refusal is retried once at the end.
+        let mut retry = Vec::new();
+        for &(dir, s) in plan {
+            match self.write(dir, s) {
+                Err(Error::Sys { errno, .. }) if errno == libc::EINVAL && s.need == Need::Required => {
+                    retry.push((dir, s))
+                }
+                r => r?,
+            }
+        }
+        for (dir, s) in retry {
+            self.write(dir, s)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, dir: &Path, s: &Setting) -> Result<()> {
+        let (file, value) = s
+            .writes
+            .iter()
+            .find(|(f, _)| dir.join(f).exists())
+            .or(s.writes.last())
+            .expect("a setting writes a file");
+        let path = dir.join(file);
+        let old = fs::read_to_string(&path).ok();
+        match write(dir, file, value) {
+            Ok(()) => {
+                // Only files that hold one value can be put back as they were; keyed
+                // files (per-device throttles) keep the entry the config added.
+                if let Some(old) =
+                    old.map(|o| o.trim().to_string()).filter(|o| !o.contains('\n') && !o.contains(':'))
+                {
+                    self.0.push((path, old));
+                }
+                Ok(())
+            }
+            Err(Error::Sys { errno, .. })
+                if s.need == Need::BestEffort
+                    && [libc::ENOENT, libc::EOPNOTSUPP, libc::EINVAL].contains(&errno) =>
+            {
+                crate::logger::warn(format!(
+                    "linux.resources.{}: this kernel does not support {} (ignored)",
+                    s.field,
+                    path.display()
+                ));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts back, last first, what the files held before.
+    fn restore(&mut self) {
+        for (path, old) in self.0.drain(..).rev() {
+            if let Err(e) = fs::write(&path, &old) {
+                crate::logger::warn(format!("restore {old:?} to {}: {e}", path.display()));
+            }
+        }
+    }
+}
+
+/// `slice:prefix:name` is the systemd driver's form; taken as a path it would make
+/// a directory with colons in its name, so it is refused while there is no such driver.
+fn refuse_systemd_form(path: &Path) -> Result<()> {
+    let text = path.to_string_lossy();
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() == 3 && !text.starts_with('/') && (parts[0].is_empty() || parts[0].ends_with(".slice")) {
+        return Err(Error::invalid(format!(
+            "linux.cgroupsPath {text:?} is in the systemd driver's slice:prefix:name form, and anchor-runtime \
+             has no systemd cgroup driver: use a cgroupfs path such as /anchor/<id>"
+        )));
+    }
+    Ok(())
+}
+
 /// Removes a cgroup directory that may still hold processes or child cgroups (a
 /// container running systemd or its own containers makes some): children first, the
 /// processes killed, the removal retried until the kernel has released them.
 pub fn remove_dir(dir: &Path) -> Result<()> {
+    // cgroup v2 (5.14+) kills the whole subtree in one write, processes that are
+    // forking included; the loop below still catches what it does not.
+    if dir.join("cgroup.kill").exists() {
+        let _ = fs::write(dir.join("cgroup.kill"), "1");
+    }
     if let Ok(entries) = fs::read_dir(dir) {
         for child in entries.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
             remove_dir(&child.path())?;
@@ -378,20 +484,10 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     fs::write(&path, value).ctx(|| format!("write {value:?} to {}", path.display()))
 }
 
-fn v2_max(limit: i64) -> String {
-    if limit < 0 {
-        "max".into()
-    } else {
-        limit.to_string()
-    }
-}
-
-/// cpu.shares (2..262144) to cpu.weight (1..10000), the conversion runc and crun use.
-fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 100;
-    }
-    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+/// A cgroup file's content, trimmed.
+pub fn read_value(dir: &Path, file: &str) -> Result<String> {
+    let path = dir.join(file);
+    fs::read_to_string(&path).map(|s| s.trim().to_string()).ctx(|| format!("read {}", path.display()))
 }
 
 /// On v2, a controller is only usable in a child when every ancestor enables it in
@@ -438,54 +534,19 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Devices every container may use, whatever the config says (runc's list): mknod of
-/// any node, and the standard character devices and ptys.
-const DEFAULT_DEVICE_RULES: [&str; 11] = [
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:8 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:5 rwm",
-    "c 1:9 rwm",
-    "c 5:1 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-];
-
-fn apply_v1_devices(dir: &Path, rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
-    write(dir, "devices.deny", "a")?;
-    for rule in rules {
-        let typ = rule.typ().map_or("a".to_string(), |t| t.as_str().to_string());
-        let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
-        let line = if typ == "a" {
-            "a".to_string()
-        } else {
-            format!(
-                "{typ} {}:{} {}",
-                num(rule.major()),
-                num(rule.minor()),
-                rule.access().as_deref().unwrap_or("rwm")
-            )
-        };
-        write(dir, if rule.allow() { "devices.allow" } else { "devices.deny" }, &line)?;
-    }
-    for rule in DEFAULT_DEVICE_RULES {
-        write(dir, "devices.allow", rule)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn shares_convert_to_weight_at_the_ends_and_the_default() {
-        assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(262_144), 10_000);
-        assert_eq!(shares_to_weight(1024), 39);
+    fn systemd_paths_are_refused_and_plain_ones_are_not() {
+        assert!(refuse_systemd_form(Path::new("system.slice:docker:abc"))
+            .unwrap_err()
+            .to_string()
+            .contains("systemd"));
+        assert!(refuse_systemd_form(Path::new(":anchor:abc")).is_err());
+        assert!(refuse_systemd_form(Path::new("/a:b:c")).is_ok());
+        assert!(refuse_systemd_form(Path::new("pods/abc")).is_ok());
     }
 
     #[test]
