@@ -638,6 +638,15 @@ impl Container<'_> {
         self.b.runtime(&full)
     }
 
+    /// `exec [flags...] ID command...`: runc's order, the ID between them.
+    pub fn exec(&self, flags: &[&str], command: &[&str]) -> Output {
+        let mut full = vec!["exec"];
+        full.extend_from_slice(flags);
+        full.push(&self.id);
+        full.extend_from_slice(command);
+        self.b.runtime(&full)
+    }
+
     pub fn start(&self) -> Output {
         self.cmd("start", &[])
     }
@@ -792,4 +801,32 @@ impl Drop for HostMount {
         let p = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()).unwrap();
         unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
     }
+}
+
+/// The host's cgroups are one cgroup2 tree (no v1 hierarchy).
+pub fn cgroup_v2_only() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The directory of the container `id`'s cgroup (at the harness's
+/// `/anchor-spec-tests/<id>`) in the hierarchy that holds `controller`: the
+/// v1 hierarchy named after it, else the cgroup2 tree (the whole of
+/// /sys/fs/cgroup on a pure v2 host, /sys/fs/cgroup/unified on a hybrid one).
+pub fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
+    let rel = Path::new("anchor-spec-tests").join(id);
+    if cgroup_v2_only() {
+        return Path::new("/sys/fs/cgroup").join(rel);
+    }
+    let v1 = Path::new("/sys/fs/cgroup").join(controller);
+    if v1.is_dir() && !v1.join("cgroup.controllers").exists() {
+        return v1.join(rel);
+    }
+    Path::new("/sys/fs/cgroup/unified").join(rel)
+}
+
+/// A file of the container's cgroup, trimmed; panics naming the path.
+#[track_caller]
+pub fn read_cgroup(controller: &str, id: &str, file: &str) -> String {
+    let path = cgroup_dir(controller, id).join(file);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_string()
 }

@@ -11,15 +11,6 @@ fn running(b: &Bundle) -> Container<'_> {
     c
 }
 
-/// `exec [flags...] ID command...`: runc's order, the ID between them.
-fn exec(b: &Bundle, c: &Container, flags: &[&str], command: &[&str]) -> Output {
-    let mut args = vec!["exec"];
-    args.extend_from_slice(flags);
-    args.push(&c.id);
-    args.extend_from_slice(command);
-    b.runtime(&args)
-}
-
 fn waiting_bundle() -> Bundle {
     let mut b = Bundle::new();
     b.probe(&["wait-signal"]);
@@ -30,7 +21,7 @@ fn waiting_bundle() -> Bundle {
 fn exec_joins_every_namespace_of_the_container() {
     let b = waiting_bundle();
     let c = running(&b);
-    let info = exec(&b, &c, &[], &["/probe", "info"]).ok().json();
+    let info = c.exec(&[], &["/probe", "info"]).ok().json();
     let init = c.pid().to_string();
     for kind in ["pid", "net", "ipc", "uts", "mnt"] {
         assert_eq!(info["namespaces"][kind], ns_of(&init, kind), "{kind} namespace differs");
@@ -44,7 +35,7 @@ fn exec_joins_every_namespace_of_the_container() {
 fn exec_exit_code_is_the_commands() {
     let b = waiting_bundle();
     let c = running(&b);
-    let out = exec(&b, &c, &[], &["sh", "-c", "echo out; exit 7"]);
+    let out = c.exec(&[], &["sh", "-c", "echo out; exit 7"]);
     assert_eq!((out.code, out.stdout.as_str()), (Some(7), "out\n"), "{out:#?}");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
@@ -55,7 +46,7 @@ fn exec_flags_set_env_cwd_and_user() {
     let b = waiting_bundle();
     let c = running(&b);
     let flags = ["--env", "FOO=bar", "--cwd", "/tmp", "--user", "1000:1001"];
-    let out = exec(&b, &c, &flags, &["sh", "-c", "echo $FOO; pwd; id -u; id -g"]);
+    let out = c.exec(&flags, &["sh", "-c", "echo $FOO; pwd; id -u; id -g"]);
     assert_eq!(out.ok().stdout, "bar\n/tmp\n1000\n1001\n");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
@@ -68,7 +59,7 @@ fn exec_process_json_is_used_as_given() {
     let process = json!({"args": ["sh", "-c", "echo $GREETING; pwd"], "env": ["GREETING=hi", "PATH=/bin"],
                          "cwd": "/dev", "user": {"uid": 0, "gid": 0}});
     let file = write_file(&b.test_dir().join("process.json"), &process.to_string());
-    let out = exec(&b, &c, &["--process", &file.to_string_lossy()], &[]);
+    let out = c.exec(&["--process", &file.to_string_lossy()], &[]);
     assert_eq!(out.ok().stdout, "hi\n/dev\n");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
@@ -79,11 +70,10 @@ fn detached_exec_writes_its_pid_and_runs_in_the_containers_cgroup() {
     let b = waiting_bundle();
     let c = running(&b);
     let pid_file = b.test_dir().join("exec.pid");
-    exec(&b, &c, &["--detach", "--pid-file", &pid_file.to_string_lossy()], &["sleep", "30"]).ok();
+    c.exec(&["--detach", "--pid-file", &pid_file.to_string_lossy()], &["sleep", "30"]).ok();
     let pid: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     assert!(process_alive(pid), "the detached process outlives exec");
-    let procs =
-        fs::read_to_string(format!("/sys/fs/cgroup/memory/anchor-spec-tests/{}/cgroup.procs", c.id)).unwrap();
+    let procs = read_cgroup("memory", &c.id, "cgroup.procs");
     assert!(
         procs.lines().any(|l| l.trim() == pid.to_string()),
         "{pid} not in the container's cgroup: {procs}"
@@ -100,9 +90,9 @@ fn exec_gets_the_containers_seccomp_filter_and_no_new_privs() {
     b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]});
     let c = running(&b);
-    let info = exec(&b, &c, &[], &["/probe", "info"]).ok().json();
+    let info = c.exec(&[], &["/probe", "info"]).ok().json();
     assert_eq!((info["seccomp"].clone(), info["no_new_privs"].clone()), (json!(2), json!(true)), "{info:#}");
-    let mkdir = exec(&b, &c, &[], &["/probe", "mkdir", "/tmp/x"]).ok().json();
+    let mkdir = c.exec(&[], &["/probe", "mkdir", "/tmp/x"]).ok().json();
     assert_eq!(mkdir["errno"], 38, "{mkdir:#}");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
@@ -112,7 +102,7 @@ fn exec_gets_the_containers_seccomp_filter_and_no_new_privs() {
 fn exec_of_a_missing_program_fails_clearly() {
     let b = waiting_bundle();
     let c = running(&b);
-    exec(&b, &c, &[], &["/no/such/program"]).fails_mentioning(&["/no/such/program"]);
+    c.exec(&[], &["/no/such/program"]).fails_mentioning(&["/no/such/program"]);
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
@@ -123,7 +113,7 @@ fn exec_into_a_stopped_container_is_an_error() {
     b.probe(&["exit", "0"]);
     let c = b.start();
     c.wait_status("stopped");
-    exec(&b, &c, &[], &["true"]).fails_mentioning(&["stopped"]);
+    c.exec(&[], &["true"]).fails_mentioning(&["stopped"]);
     c.delete(&[]).ok();
     assert_no_leftovers(&b, &c.id);
 }

@@ -173,20 +173,32 @@ impl Cgroup {
     /// Creates the directories and writes the limits; `pid` joins afterwards, so it
     /// never runs unconstrained.
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        let no_resources = LinuxResources::default();
+        let r = resources.unwrap_or(&no_resources);
         let pure_v2 = self.is_pure_v2();
         for (h, dir) in &self.dirs {
-            // On a hybrid host the cgroup2 tree is only joined: enabling its controllers
-            // would pin them to v2 and break v1 users of them (crun mounts hugetlb there).
-            if pure_v2 {
-                enable_controllers(&h.mount_point, dir)?;
+            if h.v2 {
+                // A pure v2 host gets every controller, so a later `update` can set
+                // anything. A hybrid host's cgroup2 tree gets only what this config
+                // limits there: a controller enabled in v2 can no longer be mounted
+                // as v1, which other runtimes on the host may do (crun with hugetlb).
+                let wanted: Vec<String> = if pure_v2 {
+                    h.controllers.clone()
+                } else {
+                    resources::settings(r, true)?
+                        .into_iter()
+                        .map(|s| s.controller)
+                        .filter(|c| h.has(c))
+                        .collect()
+                };
+                enable_controllers(&h.mount_point, dir, &wanted)?;
             }
             fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
             if h.has("cpuset") && !h.v2 {
                 inherit_cpuset(&h.mount_point, dir)?;
             }
         }
-        let no_resources = LinuxResources::default();
-        self.apply(resources.unwrap_or(&no_resources), Devices::Apply)
+        self.apply(r, Devices::Apply)
     }
 
     pub fn add(&self, pid: i32) -> Result<()> {
@@ -254,11 +266,12 @@ impl Cgroup {
         for (h, dir) in &self.dirs {
             for s in if h.v2 { &v2 } else { &v1 }.iter().filter(|s| h.has(&s.controller)) {
                 placed.insert(s.field);
-                match s.need {
+                match &s.need {
                     Need::Unsupported(why) => {
                         crate::logger::warn(format!("linux.resources.{} ignored: {why}", s.field))
                     }
-                    _ => plan.push((dir.as_path(), s)),
+                    Need::Refused(why) => return Err(Error::invalid(why.clone())),
+                    Need::Required | Need::BestEffort => plan.push((dir.as_path(), s)),
                 }
             }
         }
@@ -492,26 +505,26 @@ pub fn read_value(dir: &Path, file: &str) -> Result<String> {
 
 /// On v2, a controller is only usable in a child when every ancestor enables it in
 /// `cgroup.subtree_control`.
-fn enable_controllers(root: &Path, dir: &Path) -> Result<()> {
-    let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
-    let enable: String = available.split_whitespace().map(|c| format!("+{c} ")).collect();
-    if enable.is_empty() {
-        return Ok(());
-    }
+fn enable_controllers(root: &Path, dir: &Path, controllers: &[String]) -> Result<()> {
     let rel = dir.strip_prefix(root).unwrap_or(dir);
     let mut cur = root.to_path_buf();
-    for comp in rel.parent().into_iter().flat_map(|p| p.components()) {
-        fs::create_dir_all(&cur).ctx(|| format!("create cgroup {}", cur.display()))?;
-        let _ = fs::write(cur.join("cgroup.subtree_control"), enable.trim());
-        cur.push(comp);
+    let ancestors =
+        std::iter::once(None).chain(rel.parent().into_iter().flat_map(|p| p.components()).map(Some));
+    for comp in ancestors {
+        if let Some(comp) = comp {
+            cur.push(comp);
+            fs::create_dir_all(&cur).ctx(|| format!("create cgroup {}", cur.display()))?;
+        }
+        let enabled = read_value(&cur, "cgroup.subtree_control").unwrap_or_default();
+        for c in controllers.iter().filter(|c| !enabled.split_whitespace().any(|e| e == c.as_str())) {
+            // One at a time: a controller the kernel lists but cannot delegate here
+            // must not keep the others off. A limit that needs it reports its own error.
+            if let Err(e) = write(&cur, "cgroup.subtree_control", &format!("+{c}")) {
+                crate::logger::debug(format!("enable {c} in {}: {e}", cur.display()));
+            }
+        }
     }
-    fs::create_dir_all(&cur).ctx(|| format!("create cgroup {}", cur.display()))?;
-    write(&cur, "cgroup.subtree_control", enable.trim()).or_else(|e| {
-        // The root may refuse controllers the kernel lists but cannot delegate; the
-        // limits that need them report their own errors.
-        crate::logger::debug(format!("enable controllers in {}: {e}", cur.display()));
-        Ok(())
-    })
+    Ok(())
 }
 
 /// A v1 cpuset cgroup starts with empty cpus and mems, and a task cannot join it

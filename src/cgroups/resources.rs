@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources, LinuxThrottleDevice};
 
 /// What happens when a setting's file cannot be written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Need {
     /// The write must succeed.
     Required,
@@ -16,6 +16,10 @@ pub enum Need {
     BestEffort,
     /// This layout has no such knob at all: nothing is written, a warning says so.
     Unsupported(&'static str),
+    /// The value cannot be expressed on this layout: `create` or `update` fails
+    /// with this message, but only where this layout holds the controller (on a
+    /// hybrid host, cpu may be v1's while the cgroup2 tree holds hugetlb).
+    Refused(String),
 }
 
 /// One value for one cgroup file.
@@ -54,6 +58,10 @@ impl Setting {
     fn unsupported(field: &'static str, controller: &str, why: &'static str) -> Self {
         Setting { field, controller: controller.into(), writes: vec![], need: Need::Unsupported(why) }
     }
+
+    fn refused(field: &'static str, controller: &str, why: String) -> Self {
+        Setting { field, controller: controller.into(), writes: vec![], need: Need::Refused(why) }
+    }
 }
 
 /// The settings for one layout, in the order they must be written.
@@ -67,7 +75,7 @@ pub fn settings(r: &LinuxResources, v2: bool) -> Result<Vec<Setting>> {
         }
     }
     if let Some(c) = r.cpu() {
-        cpu(c, v2, &mut out)?;
+        cpu(c, v2, &mut out);
     }
     if let Some(p) = r.pids() {
         // 0 leaves the limit as it is (runc's update); negative is no limit.
@@ -175,7 +183,10 @@ fn memory_v2(m: &LinuxMemory, out: &mut Vec<Setting>) -> Result<()> {
         out.push(Setting::new("memory.limit", f, "memory.max", max_or(limit)));
     }
     if let Some(swap) = m.swap() {
-        out.push(Setting::new("memory.swap", f, "memory.swap.max", v2_swap(swap, m.limit())?));
+        out.push(match v2_swap(swap, m.limit()) {
+            Ok(value) => Setting::new("memory.swap", f, "memory.swap.max", value),
+            Err(why) => Setting::refused("memory.swap", f, why),
+        });
     }
     if let Some(r) = m.reservation() {
         out.push(Setting::new("memory.reservation", f, "memory.low", max_or(r)));
@@ -209,23 +220,21 @@ fn swappiness(s: u64) -> Result<u64> {
 }
 
 /// OCI's swap is memory plus swap; memory.swap.max is the swap alone.
-fn v2_swap(swap: i64, limit: Option<i64>) -> Result<String> {
+fn v2_swap(swap: i64, limit: Option<i64>) -> std::result::Result<String, String> {
     if swap < 0 {
         return Ok("max".into());
     }
     match limit {
-        None | Some(0) => Err(Error::invalid("linux.resources.memory.swap needs memory.limit on cgroup v2")),
-        Some(l) if l < 0 => {
-            Err(Error::invalid("linux.resources.memory.swap must be -1 when memory.limit is -1"))
-        }
-        Some(l) if swap < l => Err(Error::invalid(format!(
+        None | Some(0) => Err("linux.resources.memory.swap needs memory.limit on cgroup v2".into()),
+        Some(l) if l < 0 => Err("linux.resources.memory.swap must be -1 when memory.limit is -1".into()),
+        Some(l) if swap < l => Err(format!(
             "linux.resources.memory.swap {swap} is below memory.limit {l}: it counts memory plus swap"
-        ))),
+        )),
         Some(l) => Ok((swap - l).to_string()),
     }
 }
 
-fn cpu(c: &LinuxCpu, v2: bool, out: &mut Vec<Setting>) -> Result<()> {
+fn cpu(c: &LinuxCpu, v2: bool, out: &mut Vec<Setting>) {
     let f = "cpu";
     if v2 {
         if let Some(shares) = c.shares() {
@@ -233,20 +242,23 @@ fn cpu(c: &LinuxCpu, v2: bool, out: &mut Vec<Setting>) -> Result<()> {
         }
         if c.quota().is_some() || c.period().is_some() {
             let quota = c.quota().filter(|q| *q > 0).map_or("max".into(), |q| q.to_string());
-            out.push(Setting::new(
-                "cpu.quota",
-                f,
-                "cpu.max",
-                format!("{quota} {}", c.period().unwrap_or(100_000)),
-            ));
+            // Named like v1's fields, so a hybrid host whose cpu is v1's takes them there.
+            let field = if c.quota().is_some() { "cpu.quota" } else { "cpu.period" };
+            let period = c.period().unwrap_or(100_000);
+            out.push(Setting::new(field, f, "cpu.max", format!("{quota} {period}")));
         }
         if let Some(burst) = c.burst() {
             out.push(Setting::new("cpu.burst", f, "cpu.max.burst", burst));
         }
-        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
-            return Err(Error::invalid(
-                "linux.resources.cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no real-time CPU bandwidth",
-            ));
+        let why = || {
+            "linux.resources.cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no real-time CPU bandwidth"
+                .to_string()
+        };
+        if c.realtime_period().is_some() {
+            out.push(Setting::refused("cpu.realtimePeriod", f, why()));
+        }
+        if c.realtime_runtime().is_some() {
+            out.push(Setting::refused("cpu.realtimeRuntime", f, why()));
         }
     } else {
         if let Some(shares) = c.shares() {
@@ -278,7 +290,6 @@ fn cpu(c: &LinuxCpu, v2: bool, out: &mut Vec<Setting>) -> Result<()> {
     if let Some(mems) = c.mems() {
         out.push(Setting::new("cpu.mems", "cpuset", "cpuset.mems", mems));
     }
-    Ok(())
 }
 
 fn block_io(b: &LinuxBlockIo, v2: bool, out: &mut Vec<Setting>) {
@@ -454,8 +465,11 @@ mod tests {
                 ("memory.low".into(), "50".into())
             ]
         );
-        assert!(settings(&parse(r#"{"memory": {"limit": 300, "swap": 100}}"#), true).is_err());
-        assert!(settings(&parse(r#"{"memory": {"swap": 100}}"#), true).is_err());
+        let refused = |json: &str| {
+            settings(&parse(json), true).unwrap().iter().any(|s| matches!(s.need, Need::Refused(_)))
+        };
+        assert!(refused(r#"{"memory": {"limit": 300, "swap": 100}}"#));
+        assert!(refused(r#"{"memory": {"swap": 100}}"#));
     }
 
     #[test]
@@ -510,7 +524,8 @@ mod tests {
         let v2 = settings(&r, true).unwrap();
         assert!(v2.iter().all(|s| matches!(s.need, Need::Unsupported(_))));
         assert!(settings(&parse(r#"{"memory": {"swappiness": 101}}"#), false).is_err());
-        assert!(settings(&parse(r#"{"cpu": {"realtimeRuntime": 5}}"#), true).is_err());
+        let rt = settings(&parse(r#"{"cpu": {"realtimeRuntime": 5}}"#), true).unwrap();
+        assert!(matches!(rt[0].need, Need::Refused(_)));
         let v1 = files(
             &settings(&parse(r#"{"cpu": {"realtimeRuntime": 5, "realtimePeriod": 10}}"#), false).unwrap(),
         );

@@ -29,6 +29,25 @@ fn main() {
         "read" => result(fs::read(arg(1)).map(|c| json!(String::from_utf8_lossy(&c)))),
         "write" => result(fs::write(arg(1), arg(2)).map(|_| Value::Null)),
         "mkdir" => result(fs::create_dir_all(arg(1)).map(|_| Value::Null)),
+        // Opens (and closes) a path: r, w or rw. Devices are checked at open.
+        "open" => {
+            let (read, write) = match arg(2) {
+                "r" => (true, false),
+                "w" => (false, true),
+                "rw" => (true, true),
+                _ => usage_error("open PATH r|w|rw"),
+            };
+            result(fs::OpenOptions::new().read(read).write(write).open(arg(1)).map(|_| Value::Null))
+        }
+        // Allocates and touches MiB of memory, for memory-limit tests.
+        "alloc" => {
+            let mib: usize = arg(1).parse().unwrap_or_else(|_| usage_error("alloc MIB"));
+            let mut held = Vec::new();
+            for _ in 0..mib {
+                held.push(vec![1u8; 1 << 20]);
+            }
+            json!({"ok": true, "mib": held.len()})
+        }
         "stat" => stat(arg(1)),
         "ls" => result(fs::read_dir(arg(1)).and_then(|d| {
             let mut names = d
