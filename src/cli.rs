@@ -198,6 +198,33 @@ pub struct UpdateArgs {
     /// Memory limit (bytes, or with a k/m/g suffix)
     #[arg(short, long)]
     pub memory: Option<String>,
+    /// Memory plus swap limit (-1 for no limit)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Kernel memory limit (ignored by kernels without one)
+    #[arg(long)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer limit (cgroup v1)
+    #[arg(long)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Block IO weight (10..1000)
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// CPU real-time period in microseconds (cgroup v1)
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU real-time runtime in microseconds (cgroup v1)
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU burst in microseconds
+    #[arg(long)]
+    pub cpu_burst: Option<u64>,
+    /// Run at SCHED_IDLE weight: 1, or 0 for normal
+    #[arg(long)]
+    pub cpu_idle: Option<i64>,
     /// CPU shares (relative weight)
     #[arg(long)]
     pub cpu_shares: Option<u64>,

@@ -440,28 +440,33 @@ fn update_resources(args: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResourc
         }
         None => {}
     }
-    let mut r = serde_json::json!({});
-    if let Some(m) = &args.memory {
-        r["memory"] = serde_json::json!({"limit": parse_bytes(m)?});
-    }
-    let mut cpu = serde_json::Map::new();
-    let mut set = |key: &str, v: Option<serde_json::Value>| {
+    // Each flag is one field of linux.resources; the flags given make up the JSON
+    // an update with --resources would carry.
+    let mut r = serde_json::Map::new();
+    let mut set = |section: &str, key: &str, v: Option<serde_json::Value>| {
         if let Some(v) = v {
-            cpu.insert(key.to_string(), v);
+            let entry = r.entry(section).or_insert_with(|| serde_json::json!({}));
+            entry[key] = v;
         }
     };
-    set("shares", args.cpu_shares.map(Into::into));
-    set("quota", args.cpu_quota.map(Into::into));
-    set("period", args.cpu_period.map(Into::into));
-    set("cpus", args.cpuset_cpus.clone().map(Into::into));
-    set("mems", args.cpuset_mems.clone().map(Into::into));
-    if !cpu.is_empty() {
-        r["cpu"] = cpu.into();
-    }
-    if let Some(limit) = args.pids_limit {
-        r["pids"] = serde_json::json!({"limit": limit});
-    }
-    Ok(serde_json::from_value(r).expect("resources built from flags are valid"))
+    let bytes = |v: &Option<String>| v.as_deref().map(|s| parse_bytes(s).map(Into::into)).transpose();
+    set("memory", "limit", bytes(&args.memory)?);
+    set("memory", "swap", bytes(&args.memory_swap)?);
+    set("memory", "reservation", bytes(&args.memory_reservation)?);
+    set("memory", "kernel", bytes(&args.kernel_memory)?);
+    set("memory", "kernelTCP", bytes(&args.kernel_memory_tcp)?);
+    set("cpu", "shares", args.cpu_shares.map(Into::into));
+    set("cpu", "quota", args.cpu_quota.map(Into::into));
+    set("cpu", "period", args.cpu_period.map(Into::into));
+    set("cpu", "burst", args.cpu_burst.map(Into::into));
+    set("cpu", "idle", args.cpu_idle.map(Into::into));
+    set("cpu", "realtimePeriod", args.cpu_rt_period.map(Into::into));
+    set("cpu", "realtimeRuntime", args.cpu_rt_runtime.map(Into::into));
+    set("cpu", "cpus", args.cpuset_cpus.clone().map(Into::into));
+    set("cpu", "mems", args.cpuset_mems.clone().map(Into::into));
+    set("pids", "limit", args.pids_limit.map(Into::into));
+    set("blockIO", "weight", args.blkio_weight.map(Into::into));
+    Ok(serde_json::from_value(r.into()).expect("resources built from flags are valid"))
 }
 
 /// A size as runc's flags take it: bytes, or a number with k, m or g (powers of 1024).

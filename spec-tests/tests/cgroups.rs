@@ -153,11 +153,35 @@ fn update_flags_change_the_limits_of_a_running_container() {
     c.wait_probe_ready();
     c.cmd(
         "update",
-        &["--memory", "128m", "--pids-limit", "50", "--cpu-quota", "50000", "--cpu-period", "100000"],
+        &[
+            "--memory",
+            "128m",
+            "--memory-swap",
+            "192m",
+            "--pids-limit",
+            "50",
+            "--cpu-quota",
+            "50000",
+            "--cpu-period",
+            "100000",
+            "--blkio-weight",
+            "300",
+        ],
     )
     .ok();
     let memory = read_cgroup("memory", &c.id, pick("memory.limit_in_bytes", "memory.max"));
     assert_eq!(memory, (128u64 << 20).to_string());
+    // OCI's swap is memory plus swap: v2's memory.swap.max holds the swap alone.
+    let swap = read_cgroup("memory", &c.id, pick("memory.memsw.limit_in_bytes", "memory.swap.max"));
+    assert_eq!(swap, pick(&(192u64 << 20).to_string(), &(64u64 << 20).to_string()));
+    let weight = if cgroup_v2_only() {
+        let dir = cgroup_dir("io", &c.id);
+        let file = if dir.join("io.bfq.weight").exists() { "io.bfq.weight" } else { "io.weight" };
+        read_cgroup("io", &c.id, file)
+    } else {
+        read_cgroup("blkio", &c.id, "blkio.bfq.weight")
+    };
+    assert!(weight.contains("300") || weight.contains("2929"), "blkio weight 300 (io.weight 2929): {weight}");
     assert_eq!(read_cgroup("pids", &c.id, "pids.max"), "50");
     if cgroup_v2_only() {
         assert_eq!(read_cgroup("cpu", &c.id, "cpu.max"), "50000 100000");
@@ -522,4 +546,23 @@ fn run_of_an_oom_killed_container_exits_137() {
     let (c, out) = b.run(&[]);
     assert_eq!(out.code, Some(137), "killed by SIGKILL: 128 + 9\n{out:?}");
     assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn init_starts_inside_its_cgroup_on_cgroup_v2() {
+    if !cgroup_v2_only() {
+        eprintln!(
+            "skipped here: clone3 into a cgroup needs one cgroup2 tree; the pure-v2 guest runs this test"
+        );
+        return;
+    }
+    let b = waiting();
+    let id = b.new_id();
+    b.write_config(&id);
+    let path = b.path_str();
+    let out = b.spawn_runtime_with(&["--debug"], &["create", "--bundle", &path, &id]).wait();
+    out.ok();
+    assert!(out.stderr.contains("CLONE_INTO_CGROUP"), "{}", out.stderr);
+    b.runtime(&["delete", "--force", &id]).ok();
+    assert_no_leftovers(&b, &id);
 }

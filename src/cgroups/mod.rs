@@ -201,6 +201,18 @@ impl Cgroup {
         self.apply(r, Devices::Apply)
     }
 
+    /// The container's directory on a pure v2 host, opened for clone3's
+    /// CLONE_INTO_CGROUP; None elsewhere (v1 has one directory per hierarchy).
+    pub fn v2_dir(&self) -> Result<Option<std::os::fd::OwnedFd>> {
+        match self.dirs.as_slice() {
+            [(h, dir)] if h.v2 => {
+                let file = fs::File::open(dir).ctx(|| format!("open cgroup {}", dir.display()))?;
+                Ok(Some(file.into()))
+            }
+            _ => Ok(None),
+        }
+    }
+
     pub fn add(&self, pid: i32) -> Result<()> {
         for (_, dir) in &self.dirs {
             write(dir, "cgroup.procs", &pid.to_string())?;
@@ -263,8 +275,14 @@ impl Cgroup {
         let v2 = if has_v2 { resources::settings(r, true)? } else { vec![] };
         let mut plan: Vec<(&Path, &Setting)> = Vec::new();
         let mut placed = BTreeSet::new();
+        // A knob v2 lacks is only warned about on a pure v2 host, where nothing could
+        // take it (net_cls is no v2 controller at all); a v1 or hybrid host that does
+        // not mount its controller gets the error below.
+        let takes = |h: &Hierarchy, s: &Setting| {
+            h.has(&s.controller) || (h.v2 && !has_v1 && matches!(s.need, Need::Unsupported(_)))
+        };
         for (h, dir) in &self.dirs {
-            for s in if h.v2 { &v2 } else { &v1 }.iter().filter(|s| h.has(&s.controller)) {
+            for s in if h.v2 { &v2 } else { &v1 }.iter().filter(|s| takes(h, s)) {
                 placed.insert(s.field);
                 match &s.need {
                     Need::Unsupported(why) => {
