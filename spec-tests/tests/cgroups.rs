@@ -181,7 +181,7 @@ fn update_flags_change_the_limits_of_a_running_container() {
     } else {
         read_cgroup("blkio", &c.id, "blkio.bfq.weight")
     };
-    assert!(weight.contains("300") || weight.contains("2929"), "blkio weight 300 (io.weight 2929): {weight}");
+    assert!(weight.contains("300") || weight.contains("2930"), "blkio weight 300 (io.weight 2930): {weight}");
     assert_eq!(read_cgroup("pids", &c.id, "pids.max"), "50");
     if cgroup_v2_only() {
         assert_eq!(read_cgroup("cpu", &c.id, "cpu.max"), "50000 100000");
@@ -560,9 +560,35 @@ fn init_starts_inside_its_cgroup_on_cgroup_v2() {
     let id = b.new_id();
     b.write_config(&id);
     let path = b.path_str();
-    let out = b.spawn_runtime_with(&["--debug"], &["create", "--bundle", &path, &id]).wait();
+    let root = b.state_root().to_string_lossy().into_owned();
+    let out = b.spawn_runtime_with(&["--root", &root, "--debug"], &["create", "--bundle", &path, &id]).wait();
     out.ok();
     assert!(out.stderr.contains("CLONE_INTO_CGROUP"), "{}", out.stderr);
     b.runtime(&["delete", "--force", &id]).ok();
     assert_no_leftovers(&b, &id);
+}
+
+#[test]
+fn the_container_reads_its_own_limits_through_its_cgroup_namespace() {
+    // runc spec's config mounts a cgroup filesystem at /sys/fs/cgroup; with a cgroup
+    // namespace its root is the container's own cgroup.
+    let mut b = with_resources(json!({"memory": {"limit": 67108864}, "pids": {"limit": 77}}));
+    let (memory, pids) = if cgroup_v2_only() {
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max")
+    } else {
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max")
+    };
+    let reports = b.run_probes(&[&["read", memory], &["read", pids]]);
+    assert_eq!(reports[0]["content"], "67108864\n", "{reports:?}");
+    assert_eq!(reports[1]["content"], "77\n", "{reports:?}");
+}
+
+#[test]
+fn rdma_limits_without_an_rdma_device_are_refused_by_name() {
+    // No machine here has an RDMA device: the v2 kernel refuses the unknown
+    // device, and a v1 host without the rdma controller says so.
+    let b = with_resources(json!({"rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}}));
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["rdma"]);
+    assert_no_leftovers(&b, &c.id);
 }
