@@ -76,9 +76,7 @@ fn mount_covering_part_of_proc_is_refused() {
     // The runtime masks paths through the container's /proc: nothing may hide it.
     let mut b = Bundle::new();
     b.add_mount(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}));
-    let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["/proc"]);
-    assert_no_leftovers(&b, &c.id);
+    create_is_refused(&b, &["/proc"]);
 }
 
 #[test]
@@ -87,9 +85,7 @@ fn proc_must_be_a_proc_mount() {
     let mounts = b.config["mounts"].as_array_mut().unwrap();
     let proc = mounts.iter_mut().find(|m| m["destination"] == "/proc").unwrap();
     *proc = json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"});
-    let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["/proc must be a proc mount"]);
-    assert_no_leftovers(&b, &c.id);
+    create_is_refused(&b, &["/proc must be a proc mount"]);
 }
 
 /// A running container whose init waits for a signal.
@@ -240,6 +236,14 @@ fn update_of_a_stopped_container_or_a_bad_size_is_an_error() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// `create` fails with an error naming `words`, and leaves nothing behind.
+#[track_caller]
+fn create_is_refused(b: &Bundle, words: &[&str]) {
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(words);
+    assert_no_leftovers(b, &c.id);
+}
+
 /// Starts a waiting container with these resources.
 fn with_resources(resources: Value) -> Bundle {
     let mut b = waiting();
@@ -307,9 +311,7 @@ fn realtime_cpu_on_cgroup_v2_is_refused_by_name() {
         return;
     }
     let b = with_resources(json!({"cpu": {"realtimeRuntime": 1000}}));
-    let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["realtimeRuntime"]);
-    assert_no_leftovers(&b, &c.id);
+    create_is_refused(&b, &["realtimeRuntime"]);
 }
 
 /// The first block device of the host (major:minor), for throttle rules.
@@ -386,9 +388,7 @@ fn unified_keys_are_written_on_v2_and_refused_by_name_where_v2_lacks_the_control
         assert_no_leftovers(&b, &c.id);
     } else {
         // memory and pids are v1 controllers here: no cgroup2 tree can take the keys.
-        let (c, out) = b.try_create(&[]);
-        out.fails_mentioning(&["unified", "memory"]);
-        assert_no_leftovers(&b, &c.id);
+        create_is_refused(&b, &["unified", "memory"]);
     }
 }
 
@@ -407,18 +407,14 @@ fn a_field_no_hierarchy_can_take_is_refused_or_warned_about_by_name() {
         c.delete(&["--force"]).ok();
         assert_no_leftovers(&b, &c.id);
     } else {
-        let (c, out) = b.try_create(&[]);
-        out.fails_mentioning(&["network.classID", "net_cls"]);
-        assert_no_leftovers(&b, &c.id);
+        create_is_refused(&b, &["network.classID", "net_cls"]);
     }
 }
 
 #[test]
 fn a_value_the_kernel_refuses_names_the_file_and_leaves_nothing() {
     let b = with_resources(json!({"cpu": {"cpus": "4000"}}));
-    let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["cpuset.cpus", "4000"]);
-    assert_no_leftovers(&b, &c.id);
+    create_is_refused(&b, &["cpuset.cpus", "4000"]);
 }
 
 #[test]
@@ -455,9 +451,7 @@ fn check_before_update_refuses_a_limit_below_current_usage() {
 fn systemd_cgroups_path_is_refused_without_a_systemd_driver() {
     let mut b = Bundle::new();
     b.config["linux"]["cgroupsPath"] = json!("system.slice:anchor:abc");
-    let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["systemd", "slice:prefix:name"]);
-    assert_no_leftovers(&b, &c.id);
+    create_is_refused(&b, &["systemd", "slice:prefix:name"]);
 }
 
 #[test]
@@ -588,7 +582,5 @@ fn rdma_limits_without_an_rdma_device_are_refused_by_name() {
     // No machine here has an RDMA device: the v2 kernel refuses the unknown
     // device, and a v1 host without the rdma controller says so.
     let b = with_resources(json!({"rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}}));
-    let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["rdma"]);
-    assert_no_leftovers(&b, &c.id);
+    create_is_refused(&b, &["rdma"]);
 }
