@@ -470,7 +470,7 @@ impl Freezer {
     }
 
     pub fn is_frozen(&self) -> bool {
-        let read = |d: &Path, f: &str| fs::read_to_string(d.join(f)).unwrap_or_default().trim().to_string();
+        let read = |d: &Path, f: &str| read_value(d, f).unwrap_or_default();
         match self {
             Freezer::V1(d) => read(d, "freezer.state") == "FROZEN",
             Freezer::V2(d) => read(d, "cgroup.freeze") == "1",
