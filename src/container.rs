@@ -104,6 +104,8 @@ fn build(
     nix::unistd::chown(&dir.exec_fifo(), Some(uid.into()), Some(gid.into())).ctx(|| "chown exec FIFO")?;
     let linux = bundle.spec.linux().as_ref();
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
+    // Step marks: with --debug the log's timestamps show where create spends its time.
+    crate::logger::debug("create: cgroups made");
     let state_dir = crate::rootfs::safe_path::open_root(&dir.path)?;
     let (parent, child) = sync::pair()?;
     let ctx = InitContext {
@@ -122,6 +124,7 @@ fn build(
         preserve_fds: args.preserve_fds,
     };
     let pid = process::spawn(&ctx, cgroup, &parent, child)?;
+    crate::logger::debug(format!("create: init {pid} forked and released"));
     loop {
         match parent.recv()? {
             sync::Message::RunCreateRuntimeHooks => {
@@ -134,7 +137,10 @@ fn build(
                 }
                 parent.send(&sync::Message::HooksDone)?;
             }
-            sync::Message::Ready => break,
+            sync::Message::Ready => {
+                crate::logger::debug("create: init ready");
+                break;
+            }
             sync::Message::Failed(e) => return Err(e),
             m => return Err(Error::invalid(format!("sync protocol: unexpected {m:?} during create"))),
         }
@@ -214,6 +220,7 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
     }
     let init = state.init.expect("a created container has an init");
     let outcome = release_init(dir, init.pid);
+    crate::logger::debug("start: init released");
     // init removes it as soon as its open returns (so a `start` killed now does not
     // leave the container looking created); inside a user namespace it may not.
     match std::fs::remove_file(dir.exec_fifo()) {
@@ -268,8 +275,10 @@ fn pidfd_signal(process: ProcessId, sig: i32) -> nix::Result<()> {
 /// Removes a container: kills what is left of it, removes its cgroup and state, and
 /// runs the poststop hooks (whose failures are only logged, as the spec says).
 pub fn destroy(dir: StateDir, state: &ContainerState) -> Result<()> {
+    crate::logger::debug("delete: removing the container");
     remove_resources(state)?;
     dir.remove()?;
+    crate::logger::debug("delete: cgroups and state removed");
     if let Some(poststop) = state.hooks.as_ref().and_then(|h| h.poststop().as_deref()) {
         let json = state.to_spec_json(Status::Stopped).to_string();
         // The spec: a failing poststop hook is logged; the rest and the lifecycle go on.

@@ -105,6 +105,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         new_cgroup_ns: plan.creates(LinuxNamespaceType::Cgroup),
         in_user_ns: plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
     })?;
+    crate::logger::debug("init: rootfs mounted");
     let hooks = ctx.spec.hooks().as_ref();
     let has = |h: Option<&Vec<oci_spec::runtime::Hook>>| h.is_some_and(|v| !v.is_empty());
     if hooks.is_some_and(|h| has(h.prestart().as_ref()) || has(h.create_runtime().as_ref())) {
@@ -117,6 +118,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     }
     set_names(ctx.spec)?;
     rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
+    crate::logger::debug("init: in the rootfs");
     if let Some(socket) = ctx.console_socket {
         crate::console::setup_in_container(socket)?;
     }

@@ -51,6 +51,7 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
         crate::logger::debug("init started in its cgroup (clone3 CLONE_INTO_CGROUP)");
     } else {
         cgroup.add(pid)?;
+        crate::logger::debug("init joined its cgroup");
     }
     apply_limits(pid, ctx.spec)?;
     if single {
