@@ -26,8 +26,8 @@ impl Bundle {
         let config = dir.join("config.json");
         let data =
             std::fs::read(&config).map_err(|e| Error::invalid(format!("read {}: {e}", config.display())))?;
-        let spec: Spec = serde_json::from_slice(&data)
-            .map_err(|e| Error::invalid(format!("parse {}: {e}", config.display())))?;
+        let spec =
+            parse_spec(&data).map_err(|e| Error::invalid(format!("parse {}: {e}", config.display())))?;
         check_version(spec.version())?;
         let root = spec.root().as_ref().ok_or_else(|| Error::invalid("config.json has no root"))?;
         let rootfs = dir.join(root.path());
@@ -166,6 +166,25 @@ impl Bundle {
     pub fn sysctls(&self) -> std::collections::HashMap<String, String> {
         self.spec.linux().as_ref().and_then(|l| l.sysctl().clone()).unwrap_or_default()
     }
+}
+
+/// config.json's text as oci-spec's `Spec`. serde's message for a name it does not
+/// know lists every name it does; for capabilities, the mistake people make most,
+/// the message says which set holds the unknown name instead.
+pub fn parse_spec(data: &[u8]) -> std::result::Result<Spec, String> {
+    serde_json::from_slice(data).map_err(|e| unknown_capability(data).unwrap_or_else(|| e.to_string()))
+}
+
+fn unknown_capability(data: &[u8]) -> Option<String> {
+    let config: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let sets = config.pointer("/process/capabilities")?.as_object()?;
+    sets.iter().find_map(|(set, names)| {
+        let unknown = names
+            .as_array()?
+            .iter()
+            .find(|name| serde_json::from_value::<oci_spec::runtime::Capability>((*name).clone()).is_err())?;
+        Some(format!("process.capabilities.{set}: unknown capability {unknown}"))
+    })
 }
 
 /// Accepts every released 1.x version up to the one implemented (pre-release tags

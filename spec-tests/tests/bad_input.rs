@@ -291,3 +291,15 @@ fn idmapped_mount_is_refused_until_supported() {
     out.fails_mentioning(&["idmapped"]);
     assert_no_leftovers(&b, &c.id);
 }
+
+#[test]
+fn unknown_capability_is_named_with_its_set() {
+    let mut b = Bundle::new();
+    b.config["process"]["capabilities"]["effective"] = json!(["CAP_CHOWN", "CAP_NOT_A_CAPABILITY"]);
+    let out = create_fails(&b, &["CAP_NOT_A_CAPABILITY"]);
+    assert!(
+        out.stderr.contains("process.capabilities.effective: unknown capability \"CAP_NOT_A_CAPABILITY\""),
+        "the error names the set and the capability, and nothing else: {}",
+        out.stderr
+    );
+}
