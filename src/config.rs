@@ -73,6 +73,7 @@ impl Bundle {
         }
         self.check_lsm_labels(process)?;
         self.check_unsupported(process)?;
+        Self::check_priorities(process)?;
         crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
             if !mount.destination().is_absolute() {
@@ -115,8 +116,6 @@ impl Bundle {
         let linux = self.spec.linux().as_ref();
         let mounts = self.spec.mounts().iter().flatten();
         let present = [
-            ("process.ioPriority", process.io_priority().is_some()),
-            ("process.scheduler", process.scheduler().is_some()),
             ("process.execCPUAffinity", process.exec_cpu_affinity().is_some()),
             ("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some())),
             ("linux.memoryPolicy", linux.is_some_and(|l| l.memory_policy().is_some())),
@@ -137,6 +136,21 @@ impl Bundle {
             Some((what, _)) => Err(Error::invalid(format!("{what} is not supported yet"))),
             None => Ok(()),
         }
+    }
+
+    /// Values the kernel would only refuse at `start`, refused by `create` instead.
+    fn check_priorities(process: &oci_spec::runtime::Process) -> Result<()> {
+        if let Some(io) = process.io_priority().as_ref().filter(|io| !(0..=7).contains(&io.priority())) {
+            return Err(Error::invalid(format!(
+                "process.ioPriority.priority {} is outside 0 to 7",
+                io.priority()
+            )));
+        }
+        let sched_priority = process.scheduler().as_ref().and_then(|s| *s.priority()).unwrap_or(0);
+        if sched_priority < 0 {
+            return Err(Error::invalid(format!("process.scheduler.priority {sched_priority} is negative")));
+        }
+        Ok(())
     }
 
     /// Namespace types the container gets (new or joined); duplicates are an error.

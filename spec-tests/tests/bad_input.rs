@@ -260,8 +260,6 @@ fn hostname_without_uts_namespace_is_rejected() {
 fn settings_the_runtime_cannot_apply_yet_are_refused_by_name() {
     // Running without them would be weaker than the config asks: refuse instead.
     let cases = [
-        ("/process/ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": 4}), "ioPriority"),
-        ("/process/scheduler", json!({"policy": "SCHED_BATCH"}), "scheduler"),
         ("/linux/intelRdt", json!({"closID": "guaranteed"}), "intelRdt"),
         ("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}), "memoryPolicy"),
         (

@@ -286,3 +286,64 @@ fn stdin_and_stdout_are_not_terminals_without_terminal() {
     let mut b = Bundle::new();
     assert_eq!(b.probe_info()["isatty"], json!({"stdin": false, "stdout": false}));
 }
+
+#[test]
+fn scheduler_policy_and_priority_are_applied() {
+    let mut b = Bundle::new();
+    // With real-time group scheduling (a v1 cpu hierarchy with cpu.rt_runtime_us), a
+    // task may only take a real-time policy in a cgroup with a real-time budget, and
+    // a cgroup only gets one its parent has: give the harness's parent one.
+    let parent = cgroup_dir("cpu", "any").parent().unwrap().to_path_buf();
+    if parent.parent().unwrap().join("cpu.rt_runtime_us").exists() {
+        fs::create_dir_all(&parent).unwrap();
+        fs::write(parent.join("cpu.rt_runtime_us"), "20000").unwrap();
+        b.config["linux"]["resources"]["cpu"] = json!({"realtimeRuntime": 10000});
+    }
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 7});
+    let sched = &b.probe_info()["scheduler"];
+    assert_eq!(sched["policy"], 1, "SCHED_FIFO: {sched}");
+    assert_eq!(sched["rt_priority"], 7, "{sched}");
+}
+
+#[test]
+fn scheduler_nice_value_is_applied() {
+    let mut b = Bundle::new();
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+    let sched = &b.probe_info()["scheduler"];
+    assert_eq!(sched["policy"], 3, "SCHED_BATCH: {sched}");
+    assert_eq!(sched["nice"], 5, "{sched}");
+}
+
+#[test]
+fn scheduler_the_kernel_refuses_fails_start_naming_it() {
+    // SCHED_FIFO takes priorities 1 to 99.
+    let mut b = Bundle::new();
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 100});
+    let (c, out) = b.run(&[]);
+    out.fails_mentioning(&["scheduler"]);
+    c.delete(&["--force"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn io_priority_is_applied() {
+    let mut b = Bundle::new();
+    // (class, its number, whether it has levels: the idle class has none)
+    for (class, number, levels) in
+        [("IOPRIO_CLASS_RT", 1, true), ("IOPRIO_CLASS_BE", 2, true), ("IOPRIO_CLASS_IDLE", 3, false)]
+    {
+        b.config["process"]["ioPriority"] = json!({"class": class, "priority": 6});
+        let got = b.probe_info()["ioprio"].as_i64().expect("ioprio_get worked");
+        assert_eq!(got >> 13, number, "class of {class}: {got:#x}");
+        if levels {
+            assert_eq!(got & 0x7, 6, "level of {class}: {got:#x}");
+        }
+    }
+}
+
+#[test]
+fn io_priority_level_out_of_range_is_refused_by_create() {
+    let mut b = Bundle::new();
+    b.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 8});
+    create_fails(&b, &["ioPriority.priority 8"]);
+}

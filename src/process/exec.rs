@@ -71,6 +71,7 @@ impl<'a> Program<'a> {
             let r = unsafe { libc::personality(persona as libc::c_ulong) };
             nix::errno::Errno::result(r).ctx(|| "set personality")?;
         }
+        super::scheduling::apply(p)?;
         // The filter goes in as late as it can: after everything that needs syscalls
         // it may forbid. Without no_new_privs, loading it needs CAP_SYS_ADMIN, which
         // the capability switch may drop: then it goes in just before that switch.

@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod init;
 pub mod join;
+pub mod scheduling;
 pub mod sync;
 
 use crate::cgroups::Cgroup;

@@ -215,10 +215,23 @@ fn info() -> Value {
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok()),
         "personality": unsafe { libc::personality(0xffff_ffff) },
+        "scheduler": scheduler(),
+        // ioprio_get(IOPRIO_WHO_PROCESS, self): class << 13 | level.
+        "ioprio": unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) },
         "uid_map": fs::read_to_string("/proc/self/uid_map").ok(),
         "gid_map": fs::read_to_string("/proc/self/gid_map").ok(),
         "isatty": {"stdin": isatty(0), "stdout": isatty(1)},
     })
+}
+
+/// Policy, real-time priority and nice value, from /proc/self/stat (fields 41, 40
+/// and 19; the command name in field 2 may hold spaces, so count after its ')').
+fn scheduler() -> Value {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |n: usize| after_comm.get(n - 3).and_then(|v| v.parse::<i64>().ok());
+    json!({"policy": field(41), "rt_priority": field(40), "nice": field(19)})
 }
 
 fn groups() -> Vec<libc::gid_t> {
