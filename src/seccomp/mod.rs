@@ -17,8 +17,9 @@ use bpf::{Assembler, BpfProgram, Cmp, Label};
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompFilterFlag, LinuxSeccompOperator as Op,
 };
-use std::collections::BTreeMap;
-use std::str::FromStr;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 const RET_KILL_THREAD: u32 = 0x0000_0000;
 const RET_KILL_PROCESS: u32 = 0x8000_0000;
@@ -49,27 +50,101 @@ pub struct Filter {
     pub flags: u32,
 }
 
+/// Syscall names to numbers, hashed with FNV-1a: the keys are a fixed set of short
+/// names from the syscalls crate, so a DoS-resistant hash buys nothing here.
+type NameMap = HashMap<&'static str, u32, BuildHasherDefault<Fnv1a>>;
+
+#[derive(Default)]
+struct Fnv1a(u64);
+
+impl Hasher for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The syscall tables this runtime carries.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
 enum Table {
     X86_64,
     I386,
     Aarch64,
+    /// The x32 ABI: x86_64's numbers with X32_SYSCALL_BIT set, except for the
+    /// syscalls whose arguments differ, which x32 has at 512 and up.
+    X32,
 }
 
+/// The x32-only entries of the kernel's arch/x86/entry/syscalls/syscall_64.tbl
+/// (the syscalls crate has no x32 table). Their x86_64 numbers are 64-bit-only.
+const X32_OWN_NUMBERS: [(&str, u32); 36] = [
+    ("rt_sigaction", 512),
+    ("rt_sigreturn", 513),
+    ("ioctl", 514),
+    ("readv", 515),
+    ("writev", 516),
+    ("recvfrom", 517),
+    ("sendmsg", 518),
+    ("recvmsg", 519),
+    ("execve", 520),
+    ("ptrace", 521),
+    ("rt_sigpending", 522),
+    ("rt_sigtimedwait", 523),
+    ("rt_sigqueueinfo", 524),
+    ("sigaltstack", 525),
+    ("timer_create", 526),
+    ("mq_notify", 527),
+    ("kexec_load", 528),
+    ("waitid", 529),
+    ("set_robust_list", 530),
+    ("get_robust_list", 531),
+    ("vmsplice", 532),
+    ("move_pages", 533),
+    ("preadv", 534),
+    ("pwritev", 535),
+    ("rt_tgsigqueueinfo", 536),
+    ("recvmmsg", 537),
+    ("sendmmsg", 538),
+    ("process_vm_readv", 539),
+    ("process_vm_writev", 540),
+    ("setsockopt", 541),
+    ("getsockopt", 542),
+    ("io_setup", 543),
+    ("io_submit", 544),
+    ("execveat", 545),
+    ("preadv2", 546),
+    ("pwritev2", 547),
+];
+
 impl Table {
+    /// The number of syscall `name` in this table. The syscalls crate's own lookup is
+    /// a `match` over some 450 names, and a profile names hundreds of syscalls per
+    /// table: a hash map, built once per table, costs a tenth of that.
     fn number(self, name: &str) -> Option<u32> {
-        let id = match self {
-            Table::X86_64 => syscalls::x86_64::Sysno::from_str(name).ok().map(|s| s.id()),
-            Table::I386 => syscalls::x86::Sysno::from_str(name).ok().map(|s| s.id()),
-            Table::Aarch64 => syscalls::aarch64::Sysno::from_str(name).ok().map(|s| s.id()),
-        };
-        id.map(|n| n as u32)
+        static TABLES: [OnceLock<NameMap>; 4] = [const { OnceLock::new() }; 4];
+        let map = TABLES[self as usize].get_or_init(|| match self {
+            Table::X86_64 => syscalls::x86_64::Sysno::iter().map(|s| (s.name(), s.id() as u32)).collect(),
+            Table::I386 => syscalls::x86::Sysno::iter().map(|s| (s.name(), s.id() as u32)).collect(),
+            Table::Aarch64 => syscalls::aarch64::Sysno::iter().map(|s| (s.name(), s.id() as u32)).collect(),
+            Table::X32 => syscalls::x86_64::Sysno::iter()
+                .map(|s| (s.name(), s.id() as u32))
+                .chain(X32_OWN_NUMBERS)
+                .map(|(name, nr)| (name, nr | X32_SYSCALL_BIT))
+                .collect(),
+        });
+        map.get(name).copied()
     }
 
     fn audit_arch(self) -> u32 {
         match self {
-            Table::X86_64 => AUDIT_ARCH_X86_64,
+            Table::X86_64 | Table::X32 => AUDIT_ARCH_X86_64,
             Table::I386 => AUDIT_ARCH_I386,
             Table::Aarch64 => AUDIT_ARCH_AARCH64,
         }
@@ -153,7 +228,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
     for table in tables {
         per_table.push((table, outcomes(profile, table, default)?));
     }
-    let program = generate(&per_table, default, x32)?;
+    let x32 = if x32 { Some(outcomes(profile, Table::X32, default)?) } else { None };
+    let program = generate(&per_table, default, x32.as_ref())?;
     Ok(Filter { program, flags })
 }
 
@@ -161,6 +237,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
 fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<BTreeMap<u32, Outcome>> {
     // Per number: conditional entries in order, and the first unconditional action.
     let mut rules: BTreeMap<u32, (Vec<Entry>, Option<u32>)> = BTreeMap::new();
+    // Names this table lacks are skipped, as libseccomp-based runtimes do.
+    let mut unknown = Vec::new();
     for entry in profile.syscalls().iter().flatten() {
         let action = action_value(entry.action(), entry.errno_ret(), profile.default_errno_ret())?;
         let conds = entry
@@ -187,7 +265,7 @@ fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<BTreeM
         }
         for name in entry.names() {
             let Some(nr) = table.number(name) else {
-                crate::logger::debug(format!("seccomp: syscall {name} is unknown on {table:?}; skipped"));
+                unknown.push(name.as_str());
                 continue;
             };
             let slot = rules.entry(nr).or_default();
@@ -197,6 +275,9 @@ fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<BTreeM
                 slot.0.push((conds.clone(), action));
             }
         }
+    }
+    if !unknown.is_empty() {
+        crate::logger::debug(format!("seccomp: not on {table:?}, skipped: {}", unknown.join(" ")));
     }
     Ok(rules
         .into_iter()
@@ -229,7 +310,14 @@ fn action_value(action: Action, errno: Option<u32>, default_errno: Option<u32>) 
     })
 }
 
-fn generate(per_table: &[(Table, BTreeMap<u32, Outcome>)], default: u32, x32: bool) -> Result<BpfProgram> {
+/// The filter: dispatch on the architecture, then on the syscall number. x32 shares
+/// x86_64's audit architecture, so x86_64's block sends numbers with the x32 bit to
+/// x32's rules when the profile lists x32, and kills them when it does not.
+fn generate(
+    per_table: &[(Table, BTreeMap<u32, Outcome>)],
+    default: u32,
+    x32: Option<&BTreeMap<u32, Outcome>>,
+) -> Result<BpfProgram> {
     let mut asm = Assembler::default();
     let blocks: Vec<Label> = per_table.iter().map(|_| asm.label()).collect();
     asm.load(OFFSET_ARCH);
@@ -240,28 +328,33 @@ fn generate(per_table: &[(Table, BTreeMap<u32, Outcome>)], default: u32, x32: bo
     for ((table, rules), block) in per_table.iter().zip(&blocks) {
         asm.mark(*block);
         asm.load(OFFSET_NR);
-        // BPF only jumps forward: x32 numbers are stripped of their bit before the
-        // search (x86_64's rules apply; the x32-only numbers, 512 and up, match none
-        // and meet the default action), or sent to a kill placed after it.
-        let x32_refused = (*table == Table::X86_64 && !x32).then(|| asm.label());
-        match x32_refused {
-            Some(refused) => asm.jump_if(Cmp::Ge, X32_SYSCALL_BIT, refused),
-            None if *table == Table::X86_64 => asm.and(!X32_SYSCALL_BIT),
-            None => {}
+        if *table != Table::X86_64 {
+            emit_numbers(&mut asm, rules, default);
+            continue;
         }
-        let ranges = ranges(rules, default);
-        let mut chains = Vec::new();
-        search(&mut asm, &ranges, &mut chains);
-        for (label, conditional, fallback) in chains {
-            asm.mark(label);
-            emit_rules(&mut asm, &conditional, fallback);
-        }
-        if let Some(refused) = x32_refused {
-            asm.mark(refused);
-            asm.ret(RET_KILL_PROCESS);
+        // BPF only jumps forward: x32's block comes after x86_64's.
+        let x32_block = asm.label();
+        asm.jump_if(Cmp::Ge, X32_SYSCALL_BIT, x32_block);
+        emit_numbers(&mut asm, rules, default);
+        asm.mark(x32_block);
+        match x32 {
+            Some(x32_rules) => emit_numbers(&mut asm, x32_rules, default),
+            None => asm.ret(RET_KILL_PROCESS),
         }
     }
     asm.assemble().map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))
+}
+
+/// The search on the syscall number (in A) and, after it, the argument checks of
+/// the syscalls that have conditional rules.
+fn emit_numbers(asm: &mut Assembler, rules: &BTreeMap<u32, Outcome>, default: u32) {
+    let ranges = ranges(rules, default);
+    let mut chains = Vec::new();
+    search(asm, &ranges, &mut chains);
+    for (label, conditional, fallback) in chains {
+        asm.mark(label);
+        emit_rules(asm, &conditional, fallback);
+    }
 }
 
 /// The whole number space cut into ranges [start, next start) with one outcome each,

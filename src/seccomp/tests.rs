@@ -151,6 +151,26 @@ fn other_architectures_use_their_own_numbers_or_are_killed() {
 }
 
 #[test]
+fn x32_rules_use_x32_numbers_including_its_own_from_512() {
+    let f = compile(&profile(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["execve", "rt_sigaction", "read"], "action": "SCMP_ACT_ALLOW"}]
+    })))
+    .unwrap();
+    let x32 = |nr: u32| verdict(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | nr, [0; 6]);
+    assert_eq!(x32(520), RET_ALLOW, "x32's execve");
+    assert_eq!(x32(512), RET_ALLOW, "x32's rt_sigaction");
+    assert_eq!(x32(Table::X86_64.number("read").unwrap()), RET_ALLOW, "read is common to both");
+    // x86_64's own execve and rt_sigaction numbers are not x32 syscalls.
+    assert_eq!(x32(Table::X86_64.number("execve").unwrap()), EPERM);
+    assert_eq!(x32(Table::X86_64.number("rt_sigaction").unwrap()), EPERM);
+    assert_eq!(x32(521), EPERM, "x32's ptrace is not allowed");
+    assert_eq!(x86_64(&f, "execve", [0; 6]), RET_ALLOW);
+    assert_eq!(verdict(&f, AUDIT_ARCH_X86_64, 520, [0; 6]), EPERM, "520 is no x86_64 syscall");
+}
+
+#[test]
 fn unknown_names_are_skipped_and_unsupported_constructs_refused() {
     let f = compile(&profile(json!({
         "defaultAction": "SCMP_ACT_ERRNO",
