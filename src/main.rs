@@ -1,23 +1,6 @@
 //! anchor-runtime: an OCI container runtime with runc's command line.
 
-mod capabilities;
-mod cgroups;
-mod cli;
-mod commands;
-mod config;
-mod console;
-mod container;
-mod error;
-mod features;
-mod hooks;
-mod logger;
-mod namespaces;
-mod process;
-mod rootfs;
-mod seccomp;
-mod spec;
-mod state;
-
+use anchor_runtime::{cli, commands, config, logger};
 use clap::Parser;
 
 fn main() {

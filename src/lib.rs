@@ -1,0 +1,21 @@
+//! anchor-runtime: an OCI container runtime with runc's command line. The binary
+//! (`main.rs`) is a thin shell over this library; the library exists so that the
+//! micro-benchmarks in `benches/` can call the same code the commands run.
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod console;
+pub mod container;
+pub mod error;
+pub mod features;
+pub mod hooks;
+pub mod logger;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod spec;
+pub mod state;
