@@ -5,14 +5,13 @@
 //! `--console-socket` keeps the master itself and proxies it to its own stdio.
 
 use crate::error::{Context, Error, Result};
+use crate::fd_passing::{recv_fd, send_fd};
 use crate::rootfs::safe_path::{create_in_root, fd_path, open_root, Leaf};
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -70,15 +69,7 @@ pub fn setup_in_container(socket: RawFd) -> Result<()> {
     let console = create_in_root(&root, Path::new("/dev/console"), Leaf::File)?;
     mount(Some(slave_path.as_str()), &fd_path(&console), None::<&str>, MsFlags::MS_BIND, None::<&str>)
         .ctx(|| format!("bind mount {slave_path} on /dev/console"))?;
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        socket,
-        &[IoSlice::new(b"/dev/ptmx")],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .ctx(|| "send the pty master over the console socket")?;
+    send_fd(socket, b"/dev/ptmx", master.as_raw_fd(), "the pty master over the console socket")?;
     drop(master);
     let slave = nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR, nix::sys::stat::Mode::empty())
         .ctx(|| format!("open {slave_path}"))?;
@@ -96,20 +87,7 @@ pub fn setup_in_container(socket: RawFd) -> Result<()> {
 
 /// Receives the pty master that init sends.
 fn receive_master(socket: &impl AsRawFd) -> Result<OwnedFd> {
-    let mut name = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut name)];
-    let mut space = nix::cmsg_space!(RawFd);
-    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .ctx(|| "receive the pty master")?;
-    for cmsg in msg.cmsgs().ctx(|| "read control message")? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(fd) = fds.first() {
-                // SAFETY: the kernel just installed this fd for us.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-    }
-    Err(Error::invalid("init sent no pty master"))
+    recv_fd(socket.as_raw_fd(), "the pty master").map(|(_, master)| master)
 }
 
 /// Relays between the caller's stdio and the container's pty during a foreground

@@ -10,6 +10,7 @@ pub mod config;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod fd_passing;
 pub mod features;
 pub mod hooks;
 pub mod logger;
