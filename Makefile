@@ -3,44 +3,53 @@
 #   make test   formatting, lints, unit tests and the spec-tests conformance suite,
 #               here and (test-cgroupv2) in a pure cgroup-v2 guest
 #   make test-cgroupv2  the cgroup spec-tests in a pure cgroup-v2 qemu guest
+#   make bench  side-by-side lifecycle benchmark with runc and crun, and micro-benchmarks
 
 CARGO       ?= cargo
 TARGET      := x86_64-unknown-linux-gnu
-RUNTIME     := target/release/anchor-runtime
-PROBE       := target/$(TARGET)/release/probe
+# Everything that runs in a container or a guest, and the runtime itself, is linked
+# statically: no dynamic loader at each start, a smaller RSS, and the same binary
+# runs in the pure cgroup-v2 guest (which has no libc). Where cargo puts it follows
+# CARGO_TARGET_DIR like cargo does.
+STATIC_RUSTFLAGS  := -C target-feature=+crt-static
+STATIC_DIR        := $(or $(CARGO_TARGET_DIR),target)/$(TARGET)/release
+RUNTIME     := $(STATIC_DIR)/anchor-runtime
+PROBE       := $(STATIC_DIR)/probe
 BUNDLE      := bundles/busybox
 ROOTFS      := $(BUNDLE)/rootfs
 # Debian packages the targets need; only the missing ones are installed.
 # runc: the reference the parity tests compare against.
 DEB_DEPS    := busybox-static gcc libc6-dev runc
 # test-cgroupv2: the spec-tests (spec-tests/tests/<name>.rs) run in the guest,
-# and the packages it needs on top of DEB_DEPS, installed without recommends
-# (qemu's pull in GTK). The guest boots the host's kernel from linux-image-amd64;
-# procps: run.sh copies the host's ps into the guest.
+# and the packages it needs on top of DEB_DEPS. The guest boots the host's kernel
+# from linux-image-amd64; procps: run.sh copies the host's ps into the guest.
 CGROUPV2_TESTS    := cgroups
 CGROUPV2_DEB_DEPS := qemu-system-x86 linux-image-amd64 busybox-static cpio procps
-# The guest has no libc: everything it runs is linked statically. Where cargo
-# puts it follows CARGO_TARGET_DIR like cargo does.
-STATIC_RUSTFLAGS  := -C target-feature=+crt-static
-STATIC_DIR        := $(or $(CARGO_TARGET_DIR),target)/$(TARGET)/release
+# bench: the tools benches/lifecycle.sh uses, and crun to compare with.
+BENCH_DEB_DEPS    := hyperfine jq bc time crun
 
-.PHONY: all deps build probe bundle run test test-cgroupv2 clean
+# $(call apt_install,PACKAGES): installs those that are missing, without
+# recommends (qemu's pull in GTK).
+apt_install = @missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+.PHONY: all deps build probe bundle run test test-cgroupv2 bench clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install,$(DEB_DEPS))
 
 build:
-	ANCHOR_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) $(CARGO) build --release --bin anchor-runtime
+	ANCHOR_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) RUSTFLAGS="$(STATIC_RUSTFLAGS)" \
+		$(CARGO) build --release --bin anchor-runtime --target $(TARGET)
 
-# The probe runs inside test containers, whose rootfs has no libc: link it statically.
+# The probe runs inside test containers, whose rootfs has no libc.
 probe:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p probe --target $(TARGET)
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release -p probe --target $(TARGET)
 
 # busybox rootfs from Debian's busybox-static: the binary plus one link per applet.
 bundle: deps
@@ -65,14 +74,8 @@ test: deps
 # hybrid): static runtime, probe and test executables go into a qemu (TCG)
 # guest; see spec-tests/guest/run.sh. The test executables' paths come from
 # cargo's JSON messages (grep/sed: no jq or python on a bare CI machine).
-test-cgroupv2: deps
-	@missing=$$(for p in $(CGROUPV2_DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
-	ANCHOR_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) RUSTFLAGS="$(STATIC_RUSTFLAGS)" \
-		$(CARGO) build --release --bin anchor-runtime --target $(TARGET)
+test-cgroupv2: deps build
+	$(call apt_install,$(CGROUPV2_DEB_DEPS))
 	$(MAKE) probe
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) test --release -p spec-tests $(addprefix --test ,$(CGROUPV2_TESTS)) \
 		--no-run --target $(TARGET) --message-format=json > $(STATIC_DIR)/cgroupv2-tests.json
@@ -82,8 +85,15 @@ test-cgroupv2: deps
 		[ -n "$$exe" ] || { echo "no test executable for $$t in $(STATIC_DIR)/cgroupv2-tests.json" >&2; exit 1; }; \
 		bins="$$bins $$exe"; \
 	done; \
-	echo "ANCHOR_RUNTIME=$(STATIC_DIR)/anchor-runtime PROBE=$(STATIC_DIR)/probe TEST_BINS=\"$${bins# }\" spec-tests/guest/run.sh"; \
-	ANCHOR_RUNTIME=$(STATIC_DIR)/anchor-runtime PROBE=$(STATIC_DIR)/probe TEST_BINS="$${bins# }" spec-tests/guest/run.sh
+	echo "ANCHOR_RUNTIME=$(RUNTIME) PROBE=$(PROBE) TEST_BINS=\"$${bins# }\" spec-tests/guest/run.sh"; \
+	ANCHOR_RUNTIME=$(RUNTIME) PROBE=$(PROBE) TEST_BINS="$${bins# }" spec-tests/guest/run.sh
+
+# Side by side with runc and crun on both bundles (benches/lifecycle.sh), then the
+# micro-benchmarks of config parsing and seccomp compilation (benches/startup.rs).
+bench: deps build
+	$(call apt_install,$(BENCH_DEB_DEPS))
+	benches/lifecycle.sh $(RUNTIME) $$(command -v runc crun)
+	$(CARGO) bench --bench startup
 
 clean:
 	$(CARGO) clean

@@ -7,7 +7,8 @@
 //! reports from inside the container.
 //!
 //! Binaries:
-//! * runtime: `$ANCHOR_RUNTIME`, default `<workspace>/target/release/anchor-runtime`
+//! * runtime: `$ANCHOR_RUNTIME`, default `<workspace>/target/x86_64-unknown-linux-gnu/release/anchor-runtime`
+//!   (the static build `make build` makes)
 //! * probe: `$PROBE`, default `<workspace>/target/x86_64-unknown-linux-gnu/release/probe`
 //! * busybox: `/bin/busybox`
 //!
@@ -69,8 +70,8 @@ fn binary_from_env(var: &str, default: PathBuf, hint: &str) -> PathBuf {
 pub fn runtime_path() -> PathBuf {
     binary_from_env(
         "ANCHOR_RUNTIME",
-        workspace_dir().join("target/release/anchor-runtime"),
-        "build it with `cargo build --release` or point ANCHOR_RUNTIME at a runtime (e.g. /usr/sbin/runc)",
+        workspace_dir().join("target/x86_64-unknown-linux-gnu/release/anchor-runtime"),
+        "build it with `make build` or point ANCHOR_RUNTIME at a runtime (e.g. /usr/sbin/runc)",
     )
 }
 
