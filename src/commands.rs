@@ -210,6 +210,7 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
         cgroup_dirs: &st.cgroup_dirs,
         console_socket: console.as_ref().map(ConsoleLink::init_end),
         preserve_fds: args.preserve_fds,
+        state: st.to_spec_json(crate::state::Status::Running),
     })?;
     if let Some(pid_file) = &args.pid_file {
         container::write_pid_file(pid_file, pid)?;

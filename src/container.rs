@@ -126,7 +126,12 @@ fn build(
     let pid = process::spawn(&ctx, cgroup, &parent, child)?;
     crate::logger::debug(format!("create: init {pid} forked and released"));
     loop {
-        match parent.recv()? {
+        let (message, fd) = parent.recv_with_fd()?;
+        match message {
+            sync::Message::SeccompListener => {
+                crate::seccomp::pass_to_listener(seccomp, fd, pid, state.to_spec_json(Status::Creating))?;
+                parent.send(&sync::Message::SeccompListenerDone)?;
+            }
             sync::Message::RunCreateRuntimeHooks => {
                 let json = state.hook_json(pid, Status::Creating);
                 if let Some(h) = bundle.spec.hooks() {

@@ -21,14 +21,14 @@ pub fn send_fd(socket: RawFd, payload: &[u8], fd: RawFd, what: &str) -> Result<(
     Ok(())
 }
 
-/// Receives a message that carries one fd (close-on-exec here); returns the payload
-/// and the fd.
-pub fn recv_fd(socket: RawFd, what: &str) -> Result<(Vec<u8>, OwnedFd)> {
+/// Receives one message (close-on-exec for a fd that comes with it); returns the
+/// payload and the fd, if one came. An empty payload means the peer closed.
+pub fn recv(socket: RawFd, what: &str) -> Result<(Vec<u8>, Option<OwnedFd>)> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!(RawFd);
     let msg = recvmsg::<()>(socket, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .ctx(|| format!("receive {what}"))?;
+        .map_err(|e| Error::sys(format!("receive {what}"), e))?;
     let len = msg.bytes;
     let mut received = None;
     for cmsg in msg.cmsgs().ctx(|| "read control message")? {
@@ -40,7 +40,14 @@ pub fn recv_fd(socket: RawFd, what: &str) -> Result<(Vec<u8>, OwnedFd)> {
             }
         }
     }
-    let fd = received.ok_or_else(|| Error::invalid(format!("{what}: no file descriptor came with it")))?;
     buf.truncate(len);
-    Ok((buf, fd))
+    Ok((buf, received))
+}
+
+/// Receives a message that must carry a fd.
+pub fn recv_fd(socket: RawFd, what: &str) -> Result<(Vec<u8>, OwnedFd)> {
+    match recv(socket, what)? {
+        (data, Some(fd)) => Ok((data, fd)),
+        (_, None) => Err(Error::invalid(format!("{what}: no file descriptor came with it"))),
+    }
 }

@@ -2,6 +2,8 @@
 //! container's process; checked from inside with the probe and busybox.
 
 use spec_tests::*;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 
 /// The seccomp profile podman 4.3 generates for `podman run` (containerd's is
 /// the same list): about 300 allowed syscalls, ERRNO by default.
@@ -103,13 +105,152 @@ fn malformed_profiles_are_rejected_without_leftovers() {
     let bad_action = json!({"defaultAction": "SCMP_ACT_NOPE"});
     let bad_index = allow_all_but(json!([{"names": ["read"], "action": "SCMP_ACT_ERRNO",
                                           "args": [{"index": 9, "value": 0, "op": "SCMP_CMP_EQ"}]}]));
-    let notify = allow_all_but(json!([{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]));
-    for (profile, words) in
-        [(bad_action, &["SCMP_ACT_NOPE"][..]), (bad_index, &["index"][..]), (notify, &["NOTIFY"][..])]
-    {
+    let notify_without_listener = allow_all_but(json!([{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]));
+    for (profile, words) in [
+        (bad_action, &["SCMP_ACT_NOPE"][..]),
+        (bad_index, &["index"][..]),
+        (notify_without_listener, &["listenerPath"][..]),
+    ] {
         let b = with_profile(profile);
         let (c, out) = b.try_create(&[]);
         out.fails_mentioning(words);
         assert_no_leftovers(&b, &c.id);
     }
+}
+
+/// The listener side of seccomp notify, as a test-suite-sized program: accepts the
+/// runtime's connection, takes the container process state and the notify fd, then
+/// answers every notification with `errno` until the container's process is gone.
+/// Returns the state and the syscall numbers it answered.
+fn serve_notifications(listener: &UnixListener, errno: i32) -> (Value, Vec<i32>) {
+    const NOTIF_RECV: libc::c_ulong = 0xc050_2100; // _IOWR('!', 0, struct seccomp_notif)
+    const NOTIF_SEND: libc::c_ulong = 0xc018_2101; // _IOWR('!', 1, struct seccomp_notif_resp)
+    #[repr(C)]
+    struct Notif {
+        id: u64,
+        pid: u32,
+        flags: u32,
+        nr: i32,
+        arch: u32,
+        ip: u64,
+        args: [u64; 6],
+    }
+    #[repr(C)]
+    struct Resp {
+        id: u64,
+        val: i64,
+        error: i32,
+        flags: u32,
+    }
+    let (conn, _) = listener.accept().expect("the runtime connects to the listener");
+    let (state, notify) = receive_with_fd(&conn);
+    drop(conn);
+    let mut answered = Vec::new();
+    loop {
+        // The fd reports POLLHUP once no process uses the filter any more.
+        let mut pfd = libc::pollfd { fd: notify.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+        if ready <= 0 || pfd.revents & libc::POLLIN == 0 {
+            break;
+        }
+        // SAFETY: the kernel wants a zeroed struct seccomp_notif to fill in.
+        let mut n: Notif = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(notify.as_raw_fd(), NOTIF_RECV, &mut n) } != 0 {
+            break;
+        }
+        answered.push(n.nr);
+        let resp = Resp { id: n.id, val: 0, error: -errno, flags: 0 };
+        // SAFETY: a valid struct seccomp_notif_resp for the notification just read.
+        unsafe { libc::ioctl(notify.as_raw_fd(), NOTIF_SEND, &resp) };
+    }
+    (serde_json::from_slice(&state).expect("the process state is JSON"), answered)
+}
+
+/// One message and the fd that came with it (SCM_RIGHTS).
+fn receive_with_fd(conn: &UnixStream) -> (Vec<u8>, OwnedFd) {
+    let mut data = vec![0u8; 64 * 1024];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    let mut control = [0u8; 64];
+    // SAFETY: msghdr points at buffers that outlive the call.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len();
+        let n = libc::recvmsg(conn.as_raw_fd(), &mut msg, 0);
+        assert!(n > 0, "recvmsg from the runtime failed");
+        data.truncate(n as usize);
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null() && (*cmsg).cmsg_type == libc::SCM_RIGHTS, "no fd came with the state");
+        (data, OwnedFd::from_raw_fd(*(libc::CMSG_DATA(cmsg) as *const i32)))
+    }
+}
+
+#[test]
+fn notify_action_sends_the_listener_the_fd_and_the_listener_answers() {
+    let mut b = Bundle::new();
+    let socket = b.test_dir().join("seccomp.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": socket,
+        "listenerMetadata": "from-the-spec-tests",
+        "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let server = std::thread::spawn(move || serve_notifications(&listener, libc::EXDEV));
+    let got = b.run_probe(&["mkdir", "/tmp/made-by-the-listener"]);
+    let (state, answered) = server.join().unwrap();
+    assert_eq!(got["errno"], libc::EXDEV, "the listener's answer reaches the program: {got}");
+    assert!(!answered.is_empty(), "the listener got the mkdir");
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state:#}");
+    assert_eq!(state["metadata"], "from-the-spec-tests");
+    assert_eq!(state["state"]["status"], "creating", "sent while create runs: {state:#}");
+    assert!(state["pid"].as_i64().is_some_and(|p| p > 0), "{state:#}");
+    assert_eq!(state["state"]["pid"], state["pid"]);
+}
+
+#[test]
+fn notify_fd_of_an_exec_process_goes_to_the_listener_too() {
+    let mut b = Bundle::new();
+    let socket = b.test_dir().join("seccomp.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": socket,
+        "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.probe(&["wait-signal"]);
+    // init's connection comes first and is kept (init makes no mkdir); the exec'd
+    // process makes the second.
+    let server = std::thread::spawn(move || {
+        let (init_conn, _) = listener.accept().expect("create connects");
+        let (init_state, _init_notify) = receive_with_fd(&init_conn);
+        let exec = serve_notifications(&listener, libc::EXDEV);
+        (serde_json::from_slice::<Value>(&init_state).unwrap(), exec)
+    });
+    let c = b.start();
+    c.wait_probe_ready();
+    let got = c.exec(&[], &["/probe", "mkdir", "/tmp/made-by-the-listener"]).ok().json();
+    c.delete(&["--force"]).ok();
+    let (init_state, (exec_state, answered)) = server.join().unwrap();
+    assert_eq!(got["errno"], libc::EXDEV, "the listener answered the exec'd process: {got}");
+    assert!(!answered.is_empty());
+    assert_eq!(init_state["state"]["status"], "creating");
+    assert_eq!(exec_state["state"]["status"], "running", "{exec_state:#}");
+    assert_ne!(exec_state["pid"], init_state["pid"], "the exec'd process's own PID");
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn notify_listener_that_is_not_there_fails_create_without_leftovers() {
+    let b = with_profile(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/nonexistent/seccomp.sock",
+        "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_NOTIFY"}]
+    }));
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["seccomp listener /nonexistent/seccomp.sock"]);
+    assert_no_leftovers(&b, &c.id);
 }

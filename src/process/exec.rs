@@ -64,6 +64,18 @@ impl<'a> Program<'a> {
         })
     }
 
+    /// A filter with a listener goes in now, at the end of create (or of `exec`'s
+    /// setup), not right before execve: its notify fd must reach the listener while
+    /// the runtime is still there to pass it on. The runtime's remaining syscalls
+    /// (waiting for `start`, the user switch, execve) then meet the filter too, as
+    /// with runc. Returns the notify fd for the caller to send to the parent.
+    pub fn load_seccomp_with_listener(&mut self) -> Result<Option<std::os::fd::OwnedFd>> {
+        match self.seccomp.take_if(|f| f.listener.is_some()) {
+            Some(filter) => crate::seccomp::load(filter),
+            None => Ok(None),
+        }
+    }
+
     pub fn exec(self) -> Result<Infallible> {
         let p = self.process;
         if let Some(persona) = self.personality {

@@ -124,7 +124,8 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     }
     write_sysctls(ctx.spec)?;
     rootfs::finalize(ctx.spec)?;
-    let program = exec::Program::prepare(ctx.spec, ctx.preserve_fds, ctx.seccomp)?;
+    let mut program = exec::Program::prepare(ctx.spec, ctx.preserve_fds, ctx.seccomp)?;
+    hand_over_seccomp_listener(&mut program, sock)?;
 
     sock.send(&Message::Ready)?;
     sock.expect("CreateDone", |m| matches!(m, Message::CreateDone))?;
@@ -160,6 +161,16 @@ fn start_steps(ctx: &InitContext, program: exec::Program, state_json: &str) -> R
         crate::hooks::run_all("startContainer", hooks, state_json, OnFailure::Stop)?;
     }
     program.exec()
+}
+
+/// With a seccomp listener, the filter goes in now and its notify fd goes to the
+/// parent, which passes it on to the listener (see `Program::load_seccomp_with_listener`).
+pub(super) fn hand_over_seccomp_listener(program: &mut exec::Program, sock: &SyncSocket) -> Result<()> {
+    if let Some(notify_fd) = program.load_seccomp_with_listener()? {
+        sock.send_with_fd(&Message::SeccompListener, notify_fd.as_raw_fd())?;
+        sock.expect("SeccompListenerDone", |m| matches!(m, Message::SeccompListenerDone))?;
+    }
+    Ok(())
 }
 
 /// Every signal back to SIG_DFL, through the raw system call: glibc's wrappers refuse

@@ -36,6 +36,8 @@ pub struct Join<'a> {
     pub cgroup_dirs: &'a [PathBuf],
     pub console_socket: Option<RawFd>,
     pub preserve_fds: u32,
+    /// The container's state, for a seccomp listener.
+    pub state: serde_json::Value,
 }
 
 /// Starts the process; returns its host PID once it has exec'd (or the error that
@@ -70,11 +72,20 @@ pub fn spawn(join: &Join) -> Result<i32> {
             }
             super::apply_limits(pid, join.spec)?;
             parent.send(&Message::Go)?;
-            // Closed by the exec (close-on-exec): success. A message: the failure.
-            match parent.recv() {
-                Ok(Message::Failed(e)) => Err(e),
-                Ok(m) => Err(Error::invalid(format!("sync protocol: unexpected {m:?} during exec"))),
-                Err(_) => Ok(pid),
+            // Closed by the exec (close-on-exec): success. A message: the failure, or
+            // first the notify fd for a seccomp listener.
+            loop {
+                match parent.recv_with_fd() {
+                    Ok((Message::SeccompListener, fd)) => {
+                        crate::seccomp::pass_to_listener(join.seccomp, fd, pid, join.state.clone())?;
+                        parent.send(&Message::SeccompListenerDone)?;
+                    }
+                    Ok((Message::Failed(e), _)) => return Err(e),
+                    Ok((m, _)) => {
+                        return Err(Error::invalid(format!("sync protocol: unexpected {m:?} during exec")))
+                    }
+                    Err(_) => return Ok(pid),
+                }
             }
         }
     }
@@ -126,5 +137,7 @@ fn enter_and_exec(
         crate::console::setup_in_container(socket)?;
     }
     // Looked up now, inside the container's mount namespace.
-    Program::prepare(join.spec, join.preserve_fds, join.seccomp)?.exec()
+    let mut program = Program::prepare(join.spec, join.preserve_fds, join.seccomp)?;
+    super::init::hand_over_seccomp_listener(&mut program, sock)?;
+    program.exec()
 }

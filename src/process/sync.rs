@@ -4,9 +4,9 @@
 //! structured errors naming the step, so the parent can report them and clean up.
 
 use crate::error::{Context, Error, Result};
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum Message {
@@ -23,6 +23,11 @@ pub enum Message {
     RunCreateRuntimeHooks,
     /// parent → init: those hooks succeeded.
     HooksDone,
+    /// init (or an exec'd process) → parent, with the seccomp notify fd attached:
+    /// send it to the profile's listener.
+    SeccompListener,
+    /// parent → init: the listener has it.
+    SeccompListenerDone,
     /// init → parent: fully set up, about to wait for `start`.
     Ready,
     /// parent → init: create has finished; stop dying with the parent.
@@ -52,20 +57,31 @@ impl SyncSocket {
         Ok(())
     }
 
+    /// Sends a message with a copy of `fd` attached.
+    pub fn send_with_fd(&self, msg: &Message, fd: RawFd) -> Result<()> {
+        let data = serde_json::to_vec(msg).expect("messages serialize");
+        crate::fd_passing::send_fd(self.fd.as_raw_fd(), &data, fd, "on sync socket")
+    }
+
     /// The next message; a closed socket means the other side died.
     pub fn recv(&self) -> Result<Message> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.ctx(|| "receive on sync socket")?,
+        self.recv_with_fd().map(|(msg, _)| msg)
+    }
+
+    /// The next message and the fd that came with it, if any.
+    pub fn recv_with_fd(&self) -> Result<(Message, Option<OwnedFd>)> {
+        let (data, fd) = loop {
+            match crate::fd_passing::recv(self.fd.as_raw_fd(), "on sync socket") {
+                Err(Error::Sys { errno, .. }) if errno == libc::EINTR => continue,
+                r => break r?,
             }
         };
-        if n == 0 {
+        if data.is_empty() {
             return Err(Error::invalid("the other end of the sync socket exited unexpectedly"));
         }
-        serde_json::from_slice(&buf[..n])
-            .map_err(|e| Error::invalid(format!("bad message on sync socket: {e}")))
+        let msg = serde_json::from_slice(&data)
+            .map_err(|e| Error::invalid(format!("bad message on sync socket: {e}")))?;
+        Ok((msg, fd))
     }
 
     /// Receives and checks that the message is the expected one; a `Failed` from the

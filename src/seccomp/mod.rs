@@ -19,12 +19,14 @@ use oci_spec::runtime::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 const RET_KILL_THREAD: u32 = 0x0000_0000;
 const RET_KILL_PROCESS: u32 = 0x8000_0000;
 const RET_TRAP: u32 = 0x0003_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
+const RET_USER_NOTIF: u32 = 0x7fc0_0000;
 const RET_TRACE: u32 = 0x7ff0_0000;
 const RET_LOG: u32 = 0x7ffc_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
@@ -42,12 +44,22 @@ const OFFSET_ARGS: u32 = 16;
 
 const SECCOMP_FILTER_FLAG_LOG: u32 = 1 << 1;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 1 << 2;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
 
 /// A compiled profile, ready to load in init.
 #[derive(Debug)]
 pub struct Filter {
     pub program: BpfProgram,
     pub flags: u32,
+    /// Where the notify fd goes (`listenerPath`), for a profile with SCMP_ACT_NOTIFY.
+    pub listener: Option<Listener>,
+}
+
+#[derive(Debug)]
+pub struct Listener {
+    pub path: std::path::PathBuf,
+    pub metadata: String,
 }
 
 /// Syscall names to numbers, hashed with FNV-1a: the keys are a fixed set of short
@@ -180,23 +192,29 @@ enum Outcome {
 }
 
 pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
+    if profile.default_action() == Action::ScmpActNotify {
+        // libseccomp refuses it too: every syscall of the runtime's own last steps
+        // would wait on the listener.
+        return Err(Error::invalid("linux.seccomp.defaultAction cannot be SCMP_ACT_NOTIFY"));
+    }
     let default = action_value(profile.default_action(), profile.default_errno_ret(), None)?;
-    let mut flags = 0;
+    let listener = listener(profile)?;
+    let mut flags = if listener.is_some() { SECCOMP_FILTER_FLAG_NEW_LISTENER } else { 0 };
     for flag in profile.flags().iter().flatten() {
         flags |= match flag {
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             // Only init would be synchronised: it has no other threads.
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv if listener.is_some() => {
+                SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
                 return Err(Error::invalid(
-                    "linux.seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs a notify listener, which is not supported yet",
+                    "linux.seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs a listenerPath",
                 ))
             }
         };
-    }
-    if profile.listener_path().is_some() {
-        return Err(Error::invalid("linux.seccomp.listenerPath: seccomp notify is not supported yet"));
     }
     let native = Table::native();
     let mut tables = vec![native];
@@ -230,7 +248,26 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
     }
     let x32 = if x32 { Some(outcomes(profile, Table::X32, default)?) } else { None };
     let program = generate(&per_table, default, x32.as_ref())?;
-    Ok(Filter { program, flags })
+    Ok(Filter { program, flags, listener })
+}
+
+/// The listener of a profile that notifies: SCMP_ACT_NOTIFY needs a listenerPath (the
+/// notifications would have nobody to answer them), and the path must be absolute
+/// (it is reached from the runtime's cwd, not the container's).
+fn listener(profile: &LinuxSeccomp) -> Result<Option<Listener>> {
+    let notifies = profile.syscalls().iter().flatten().any(|s| s.action() == Action::ScmpActNotify);
+    match (profile.listener_path(), notifies) {
+        (None, false) => Ok(None),
+        (None, true) => Err(Error::invalid("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath")),
+        (Some(path), _) if !path.is_absolute() => Err(Error::invalid(format!(
+            "linux.seccomp.listenerPath {} must be an absolute path",
+            path.display()
+        ))),
+        (Some(path), _) => Ok(Some(Listener {
+            path: path.clone(),
+            metadata: profile.listener_metadata().clone().unwrap_or_default(),
+        })),
+    }
 }
 
 /// Each rule's syscalls, numbered for one table, grouped into outcomes.
@@ -304,9 +341,7 @@ fn action_value(action: Action, errno: Option<u32>, default_errno: Option<u32>) 
         Action::ScmpActTrace => RET_TRACE | errno,
         Action::ScmpActLog => RET_LOG,
         Action::ScmpActAllow => RET_ALLOW,
-        Action::ScmpActNotify => {
-            return Err(Error::invalid("linux.seccomp: SCMP_ACT_NOTIFY is not supported yet"));
-        }
+        Action::ScmpActNotify => RET_USER_NOTIF,
     })
 }
 
@@ -465,7 +500,8 @@ fn emit_cond(asm: &mut Assembler, c: &Cond, fail: Label) {
 }
 
 /// Loads the filter into this process (and, through exec, the container's program).
-pub fn load(filter: &Filter) -> Result<()> {
+/// With a listener, the kernel returns the notify fd that answers its notifications.
+pub fn load(filter: &Filter) -> Result<Option<OwnedFd>> {
     const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
     let prog = libc::sock_fprog {
         len: filter.program.len() as u16,
@@ -473,7 +509,43 @@ pub fn load(filter: &Filter) -> Result<()> {
     };
     // SAFETY: prog points at the program, which outlives the call; the kernel copies it.
     let r = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, filter.flags, &prog) };
-    nix::errno::Errno::result(r).map(drop).map_err(|e| Error::sys("load the seccomp filter", e))
+    let r = nix::errno::Errno::result(r).map_err(|e| Error::sys("load the seccomp filter", e))?;
+    // SAFETY: with NEW_LISTENER the result is a new fd that nothing else owns.
+    Ok((filter.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0)
+        .then(|| unsafe { OwnedFd::from_raw_fd(r as RawFd) }))
+}
+
+/// Hands the notify fd that init (or an exec'd process) sent to the profile's
+/// listener, as the runtime spec describes: one connection to listenerPath, one
+/// message holding the container process state with the fd as SCM_RIGHTS, closed.
+pub fn pass_to_listener(
+    filter: Option<&Filter>,
+    notify_fd: Option<OwnedFd>,
+    pid: i32,
+    mut state: serde_json::Value,
+) -> Result<()> {
+    let listener = filter.and_then(|f| f.listener.as_ref()).ok_or_else(|| {
+        Error::invalid("sync protocol: a seccomp notify fd, but the profile has no listener")
+    })?;
+    let notify_fd = notify_fd.ok_or_else(|| Error::invalid("sync protocol: no seccomp notify fd came"))?;
+    state["pid"] = pid.into();
+    let process_state = serde_json::json!({
+        "ociVersion": crate::config::SPEC_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": listener.metadata,
+        "state": state,
+    });
+    let path = listener.path.display();
+    let socket = std::os::unix::net::UnixStream::connect(&listener.path)
+        .map_err(|e| Error::invalid(format!("connect to the seccomp listener {path}: {e}")))?;
+    let what = format!("the seccomp notify fd to {path}");
+    crate::fd_passing::send_fd(
+        socket.as_raw_fd(),
+        process_state.to_string().as_bytes(),
+        notify_fd.as_raw_fd(),
+        &what,
+    )
 }
 
 #[cfg(test)]

@@ -180,7 +180,10 @@ fn unknown_names_are_skipped_and_unsupported_constructs_refused() {
     assert_eq!(x86_64(&f, "read", [0; 6]), RET_ALLOW);
     for bad in [
         json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}),
-        json!({"defaultAction": "SCMP_ACT_ERRNO", "listenerPath": "/run/l.sock"}),
+        json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/l.sock"}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "listenerPath": "run/l.sock",
+               "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}),
         json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
                "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}),
     ] {
@@ -209,4 +212,21 @@ fn binary_search_agrees_with_a_linear_reading_of_the_rules() {
         };
         assert_eq!(verdict(&f, AUDIT_ARCH_X86_64, nr, [0; 6]), want, "syscall {nr}");
     }
+}
+
+#[test]
+fn notify_rules_return_user_notif_and_ask_for_a_listener() {
+    let f = compile(&profile(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/listener.sock",
+        "listenerMetadata": "meta",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+    })))
+    .unwrap();
+    assert_eq!(x86_64(&f, "mkdir", [0; 6]), RET_USER_NOTIF);
+    assert_eq!(x86_64(&f, "read", [0; 6]), RET_ALLOW);
+    assert_eq!(f.flags, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+    let listener = f.listener.expect("a listener");
+    assert_eq!((listener.path.to_str(), listener.metadata.as_str()), (Some("/run/listener.sock"), "meta"));
 }
