@@ -114,7 +114,6 @@ impl Bundle {
     /// container without them would be weaker than what was asked for.
     fn check_unsupported(&self, process: &oci_spec::runtime::Process) -> Result<()> {
         let linux = self.spec.linux().as_ref();
-        let mounts = self.spec.mounts().iter().flatten();
         let present = [
             ("process.execCPUAffinity", process.exec_cpu_affinity().is_some()),
             ("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some())),
@@ -129,8 +128,6 @@ impl Bundle {
                 "linux.netDevices",
                 linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
             ),
-            ("idmapped mounts (mounts[].uidMappings)", mounts.clone().any(|m| m.uid_mappings().is_some())),
-            ("idmapped mounts (mounts[].gidMappings)", mounts.clone().any(|m| m.gid_mappings().is_some())),
         ];
         match present.iter().find(|(_, set)| *set) {
             Some((what, _)) => Err(Error::invalid(format!("{what} is not supported yet"))),

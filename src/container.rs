@@ -33,6 +33,8 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Creat
         Some(profile) => Some(crate::seccomp::compile(profile)?),
         None => None,
     };
+    // Made before anything is recorded: a mapping the kernel refuses leaves nothing.
+    let idmapped = crate::rootfs::idmap::prepare(&bundle.spec, &bundle.dir)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let console = ConsoleLink::new(terminal, args.console_socket.as_deref(), keep_master)?;
     let linux = bundle.spec.linux().as_ref();
@@ -66,6 +68,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Creat
         cgroup: &cgroup,
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
+        idmapped: &idmapped,
     };
     match build(&setup, &dir, &mut state, args) {
         Ok(master) => Ok(Created { dir, state, master }),
@@ -86,6 +89,7 @@ struct Setup<'a> {
     cgroup: &'a Cgroup,
     console: Option<&'a ConsoleLink>,
     seccomp: Option<&'a crate::seccomp::Filter>,
+    idmapped: &'a [crate::rootfs::idmap::IdmappedTree],
 }
 
 fn build(
@@ -94,7 +98,7 @@ fn build(
     state: &mut ContainerState,
     args: &CreateArgs,
 ) -> Result<Option<OwnedFd>> {
-    let Setup { bundle, plan, cgroup, console, seccomp } = *setup;
+    let Setup { bundle, plan, cgroup, console, seccomp, idmapped } = *setup;
     // Recorded before they exist: a create killed from here on leaves a state that
     // `delete --force` cleans up from.
     dir.save(state)?;
@@ -122,6 +126,7 @@ fn build(
         lock_fd: dir.lock_fd(),
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
+        idmapped,
     };
     let pid = process::spawn(&ctx, cgroup, &parent, child)?;
     crate::logger::debug(format!("create: init {pid} forked and released"));

@@ -34,7 +34,7 @@ pub fn report() -> Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {"io.github.anchor-runtime.version": env!("CARGO_PKG_VERSION")}
     })

@@ -279,15 +279,31 @@ fn settings_the_runtime_cannot_apply_yet_are_refused_by_name() {
 }
 
 #[test]
-fn idmapped_mount_is_refused_until_supported() {
+fn idmapped_mount_that_is_not_a_bind_mount_is_rejected() {
+    let mut b = Bundle::new();
+    let map = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    b.add_mount(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"],
+                       "uidMappings": map, "gidMappings": map}));
+    create_fails(&b, &["idmapped mounts must be bind mounts"]);
+}
+
+#[test]
+fn idmapped_mount_with_only_uid_mappings_is_rejected() {
     let mut b = Bundle::new();
     let dir = b.host_dir("idmapped");
-    b.add_mount(json!({"destination": "/data", "type": "bind", "source": dir, "options": ["rbind"],
-                       "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-                       "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}));
-    let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["idmapped"]);
-    assert_no_leftovers(&b, &c.id);
+    b.add_mount(json!({"destination": "/data", "type": "bind", "source": dir, "options": ["rbind", "idmap"],
+                       "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}));
+    create_fails(&b, &["both uidMappings and gidMappings"]);
+}
+
+#[test]
+fn idmap_option_without_any_mappings_is_rejected() {
+    let mut b = Bundle::new();
+    let dir = b.host_dir("idmapped");
+    b.add_mount(
+        json!({"destination": "/data", "type": "bind", "source": dir, "options": ["rbind", "idmap"]}),
+    );
+    create_fails(&b, &["idmap needs uidMappings and gidMappings"]);
 }
 
 #[test]

@@ -367,3 +367,52 @@ fn rootfs_is_the_container_root() {
     // Read after the run: directories the runtime created are on both sides.
     assert_eq!(out["content"], json!(expected));
 }
+
+/// A host directory holding a file owned by root and one owned by uid and gid 1000.
+fn dir_with_owners(b: &Bundle) -> std::path::PathBuf {
+    let dir = b.host_dir("idmapped");
+    fs::write(dir.join("root-owned"), "").unwrap();
+    fs::write(dir.join("owned-by-1000"), "").unwrap();
+    std::os::unix::fs::chown(dir.join("owned-by-1000"), Some(1000), Some(1000)).unwrap();
+    dir
+}
+
+#[test]
+fn idmapped_mount_shows_owners_through_its_mapping() {
+    let mut b = Bundle::new();
+    let dir = dir_with_owners(&b);
+    // On-disk IDs 0..999 read as 5000..5999; 1000 is outside the mapping.
+    let map = json!([{"containerID": 0, "hostID": 5000, "size": 1000}]);
+    b.add_mount(json!({"destination": "/data", "type": "bind", "source": dir, "options": ["rbind", "idmap"],
+                       "uidMappings": map, "gidMappings": map}));
+    let got = b.run_probes(&[&["stat", "/data/root-owned"], &["stat", "/data/owned-by-1000"]]);
+    assert_eq!((got[0]["uid"].as_u64(), got[0]["gid"].as_u64()), (Some(5000), Some(5000)), "{}", got[0]);
+    assert_eq!(got[1]["uid"], 65534, "an unmapped owner shows as the overflow ID: {}", got[1]);
+    // The source itself is unchanged.
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&fs::metadata(dir.join("root-owned")).unwrap()), 0);
+}
+
+#[test]
+fn idmap_option_uses_the_containers_mappings_in_its_user_namespace() {
+    let mut b = Bundle::new();
+    let dir = dir_with_owners(&b);
+    b.user_namespace(100000, 65536);
+    // The container's root (host 100000) cannot create them in a rootfs owned by root.
+    for mount_point in ["data", "plain"] {
+        fs::create_dir_all(b.rootfs().join(mount_point)).unwrap();
+    }
+    b.add_mount(
+        json!({"destination": "/data", "type": "bind", "source": dir, "options": ["rbind", "idmap"]}),
+    );
+    b.add_mount(json!({"destination": "/plain", "type": "bind", "source": dir, "options": ["rbind"]}));
+    let got = b.run_probes(&[
+        &["stat", "/data/root-owned"],
+        &["stat", "/data/owned-by-1000"],
+        &["stat", "/plain/root-owned"],
+    ]);
+    // Through the mapping, files keep the owners they have on disk, as the
+    // container's own IDs.
+    assert_eq!(got[0]["uid"], 0, "{}", got[0]);
+    assert_eq!(got[1]["uid"], 1000, "{}", got[1]);
+    assert_eq!(got[2]["uid"], 65534, "without idmap host root is unmapped here: {}", got[2]);
+}

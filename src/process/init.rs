@@ -41,6 +41,8 @@ pub struct InitContext<'a> {
     pub lock_fd: RawFd,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// The idmapped mounts' trees, made by the parent.
+    pub idmapped: &'a [crate::rootfs::idmap::IdmappedTree],
 }
 
 /// The child side of `spawn`; never returns. A failure before `create` finished goes
@@ -104,6 +106,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         cgroup: ctx.cgroup,
         new_cgroup_ns: plan.creates(LinuxNamespaceType::Cgroup),
         in_user_ns: plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
+        idmapped: ctx.idmapped,
     })?;
     crate::logger::debug("init: rootfs mounted");
     let hooks = ctx.spec.hooks().as_ref();

@@ -189,7 +189,8 @@ fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
     write_map(pid, "gid_map", gid)
 }
 
-fn write_map(pid: i32, file: &str, map: &[LinuxIdMapping]) -> Result<()> {
+/// Writes /proc/PID/uid_map or gid_map (as `containerID hostID size` lines).
+pub(crate) fn write_map(pid: i32, file: &str, map: &[LinuxIdMapping]) -> Result<()> {
     let text: String =
         map.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
     let path = format!("/proc/{pid}/{file}");

@@ -4,6 +4,7 @@
 //! resolved inside the rootfs through `safe_path`, never by joining strings.
 
 pub mod devices;
+pub mod idmap;
 pub mod mount_options;
 pub mod safe_path;
 
@@ -27,6 +28,8 @@ pub struct RootfsContext<'a> {
     pub cgroup: &'a Cgroup,
     pub new_cgroup_ns: bool,
     pub in_user_ns: bool,
+    /// The idmapped mounts, made by the parent (see `idmap`).
+    pub idmapped: &'a [idmap::IdmappedTree],
 }
 
 /// Everything before the switch into the rootfs: propagation, the rootfs bind mount,
@@ -40,8 +43,11 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
         .ctx(|| format!("bind mount rootfs {}", ctx.rootfs.display()))?;
     let root = safe_path::open_root(ctx.rootfs)?;
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
-    for m in mounts {
-        mount_one(ctx, &root, m)?;
+    for (index, m) in mounts.iter().enumerate() {
+        match ctx.idmapped.iter().find(|tree| tree.index == index) {
+            Some(tree) => attach_idmapped(&root, m, tree)?,
+            None => mount_one(ctx, &root, m)?,
+        }
     }
     // Device nodes go into a /dev of the container's own, never into a host /dev
     // bound there.
@@ -62,14 +68,6 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
 fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     let dest = m.destination();
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
-    for o in m.options().iter().flatten() {
-        if o == "idmap" || o == "ridmap" {
-            return Err(Error::invalid(format!(
-                "mount {}: idmapped mounts are not supported yet",
-                dest.display()
-            )));
-        }
-    }
     if is_bind(m) {
         return bind_mount(ctx, root, m, &opts);
     }
@@ -115,8 +113,27 @@ fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOption
     let step = |what: &str| format!("bind mount {} on {}: {what}", source.display(), dest.display());
     let rec = opts.flags & MsFlags::MS_REC;
     mount(Some(&source), &fd_path(&target), NONE, MsFlags::MS_BIND | rec, NONE).ctx(|| step("mount"))?;
-    // A bind mount ignores other flags: they take a remount. Reopen the target so the
-    // remount acts on the new mount, not the directory under it.
+    finish_bind(root, dest, opts, &step)
+}
+
+/// An idmapped bind mount: the parent made the tree; it goes on its destination.
+fn attach_idmapped(root: &OwnedFd, m: &Mount, tree: &idmap::IdmappedTree) -> Result<()> {
+    let dest = m.destination();
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+    let target = create_in_root(root, dest, if tree.is_dir { Leaf::Dir } else { Leaf::File })?;
+    let step = |what: &str| format!("idmapped mount on {}: {what}", dest.display());
+    tree.attach(&target).ctx(|| step("move_mount"))?;
+    finish_bind(root, dest, &opts, &step)
+}
+
+/// A bind mount ignores other flags: they take a remount. The target is reopened so
+/// the remount acts on the new mount, not the directory under it.
+fn finish_bind(
+    root: &OwnedFd,
+    dest: &Path,
+    opts: &MountOptions,
+    step: &dyn Fn(&str) -> String,
+) -> Result<()> {
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     let target = reopen(root, dest).ctx(|| step("reopen"))?;
     if !extra.is_empty() {
