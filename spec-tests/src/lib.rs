@@ -831,3 +831,27 @@ pub fn read_cgroup(controller: &str, id: &str, file: &str) -> String {
     let path = cgroup_dir(controller, id).join(file);
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_string()
 }
+
+/// One message received on a unix socket, and the fd that came with it (SCM_RIGHTS),
+/// as the runtime sends a pty master or a seccomp notify fd.
+#[track_caller]
+pub fn receive_with_fd(socket: std::os::fd::RawFd) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut data = vec![0u8; 64 * 1024];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    let mut control = [0u8; 64];
+    // SAFETY: msghdr points at buffers that outlive the call; the fd comes from the kernel.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len();
+        let n = libc::recvmsg(socket, &mut msg, 0);
+        assert!(n > 0, "recvmsg from the runtime failed");
+        data.truncate(n as usize);
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null() && (*cmsg).cmsg_type == libc::SCM_RIGHTS, "no fd came with the message");
+        (data, std::os::fd::OwnedFd::from_raw_fd(*(libc::CMSG_DATA(cmsg) as *const i32)))
+    }
+}

@@ -246,7 +246,9 @@ fn features_reports_versions_hooks_namespaces_and_seccomp() {
     }
     assert_eq!(f["linux"]["seccomp"]["enabled"], true);
     assert!(f["mountOptions"].as_array().unwrap().contains(&json!("rbind")));
+    let actions = f["linux"]["seccomp"]["actions"].as_array().unwrap();
+    assert!(actions.contains(&json!("SCMP_ACT_NOTIFY")), "{actions:?}");
+    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
     // What is not supported is said so, not left out.
     assert_eq!(f["linux"]["apparmor"]["enabled"], false);
-    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], false);
 }

@@ -2,8 +2,8 @@
 //! container's process; checked from inside with the probe and busybox.
 
 use spec_tests::*;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
 
 /// The seccomp profile podman 4.3 generates for `podman run` (containerd's is
 /// the same list): about 300 allowed syscalls, ERRNO by default.
@@ -143,7 +143,7 @@ fn serve_notifications(listener: &UnixListener, errno: i32) -> (Value, Vec<i32>)
         flags: u32,
     }
     let (conn, _) = listener.accept().expect("the runtime connects to the listener");
-    let (state, notify) = receive_with_fd(&conn);
+    let (state, notify) = receive_with_fd(conn.as_raw_fd());
     drop(conn);
     let mut answered = Vec::new();
     loop {
@@ -167,29 +167,8 @@ fn serve_notifications(listener: &UnixListener, errno: i32) -> (Value, Vec<i32>)
     (serde_json::from_slice(&state).expect("the process state is JSON"), answered)
 }
 
-/// One message and the fd that came with it (SCM_RIGHTS).
-fn receive_with_fd(conn: &UnixStream) -> (Vec<u8>, OwnedFd) {
-    let mut data = vec![0u8; 64 * 1024];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    let mut control = [0u8; 64];
-    // SAFETY: msghdr points at buffers that outlive the call.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len();
-        let n = libc::recvmsg(conn.as_raw_fd(), &mut msg, 0);
-        assert!(n > 0, "recvmsg from the runtime failed");
-        data.truncate(n as usize);
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null() && (*cmsg).cmsg_type == libc::SCM_RIGHTS, "no fd came with the state");
-        (data, OwnedFd::from_raw_fd(*(libc::CMSG_DATA(cmsg) as *const i32)))
-    }
-}
-
-#[test]
-fn notify_action_sends_the_listener_the_fd_and_the_listener_answers() {
+/// A bundle whose profile sends mkdir to a listener bound in the test's directory.
+fn notifying_bundle() -> (Bundle, UnixListener) {
     let mut b = Bundle::new();
     let socket = b.test_dir().join("seccomp.sock");
     let listener = UnixListener::bind(&socket).unwrap();
@@ -199,6 +178,12 @@ fn notify_action_sends_the_listener_the_fd_and_the_listener_answers() {
         "listenerMetadata": "from-the-spec-tests",
         "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_NOTIFY"}]
     });
+    (b, listener)
+}
+
+#[test]
+fn notify_action_sends_the_listener_the_fd_and_the_listener_answers() {
+    let (mut b, listener) = notifying_bundle();
     let server = std::thread::spawn(move || serve_notifications(&listener, libc::EXDEV));
     let got = b.run_probe(&["mkdir", "/tmp/made-by-the-listener"]);
     let (state, answered) = server.join().unwrap();
@@ -213,20 +198,13 @@ fn notify_action_sends_the_listener_the_fd_and_the_listener_answers() {
 
 #[test]
 fn notify_fd_of_an_exec_process_goes_to_the_listener_too() {
-    let mut b = Bundle::new();
-    let socket = b.test_dir().join("seccomp.sock");
-    let listener = UnixListener::bind(&socket).unwrap();
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": socket,
-        "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_NOTIFY"}]
-    });
+    let (mut b, listener) = notifying_bundle();
     b.probe(&["wait-signal"]);
     // init's connection comes first and is kept (init makes no mkdir); the exec'd
     // process makes the second.
     let server = std::thread::spawn(move || {
         let (init_conn, _) = listener.accept().expect("create connects");
-        let (init_state, _init_notify) = receive_with_fd(&init_conn);
+        let (init_state, _init_notify) = receive_with_fd(init_conn.as_raw_fd());
         let exec = serve_notifications(&listener, libc::EXDEV);
         (serde_json::from_slice::<Value>(&init_state).unwrap(), exec)
     });

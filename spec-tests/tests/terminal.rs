@@ -3,28 +3,14 @@
 
 use spec_tests::*;
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixListener;
 
 /// Receives one fd sent with SCM_RIGHTS on a connection accepted from `listener`.
 fn receive_fd(listener: &UnixListener) -> OwnedFd {
     let (conn, _) = listener.accept().expect("the runtime connects to the console socket");
-    let mut name = [0u8; 256];
-    let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
-    let mut control = [0u8; 64];
-    // SAFETY: msghdr points at buffers that outlive the call.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len();
-        assert!(libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) >= 0, "recvmsg failed");
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null() && (*cmsg).cmsg_type == libc::SCM_RIGHTS, "no SCM_RIGHTS message");
-        OwnedFd::from_raw_fd(*(libc::CMSG_DATA(cmsg) as *const i32))
-    }
+    receive_with_fd(conn.as_raw_fd()).1
 }
 
 #[test]
