@@ -18,8 +18,9 @@ PROBE       := $(STATIC_DIR)/probe
 BUNDLE      := bundles/busybox
 ROOTFS      := $(BUNDLE)/rootfs
 # Debian packages the targets need; only the missing ones are installed.
-# runc: the reference the parity tests compare against.
-DEB_DEPS    := busybox-static gcc libc6-dev runc
+# runc: the reference the parity tests compare against; uidmap: newuidmap and
+# newgidmap, which the rootless tests use.
+DEB_DEPS    := busybox-static gcc libc6-dev runc uidmap
 # test-cgroupv2: the spec-tests (spec-tests/tests/<name>.rs) run in the guest,
 # and the packages it needs on top of DEB_DEPS. The guest boots the host's kernel
 # from linux-image-amd64; procps: run.sh copies the host's ps into the guest.

@@ -13,9 +13,10 @@ pub const DEFAULT_ROOT: &str = "/run/anchor";
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Directory holding container state
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
-    pub root: PathBuf,
+    /// Directory holding container state (default /run/anchor, or
+    /// $XDG_RUNTIME_DIR/anchor for an unprivileged user)
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Write log messages to this file instead of stderr
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -37,6 +38,34 @@ pub struct Cli {
     pub version: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// `--root`, else /run/anchor for root and $XDG_RUNTIME_DIR/anchor for anyone
+    /// else (who cannot write /run), as runc does.
+    pub fn state_root(&self) -> Result<PathBuf, String> {
+        if let Some(root) = &self.root {
+            return Ok(root.clone());
+        }
+        if nix::unistd::geteuid().is_root() {
+            return Ok(PathBuf::from(DEFAULT_ROOT));
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(dir) => Ok(PathBuf::from(dir).join("anchor")),
+            None => {
+                Err("an unprivileged user needs --root or XDG_RUNTIME_DIR for the container state".into())
+            }
+        }
+    }
+
+    /// Rootless: asked for, or an unprivileged caller (`auto`).
+    pub fn is_rootless(&self) -> bool {
+        match self.rootless {
+            Rootless::True => true,
+            Rootless::False => false,
+            Rootless::Auto => !nix::unistd::geteuid().is_root(),
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use crate::cli::{
     Cli, Command, CreateArgs, DeleteArgs, EventsArgs, ExecArgs, KillArgs, ListArgs, ListFormat, PsArgs,
-    Rootless, RunArgs, SpecArgs, UpdateArgs,
+    RunArgs, SpecArgs, UpdateArgs,
 };
 use crate::console::{ConsoleLink, Flow, Proxy};
 use crate::container;
@@ -14,18 +14,25 @@ use std::path::Path;
 use std::str::FromStr;
 
 pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
-    let root = cli.root.as_path();
-    if matches!(command, Command::Create(_) | Command::Run(_)) {
-        // The other commands work from the directories the state recorded.
-        if cli.systemd_cgroup {
-            return Err(Error::invalid(
-                "--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver",
-            ));
+    // The two commands that touch no container state.
+    match command {
+        Command::Spec(a) => return spec(a),
+        Command::Features => {
+            print_json(&crate::features::report());
+            return Ok(0);
         }
-        check_privileges(cli.rootless)?;
+        _ => {}
+    }
+    let root = &cli.state_root().map_err(Error::invalid)?;
+    let rootless = cli.is_rootless();
+    if matches!(command, Command::Create(_) | Command::Run(_)) && cli.systemd_cgroup {
+        // The other commands work from the directories the state recorded.
+        return Err(Error::invalid(
+            "--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver",
+        ));
     }
     match command {
-        Command::Create(a) => create(root, a),
+        Command::Create(a) => create(root, a, rootless),
         Command::Start(a) => {
             let dir = StateDir::open(root, &a.id)?;
             container::start(&dir, &dir.load()?)?;
@@ -38,9 +45,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         }
         Command::Kill(a) => kill(root, a),
         Command::Delete(a) => delete(root, a),
-        Command::Run(a) => run(root, a),
+        Command::Run(a) => run(root, a, rootless),
         Command::List(a) => list(root, a),
-        Command::Spec(a) => spec(a),
         Command::Exec(a) => exec(root, a),
         Command::Pause(a) | Command::Resume(a) => {
             let dir = StateDir::open(root, &a.id)?;
@@ -50,29 +56,16 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Ps(a) => ps(root, a),
         Command::Update(a) => update(root, a),
         Command::Events(a) => events(root, a),
-        Command::Features => {
-            print_json(&crate::features::report());
-            Ok(0)
-        }
+        Command::Spec(_) | Command::Features => unreachable!("handled above"),
     }
-}
-
-/// Rootless containers (an unprivileged caller, newuidmap, delegated cgroups) are
-/// not supported yet: say so instead of failing halfway.
-fn check_privileges(rootless: Rootless) -> Result<()> {
-    let unprivileged = !nix::unistd::geteuid().is_root();
-    if rootless == Rootless::True || (rootless == Rootless::Auto && unprivileged) {
-        return Err(Error::invalid("rootless mode is not supported yet: run anchor-runtime as root"));
-    }
-    Ok(())
 }
 
 fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
 }
 
-fn create(root: &Path, args: &CreateArgs) -> Result<i32> {
-    container::create(root, args, false)?;
+fn create(root: &Path, args: &CreateArgs, rootless: bool) -> Result<i32> {
+    container::create(root, args, false, rootless)?;
     Ok(0)
 }
 
@@ -146,14 +139,14 @@ fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
 /// `run`: create and start; in the foreground, forward signals to the container (and
 /// relay its terminal), wait for it, remove it and exit with its status (128+N when
 /// killed by signal N).
-fn run(root: &Path, args: &RunArgs) -> Result<i32> {
+fn run(root: &Path, args: &RunArgs, rootless: bool) -> Result<i32> {
     let forwarded = forwardable_signals();
     if !args.detach {
         // Blocked before init is forked, so no signal is lost; init unblocks them.
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
             .ctx(|| "block signals")?;
     }
-    let created = container::create(root, &args.create, !args.detach)?;
+    let created = container::create(root, &args.create, !args.detach, rootless)?;
     if let Err(e) = container::start(&created.dir, &created.state) {
         let _ = container::destroy(created.dir, &created.state);
         return Err(e);

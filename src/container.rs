@@ -25,8 +25,9 @@ pub struct Created {
 }
 
 /// `create`: validates the bundle, records the container, forks init and waits until
-/// it is ready. On any failure everything made so far is removed again.
-pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Created> {
+/// it is ready. On any failure everything made so far is removed again. Rootless, the
+/// container gets only the cgroups delegated to the caller.
+pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, rootless: bool) -> Result<Created> {
     let bundle = Bundle::load(&args.bundle)?;
     // Compiled before anything exists, so a bad profile leaves nothing behind.
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -42,7 +43,11 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool) -> Result<Creat
     let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
     let dir = StateDir::create(root, &args.id)?;
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let cgroup = match Cgroup::plan(cgroups_path, &args.id).and_then(|c| c.check_unoccupied().map(|()| c)) {
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let planned = Cgroup::plan(cgroups_path, &args.id)
+        .and_then(|c| if rootless { c.delegated_only(resources) } else { Ok(c) })
+        .and_then(|c| c.check_unoccupied().map(|()| c));
+    let cgroup = match planned {
         Ok(c) => c,
         Err(e) => {
             let _ = dir.remove();

@@ -145,6 +145,31 @@ impl Cgroup {
         Ok(Cgroup { dirs })
     }
 
+    /// Rootless: only the hierarchies where the caller may make the container's
+    /// directory (a cgroup delegated to it). Elsewhere the container gets no cgroup,
+    /// which is refused when the config sets resources: they would go unenforced.
+    pub fn delegated_only(self, resources: Option<&oci_spec::runtime::LinuxResources>) -> Result<Self> {
+        let writable = |dir: &Path| {
+            let existing = dir.ancestors().find(|a| a.exists());
+            existing.is_some_and(|a| nix::unistd::access(a, nix::unistd::AccessFlags::W_OK).is_ok())
+        };
+        let (kept, skipped): (Vec<_>, Vec<_>) = self.dirs.into_iter().partition(|(_, dir)| writable(dir));
+        if let Some((_, dir)) = skipped.first() {
+            if resources.is_some() {
+                return Err(Error::invalid(format!(
+                    "rootless: linux.resources needs cgroups delegated to uid {}, and {} is not writable",
+                    nix::unistd::geteuid(),
+                    dir.display()
+                )));
+            }
+            crate::logger::debug(format!(
+                "rootless: no cgroup in the {} hierarchies not delegated to us",
+                skipped.len()
+            ));
+        }
+        Ok(Cgroup { dirs: kept })
+    }
+
     /// A cgroup that already holds processes belongs to someone else: adopting it
     /// would have `delete` (or a failed create's cleanup) kill them. runc 1.2 refuses
     /// it too. Checked before the directories are recorded as the container's.

@@ -185,8 +185,45 @@ fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
     if uid.is_empty() || gid.is_empty() {
         return Err(Error::invalid("a new user namespace needs linux.uidMappings and linux.gidMappings"));
     }
-    write_map(pid, "uid_map", uid)?;
-    write_map(pid, "gid_map", gid)
+    if nix::unistd::geteuid().is_root() {
+        write_map(pid, "uid_map", uid)?;
+        return write_map(pid, "gid_map", gid);
+    }
+    // Unprivileged, the kernel lets us map our own uid and gid, one ID each, and a
+    // gid map only once setgroups is denied (or dropping groups could widen access).
+    // Anything more takes the setuid helpers and the caller's /etc/subuid and
+    // /etc/subgid ranges.
+    let own = |map: &[LinuxIdMapping], id: u32| matches!(map, [m] if m.host_id() == id && m.size() == 1);
+    if own(uid, nix::unistd::geteuid().as_raw()) && own(gid, nix::unistd::getegid().as_raw()) {
+        let setgroups = format!("/proc/{pid}/setgroups");
+        std::fs::write(&setgroups, "deny").ctx(|| format!("write {setgroups}"))?;
+        write_map(pid, "uid_map", uid)?;
+        return write_map(pid, "gid_map", gid);
+    }
+    run_id_map_helper("newuidmap", pid, uid)?;
+    run_id_map_helper("newgidmap", pid, gid)
+}
+
+/// newuidmap / newgidmap (Debian: uidmap), which check the mapping against the
+/// caller's /etc/subuid and /etc/subgid entries.
+fn run_id_map_helper(helper: &str, pid: i32, map: &[LinuxIdMapping]) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in map {
+        cmd.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+    }
+    let out = cmd.output().map_err(|e| {
+        Error::invalid(format!(
+            "rootless: mapping more than your own ID needs {helper} (Debian: uidmap) and /etc/subuid and /etc/subgid entries: {e}"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::invalid(format!(
+            "{helper} {pid}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 /// Writes /proc/PID/uid_map or gid_map (as `containerID hostID size` lines).

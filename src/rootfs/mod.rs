@@ -213,6 +213,11 @@ fn mount_setattr_recursive(target: &OwnedFd, set: u64, clear: u64) -> nix::Resul
 fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
     let flags =
         opts.flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    if ctx.cgroup.dirs.is_empty() {
+        // Rootless without delegated cgroups: there is no cgroup of its own to show.
+        crate::logger::debug(format!("no cgroup of the container's own to mount on {}", dest.display()));
+        return Ok(());
+    }
     let step = |what: &str| format!("mount cgroup on {}: {what}", dest.display());
     let pure_v2 = ctx.cgroup.is_pure_v2();
     let mount_hierarchy = |at: &Path, h: &Hierarchy, dir: &Path| -> Result<()> {

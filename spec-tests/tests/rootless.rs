@@ -1,0 +1,177 @@
+//! Rootless: anchor-runtime run by an unprivileged user (made by the test), on the
+//! config `spec --rootless` writes: a user namespace mapping the user's own IDs,
+//! state under $XDG_RUNTIME_DIR/anchor, no cgroups unless delegated, and the setuid
+//! helpers newuidmap/newgidmap for mappings beyond the user's own IDs.
+
+use spec_tests::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const USER: &str = "anchor-rootless";
+
+/// The test user's uid and gid, creating the user the first time.
+fn rootless_user() -> (u32, u32) {
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, USER]).output().expect("run id");
+        String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().ok()
+    };
+    if id("-u").is_none() {
+        // Two tests may race to create it; the loser's useradd fails, and that is fine.
+        let _ = Command::new("useradd").args(["-M", "-U", "-s", "/bin/false", USER]).status();
+    }
+    (id("-u").expect("the rootless test user exists"), id("-g").expect("it has a group"))
+}
+
+/// The user's first subordinate range in /etc/subuid or /etc/subgid, added if none.
+fn subordinate_range(file: &str) -> (u32, u32) {
+    let find = || {
+        fs::read_to_string(file).unwrap_or_default().lines().find_map(|l| {
+            let mut f = l.split(':');
+            if f.next() != Some(USER) {
+                return None;
+            }
+            Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+        })
+    };
+    find().unwrap_or_else(|| {
+        let mut text = fs::read_to_string(file).unwrap_or_default();
+        text.push_str(&format!("{USER}:300000:65536\n"));
+        fs::write(file, text).unwrap();
+        find().expect("the range just added")
+    })
+}
+
+/// A directory the user owns, mode 0700 (what XDG_RUNTIME_DIR is).
+fn user_dir(b: &Bundle, name: &str, (uid, gid): (u32, u32)) -> PathBuf {
+    let dir = b.test_dir().join(name);
+    fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+/// `anchor-runtime ARGS` as the user, with XDG_RUNTIME_DIR set and no --root.
+fn as_user(b: &Bundle, (uid, gid): (u32, u32), cwd: &Path, xdg: &Path, args: &[&str]) -> Output {
+    let (uid, gid) = (uid.to_string(), gid.to_string());
+    let env_xdg = format!("XDG_RUNTIME_DIR={}", xdg.display());
+    let runtime = runtime_path();
+    let cd_and_run = format!("cd {} && exec \"$@\"", cwd.display());
+    let mut full = vec!["--reuid", &uid, "--regid", &gid, "--clear-groups", "--", "env", &env_xdg];
+    full.extend(["sh", "-c", &cd_and_run, "sh", runtime.to_str().unwrap()]);
+    full.extend_from_slice(args);
+    b.spawn_program(Path::new("/usr/bin/setpriv"), &full).wait()
+}
+
+/// A bundle from the user's own `spec --rootless`, running the probe with `args`.
+fn rootless_bundle(b: &Bundle, user: (u32, u32), xdg: &Path, args: &[&str]) -> PathBuf {
+    let dir = user_dir(b, "rootless-bundle", user);
+    as_user(b, user, &dir, xdg, &["spec", "--rootless"]).ok();
+    let config_path = dir.join("config.json");
+    let mut config: Value = serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["root"]["path"] = json!(b.rootfs());
+    config["process"]["args"] =
+        json!(std::iter::once("/probe").chain(args.iter().copied()).collect::<Vec<_>>());
+    config["process"]["terminal"] = json!(false);
+    fs::write(&config_path, config.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn rootless_run_from_spec_rootless_works_end_to_end() {
+    let b = Bundle::new();
+    let user = rootless_user();
+    let xdg = user_dir(&b, "xdg", user);
+    let bundle = rootless_bundle(&b, user, &xdg, &["info"]);
+    let id = b.new_id();
+    let out = as_user(&b, user, &bundle, &xdg, &["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let info = out.ok().json();
+    assert_eq!((info["uid"].as_u64(), info["gid"].as_u64()), (Some(0), Some(0)), "root inside: {info:#}");
+    let uid_map: Vec<String> =
+        info["uid_map"].as_str().unwrap().split_whitespace().map(str::to_string).collect();
+    assert_eq!(uid_map, ["0", &user.0.to_string(), "1"], "only the user's own uid is mapped");
+    // The state went under XDG_RUNTIME_DIR, and `run` removed it; no cgroup was made
+    // (none is delegated here).
+    let state = xdg.join("anchor");
+    assert!(state.is_dir(), "state root {} was not made", state.display());
+    assert_eq!(fs::read_dir(&state).unwrap().count(), 0, "state left in {}", state.display());
+    for hierarchy in ["pids", "memory", "cpu", "unified", ""] {
+        let dir = Path::new("/sys/fs/cgroup").join(hierarchy).join("anchor").join(&id);
+        assert!(!dir.exists(), "rootless made a cgroup: {}", dir.display());
+    }
+}
+
+#[test]
+fn rootless_mappings_beyond_the_users_own_ids_go_through_newuidmap() {
+    let b = Bundle::new();
+    let user = rootless_user();
+    let (sub_uid, sub_gid) = (subordinate_range("/etc/subuid").0, subordinate_range("/etc/subgid").0);
+    let xdg = user_dir(&b, "xdg", user);
+    let bundle = rootless_bundle(&b, user, &xdg, &["info"]);
+    let config_path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
+    let map = |own: u32, sub: u32| json!([{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": sub, "size": 1000}]);
+    config["linux"]["uidMappings"] = map(user.0, sub_uid);
+    config["linux"]["gidMappings"] = map(user.1, sub_gid);
+    fs::write(&config_path, config.to_string()).unwrap();
+    let id = b.new_id();
+    let info =
+        as_user(&b, user, &bundle, &xdg, &["run", "--bundle", bundle.to_str().unwrap(), &id]).ok().json();
+    let lines: Vec<Vec<String>> = info["uid_map"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["0".to_string(), user.0.to_string(), "1".into()],
+            vec!["1".into(), sub_uid.to_string(), "1000".into()]
+        ]
+    );
+}
+
+#[test]
+fn rootless_with_resources_but_no_delegated_cgroup_is_refused() {
+    let b = Bundle::new();
+    let user = rootless_user();
+    let xdg = user_dir(&b, "xdg", user);
+    let bundle = rootless_bundle(&b, user, &xdg, &["info"]);
+    let config_path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    fs::write(&config_path, config.to_string()).unwrap();
+    let id = b.new_id();
+    let out = as_user(&b, user, &bundle, &xdg, &["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.fails_mentioning(&["linux.resources needs cgroups delegated to uid"]);
+    assert_eq!(fs::read_dir(xdg.join("anchor")).map(|d| d.count()).unwrap_or(0), 0, "state left behind");
+}
+
+#[test]
+fn unprivileged_user_without_xdg_runtime_dir_or_root_is_told_what_to_set() {
+    let b = Bundle::new();
+    let user = rootless_user();
+    let (uid, gid) = (user.0.to_string(), user.1.to_string());
+    let runtime = runtime_path();
+    let out = b
+        .spawn_program(
+            Path::new("/usr/bin/setpriv"),
+            &[
+                "--reuid",
+                &uid,
+                "--regid",
+                &gid,
+                "--clear-groups",
+                "--",
+                "env",
+                "-u",
+                "XDG_RUNTIME_DIR",
+                runtime.to_str().unwrap(),
+                "list",
+            ],
+        )
+        .wait();
+    out.fails_mentioning(&["--root or XDG_RUNTIME_DIR"]);
+}
