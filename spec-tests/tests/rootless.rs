@@ -175,3 +175,44 @@ fn unprivileged_user_without_xdg_runtime_dir_or_root_is_told_what_to_set() {
         .wait();
     out.fails_mentioning(&["--root or XDG_RUNTIME_DIR"]);
 }
+
+#[test]
+fn rootless_container_gets_a_cgroup_where_one_is_delegated() {
+    if cgroup_v2_only() {
+        // cgroup2 lets a user move a process only below a common ancestor it may
+        // write to, which takes a delegated login session (systemd) to arrange.
+        eprintln!(
+            "skipped: delegation on cgroup2 needs a delegated session; this test delegates a v1 hierarchy"
+        );
+        return;
+    }
+    let b = Bundle::new();
+    let user = rootless_user();
+    let xdg = user_dir(&b, "xdg", user);
+    let bundle = rootless_bundle(&b, user, &xdg, &["wait-signal"]);
+    // The pids hierarchy delegated: a parent cgroup the user owns, files included.
+    let parent_name = b.test_dir().file_name().unwrap().to_string_lossy().into_owned();
+    let parent = Path::new("/sys/fs/cgroup/pids").join(&parent_name);
+    fs::create_dir_all(&parent).unwrap();
+    for entry in
+        std::iter::once(parent.clone()).chain(fs::read_dir(&parent).unwrap().map(|e| e.unwrap().path()))
+    {
+        std::os::unix::fs::chown(&entry, Some(user.0), Some(user.1)).unwrap();
+    }
+    let id = b.new_id();
+    let config_path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["linux"]["cgroupsPath"] = json!(format!("/{parent_name}/{id}"));
+    fs::write(&config_path, config.to_string()).unwrap();
+    as_user(&b, user, &bundle, &xdg, &["run", "--detach", "--bundle", bundle.to_str().unwrap(), &id]).ok();
+    let state = as_user(&b, user, &bundle, &xdg, &["state", &id]).ok().json();
+    let procs = fs::read_to_string(parent.join(&id).join("cgroup.procs")).unwrap_or_default();
+    as_user(&b, user, &bundle, &xdg, &["delete", "--force", &id]).ok();
+    let container_cgroup_gone = !parent.join(&id).exists();
+    let _ = fs::remove_dir(&parent);
+    let init = state["pid"].to_string();
+    assert!(procs.lines().any(|p| p == init), "init {init} is not in the delegated cgroup: {procs:?}");
+    assert!(container_cgroup_gone, "delete left the container's cgroup in the delegated one");
+    // Hierarchies not delegated got nothing.
+    assert!(!Path::new("/sys/fs/cgroup/memory").join(&parent_name).exists());
+}
