@@ -146,18 +146,23 @@ fn run(root: &Path, args: &RunArgs, rootless: bool) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
             .ctx(|| "block signals")?;
     }
-    let created = container::create(root, &args.create, !args.detach, rootless)?;
-    if let Err(e) = container::start(&created.dir, &created.state) {
-        let _ = container::destroy(created.dir, &created.state);
+    let container::Created { dir, state, master } =
+        container::create(root, &args.create, !args.detach, rootless)?;
+    // The pty is set up (no CRLF translation, the caller's window size) before the
+    // program can write to it.
+    let proxy = master.map(Proxy::new);
+    if let Err(e) = container::start(&dir, &state) {
+        drop(proxy);
+        let _ = container::destroy(dir, &state);
         return Err(e);
     }
     if args.detach {
         return Ok(0);
     }
-    let init = created.state.init.expect("a started container has an init").pid;
+    let init = state.init.expect("a started container has an init").pid;
     // Other commands (state, kill) must be able to lock the container while it runs.
-    drop(created.dir);
-    let code = wait_forwarding(init, &forwarded, created.master.map(Proxy::new))?;
+    drop(dir);
+    let code = wait_forwarding(init, &forwarded, proxy)?;
     if !args.keep {
         let dir = StateDir::open(root, &args.create.id)?;
         let st = dir.load()?;
