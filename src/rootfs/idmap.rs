@@ -45,8 +45,7 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<IdmappedTree>> {
 fn prepare_one(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Result<IdmappedTree> {
     let dest = m.destination().display();
     let opts: Vec<&str> = m.options().iter().flatten().map(String::as_str).collect();
-    let is_bind = m.typ().as_deref() == Some("bind") || opts.iter().any(|o| *o == "bind" || *o == "rbind");
-    if !is_bind {
+    if !super::is_bind(m) {
         return Err(Error::invalid(format!("mount {dest}: idmapped mounts must be bind mounts")));
     }
     let linux = spec.linux().as_ref();
@@ -67,9 +66,7 @@ fn prepare_one(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Result<Id
             "mount {dest}: idmap needs uidMappings and gidMappings, on the mount or for the container"
         )));
     }
-    let source =
-        m.source().as_ref().ok_or_else(|| Error::invalid(format!("bind mount on {dest} has no source")))?;
-    let source = if source.is_absolute() { source.clone() } else { bundle.join(source) };
+    let source = super::bind_source(m, bundle)?;
     let step = |what: &str| format!("idmapped mount {} on {dest}: {what}", source.display());
     let is_dir = std::fs::metadata(&source).map_err(|e| Error::invalid(step(&e.to_string())))?.is_dir();
     let userns = user_namespace_with(uid, gid).map_err(|e| Error::invalid(step(&e.to_string())))?;

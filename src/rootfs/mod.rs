@@ -102,11 +102,7 @@ fn is_bind(m: &Mount) -> bool {
 
 fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
     let dest = m.destination();
-    let source = m
-        .source()
-        .as_ref()
-        .ok_or_else(|| Error::invalid(format!("bind mount on {} has no source", dest.display())))?;
-    let source = if source.is_absolute() { source.clone() } else { ctx.bundle.join(source) };
+    let source = bind_source(m, ctx.bundle)?;
     let meta = std::fs::metadata(&source).ctx(|| format!("bind mount source {}", source.display()))?;
     let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
     let target = create_in_root(root, dest, leaf)?;
@@ -114,6 +110,14 @@ fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOption
     let rec = opts.flags & MsFlags::MS_REC;
     mount(Some(&source), &fd_path(&target), NONE, MsFlags::MS_BIND | rec, NONE).ctx(|| step("mount"))?;
     finish_bind(root, dest, opts, &step)
+}
+
+/// A bind mount's source on the host; a relative one is relative to the bundle.
+fn bind_source(m: &Mount, bundle: &Path) -> Result<std::path::PathBuf> {
+    let source = m.source().as_ref().ok_or_else(|| {
+        Error::invalid(format!("bind mount on {} has no source", m.destination().display()))
+    })?;
+    Ok(if source.is_absolute() { source.clone() } else { bundle.join(source) })
 }
 
 /// An idmapped bind mount: the parent made the tree; it goes on its destination.
