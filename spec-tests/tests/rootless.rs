@@ -64,17 +64,24 @@ fn as_user(b: &Bundle, (uid, gid): (u32, u32), cwd: &Path, xdg: &Path, args: &[&
     b.spawn_program(Path::new("/usr/bin/setpriv"), &full).wait()
 }
 
+/// Reads the bundle's config.json, lets `edit` change it, writes it back.
+fn edit_config(bundle: &Path, edit: impl FnOnce(&mut Value)) {
+    let path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    fs::write(&path, config.to_string()).unwrap();
+}
+
 /// A bundle from the user's own `spec --rootless`, running the probe with `args`.
 fn rootless_bundle(b: &Bundle, user: (u32, u32), xdg: &Path, args: &[&str]) -> PathBuf {
     let dir = user_dir(b, "rootless-bundle", user);
     as_user(b, user, &dir, xdg, &["spec", "--rootless"]).ok();
-    let config_path = dir.join("config.json");
-    let mut config: Value = serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
-    config["root"]["path"] = json!(b.rootfs());
-    config["process"]["args"] =
-        json!(std::iter::once("/probe").chain(args.iter().copied()).collect::<Vec<_>>());
-    config["process"]["terminal"] = json!(false);
-    fs::write(&config_path, config.to_string()).unwrap();
+    edit_config(&dir, |config| {
+        config["root"]["path"] = json!(b.rootfs());
+        config["process"]["args"] =
+            json!(std::iter::once("/probe").chain(args.iter().copied()).collect::<Vec<_>>());
+        config["process"]["terminal"] = json!(false);
+    });
     dir
 }
 
@@ -109,12 +116,11 @@ fn rootless_mappings_beyond_the_users_own_ids_go_through_newuidmap() {
     let (sub_uid, sub_gid) = (subordinate_range("/etc/subuid").0, subordinate_range("/etc/subgid").0);
     let xdg = user_dir(&b, "xdg", user);
     let bundle = rootless_bundle(&b, user, &xdg, &["info"]);
-    let config_path = bundle.join("config.json");
-    let mut config: Value = serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
-    let map = |own: u32, sub: u32| json!([{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": sub, "size": 1000}]);
-    config["linux"]["uidMappings"] = map(user.0, sub_uid);
-    config["linux"]["gidMappings"] = map(user.1, sub_gid);
-    fs::write(&config_path, config.to_string()).unwrap();
+    edit_config(&bundle, |config| {
+        let map = |own: u32, sub: u32| json!([{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": sub, "size": 1000}]);
+        config["linux"]["uidMappings"] = map(user.0, sub_uid);
+        config["linux"]["gidMappings"] = map(user.1, sub_gid);
+    });
     let id = b.new_id();
     let info =
         as_user(&b, user, &bundle, &xdg, &["run", "--bundle", bundle.to_str().unwrap(), &id]).ok().json();
@@ -139,10 +145,9 @@ fn rootless_with_resources_but_no_delegated_cgroup_is_refused() {
     let user = rootless_user();
     let xdg = user_dir(&b, "xdg", user);
     let bundle = rootless_bundle(&b, user, &xdg, &["info"]);
-    let config_path = bundle.join("config.json");
-    let mut config: Value = serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
-    config["linux"]["resources"] = json!({"pids": {"limit": 10}});
-    fs::write(&config_path, config.to_string()).unwrap();
+    edit_config(&bundle, |config| {
+        config["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    });
     let id = b.new_id();
     let out = as_user(&b, user, &bundle, &xdg, &["run", "--bundle", bundle.to_str().unwrap(), &id]);
     out.fails_mentioning(&["linux.resources needs cgroups delegated to uid"]);
@@ -200,10 +205,9 @@ fn rootless_container_gets_a_cgroup_where_one_is_delegated() {
         std::os::unix::fs::chown(&entry, Some(user.0), Some(user.1)).unwrap();
     }
     let id = b.new_id();
-    let config_path = bundle.join("config.json");
-    let mut config: Value = serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
-    config["linux"]["cgroupsPath"] = json!(format!("/{parent_name}/{id}"));
-    fs::write(&config_path, config.to_string()).unwrap();
+    edit_config(&bundle, |config| {
+        config["linux"]["cgroupsPath"] = json!(format!("/{parent_name}/{id}"));
+    });
     as_user(&b, user, &bundle, &xdg, &["run", "--detach", "--bundle", bundle.to_str().unwrap(), &id]).ok();
     let state = as_user(&b, user, &bundle, &xdg, &["state", &id]).ok().json();
     let procs = fs::read_to_string(parent.join(&id).join("cgroup.procs")).unwrap_or_default();
