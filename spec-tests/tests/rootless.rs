@@ -52,11 +52,25 @@ fn user_dir(b: &Bundle, name: &str, (uid, gid): (u32, u32)) -> PathBuf {
     dir
 }
 
+/// A copy of the runtime in the test's directory: the build tree may sit below a
+/// directory the user cannot enter (CI clones into a private one).
+fn runtime_for_user(b: &Bundle) -> PathBuf {
+    // The test's directories must be open to the user whatever the umask was.
+    for dir in [b.test_dir(), b.test_dir().parent().unwrap()] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let copy = b.test_dir().join("anchor-runtime");
+    if !copy.exists() {
+        fs::copy(runtime_path(), &copy).unwrap();
+    }
+    copy
+}
+
 /// `anchor-runtime ARGS` as the user, with XDG_RUNTIME_DIR set and no --root.
 fn as_user(b: &Bundle, (uid, gid): (u32, u32), cwd: &Path, xdg: &Path, args: &[&str]) -> Output {
     let (uid, gid) = (uid.to_string(), gid.to_string());
     let env_xdg = format!("XDG_RUNTIME_DIR={}", xdg.display());
-    let runtime = runtime_path();
+    let runtime = runtime_for_user(b);
     let cd_and_run = format!("cd {} && exec \"$@\"", cwd.display());
     let mut full = vec!["--reuid", &uid, "--regid", &gid, "--clear-groups", "--", "env", &env_xdg];
     full.extend(["sh", "-c", &cd_and_run, "sh", runtime.to_str().unwrap()]);
@@ -159,7 +173,7 @@ fn unprivileged_user_without_xdg_runtime_dir_or_root_is_told_what_to_set() {
     let b = Bundle::new();
     let user = rootless_user();
     let (uid, gid) = (user.0.to_string(), user.1.to_string());
-    let runtime = runtime_path();
+    let runtime = runtime_for_user(&b);
     let out = b
         .spawn_program(
             Path::new("/usr/bin/setpriv"),
