@@ -74,6 +74,10 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
     sock.expect("Go", |m| matches!(m, Message::Go))?;
     let plan = ctx.namespaces;
+    // Before anything else, and before its cgroup namespace is made (see `spawn`).
+    if super::init_joins_v1_itself(plan) {
+        ctx.cgroup.join_v1_self()?;
+    }
     if stepwise {
         enter_namespaces_stepwise(ctx, sock)?;
     } else if plan.creates(LinuxNamespaceType::Cgroup) {

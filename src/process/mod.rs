@@ -36,10 +36,12 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     } else {
         CloneFlags::empty()
     };
-    // On pure v2 the kernel can start init inside its cgroup (clone3's
-    // CLONE_INTO_CGROUP): one write fewer, and no moment outside it.
+    // Who puts init in which cgroup: in the cgroup2 hierarchy the kernel, at clone
+    // (clone3's CLONE_INTO_CGROUP), where it can; in v1 hierarchies init itself when
+    // it can (see `Cgroup::join_v1_self`); the rest the parent, by writing
+    // cgroup.procs, which costs an RCU grace period in the kernel.
     let cgroup_dir = cgroup.v2_dir()?;
-    let (pid, in_cgroup) = fork_with_namespaces(flags, cgroup_dir.as_ref()).ctx(|| "clone init")?;
+    let (pid, in_v2) = fork_with_namespaces(flags, cgroup_dir.as_ref()).ctx(|| "clone init")?;
     if pid == 0 {
         // The child must not keep the parent's end open, or the parent's death would
         // not close the socket for it.
@@ -48,12 +50,13 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     }
     drop(child);
     drop(cgroup_dir);
-    if in_cgroup {
-        crate::logger::debug("init started in its cgroup (clone3 CLONE_INTO_CGROUP)");
-    } else {
-        cgroup.add(pid)?;
-        crate::logger::debug("init joined its cgroup");
-    }
+    let init_joins_v1 = init_joins_v1_itself(plan);
+    cgroup.add(pid, |h| if h.v2 { !in_v2 } else { !init_joins_v1 })?;
+    crate::logger::debug(format!(
+        "init placed: cgroup2 {}, v1 {}",
+        if in_v2 { "at clone (clone3 CLONE_INTO_CGROUP)" } else { "by the parent" },
+        if init_joins_v1 { "by init itself" } else { "by the parent" }
+    ));
     apply_limits(pid, ctx.spec)?;
     if single {
         if plan.creates(LinuxNamespaceType::User) {
@@ -78,6 +81,13 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     nix::sys::wait::waitpid(Pid::from_raw(pid), None).ctx(|| "wait for intermediate child")?;
     parent.send(&Message::Go)?;
     Ok(init_pid)
+}
+
+/// Whether init moves itself into its v1 cgroups: it can write their `tasks` files
+/// when it came from one clone and is root outside any user namespace.
+pub(super) fn init_joins_v1_itself(plan: &crate::namespaces::NamespacePlan) -> bool {
+    let user_ns = plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User);
+    plan.single_clone() && !user_ns && nix::unistd::geteuid().is_root()
 }
 
 /// clone3(2)'s arguments (struct clone_args up to `cgroup`, CLONE_ARGS_SIZE_VER2).

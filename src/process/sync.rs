@@ -10,7 +10,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum Message {
-    /// parent → init: you are in your cgroup (and your ID maps are written); go on.
+    /// parent → init: your ID maps are written and the parent has put you in the
+    /// cgroups it places you in (init may join its v1 ones itself); go on.
     Go,
     /// init → parent: a new user namespace exists; write its uid/gid maps.
     UsernsCreated,
