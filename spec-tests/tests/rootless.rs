@@ -99,15 +99,45 @@ fn rootless_bundle(b: &Bundle, user: (u32, u32), xdg: &Path, args: &[&str]) -> P
     dir
 }
 
+/// A test user, its XDG_RUNTIME_DIR, and a bundle from its own `spec --rootless`.
+struct Rootless {
+    b: Bundle,
+    user: (u32, u32),
+    xdg: PathBuf,
+    bundle: PathBuf,
+}
+
+impl Rootless {
+    /// The bundle runs the probe with `args`.
+    fn new(args: &[&str]) -> Self {
+        let b = Bundle::new();
+        let user = rootless_user();
+        let xdg = user_dir(&b, "xdg", user);
+        let bundle = rootless_bundle(&b, user, &xdg, args);
+        Rootless { b, user, xdg, bundle }
+    }
+
+    /// `anchor-runtime ARGS` as the user, in the bundle's directory.
+    fn runtime(&self, args: &[&str]) -> Output {
+        as_user(&self.b, self.user, &self.bundle, &self.xdg, args)
+    }
+
+    /// `run [EXTRA] --bundle BUNDLE ID` as the user.
+    fn run(&self, extra: &[&str], id: &str) -> Output {
+        let bundle = self.bundle.to_str().unwrap();
+        let mut args = vec!["run"];
+        args.extend_from_slice(extra);
+        args.extend(["--bundle", bundle, id]);
+        self.runtime(&args)
+    }
+}
+
 #[test]
 fn rootless_run_from_spec_rootless_works_end_to_end() {
-    let b = Bundle::new();
-    let user = rootless_user();
-    let xdg = user_dir(&b, "xdg", user);
-    let bundle = rootless_bundle(&b, user, &xdg, &["info"]);
-    let id = b.new_id();
-    let out = as_user(&b, user, &bundle, &xdg, &["run", "--bundle", bundle.to_str().unwrap(), &id]);
-    let info = out.ok().json();
+    let r = Rootless::new(&["info"]);
+    let (user, xdg) = (r.user, &r.xdg);
+    let id = r.b.new_id();
+    let info = r.run(&[], &id).ok().json();
     assert_eq!((info["uid"].as_u64(), info["gid"].as_u64()), (Some(0), Some(0)), "root inside: {info:#}");
     let uid_map: Vec<String> =
         info["uid_map"].as_str().unwrap().split_whitespace().map(str::to_string).collect();
@@ -125,19 +155,15 @@ fn rootless_run_from_spec_rootless_works_end_to_end() {
 
 #[test]
 fn rootless_mappings_beyond_the_users_own_ids_go_through_newuidmap() {
-    let b = Bundle::new();
-    let user = rootless_user();
+    let r = Rootless::new(&["info"]);
+    let user = r.user;
     let (sub_uid, sub_gid) = (subordinate_range("/etc/subuid").0, subordinate_range("/etc/subgid").0);
-    let xdg = user_dir(&b, "xdg", user);
-    let bundle = rootless_bundle(&b, user, &xdg, &["info"]);
-    edit_config(&bundle, |config| {
+    edit_config(&r.bundle, |config| {
         let map = |own: u32, sub: u32| json!([{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": sub, "size": 1000}]);
         config["linux"]["uidMappings"] = map(user.0, sub_uid);
         config["linux"]["gidMappings"] = map(user.1, sub_gid);
     });
-    let id = b.new_id();
-    let info =
-        as_user(&b, user, &bundle, &xdg, &["run", "--bundle", bundle.to_str().unwrap(), &id]).ok().json();
+    let info = r.run(&[], &r.b.new_id()).ok().json();
     let lines: Vec<Vec<String>> = info["uid_map"]
         .as_str()
         .unwrap()
@@ -155,17 +181,12 @@ fn rootless_mappings_beyond_the_users_own_ids_go_through_newuidmap() {
 
 #[test]
 fn rootless_with_resources_but_no_delegated_cgroup_is_refused() {
-    let b = Bundle::new();
-    let user = rootless_user();
-    let xdg = user_dir(&b, "xdg", user);
-    let bundle = rootless_bundle(&b, user, &xdg, &["info"]);
-    edit_config(&bundle, |config| {
+    let r = Rootless::new(&["info"]);
+    edit_config(&r.bundle, |config| {
         config["linux"]["resources"] = json!({"pids": {"limit": 10}});
     });
-    let id = b.new_id();
-    let out = as_user(&b, user, &bundle, &xdg, &["run", "--bundle", bundle.to_str().unwrap(), &id]);
-    out.fails_mentioning(&["linux.resources needs cgroups delegated to uid"]);
-    assert_eq!(fs::read_dir(xdg.join("anchor")).map(|d| d.count()).unwrap_or(0), 0, "state left behind");
+    r.run(&[], &r.b.new_id()).fails_mentioning(&["linux.resources needs cgroups delegated to uid"]);
+    assert_eq!(fs::read_dir(r.xdg.join("anchor")).map(|d| d.count()).unwrap_or(0), 0, "state left behind");
 }
 
 #[test]
@@ -205,10 +226,8 @@ fn rootless_container_gets_a_cgroup_where_one_is_delegated() {
         );
         return;
     }
-    let b = Bundle::new();
-    let user = rootless_user();
-    let xdg = user_dir(&b, "xdg", user);
-    let bundle = rootless_bundle(&b, user, &xdg, &["wait-signal"]);
+    let r = Rootless::new(&["wait-signal"]);
+    let (b, user) = (&r.b, r.user);
     // The pids hierarchy delegated: a parent cgroup the user owns, files included.
     let parent_name = b.test_dir().file_name().unwrap().to_string_lossy().into_owned();
     let parent = Path::new("/sys/fs/cgroup/pids").join(&parent_name);
@@ -219,13 +238,13 @@ fn rootless_container_gets_a_cgroup_where_one_is_delegated() {
         std::os::unix::fs::chown(&entry, Some(user.0), Some(user.1)).unwrap();
     }
     let id = b.new_id();
-    edit_config(&bundle, |config| {
+    edit_config(&r.bundle, |config| {
         config["linux"]["cgroupsPath"] = json!(format!("/{parent_name}/{id}"));
     });
-    as_user(&b, user, &bundle, &xdg, &["run", "--detach", "--bundle", bundle.to_str().unwrap(), &id]).ok();
-    let state = as_user(&b, user, &bundle, &xdg, &["state", &id]).ok().json();
+    r.run(&["--detach"], &id).ok();
+    let state = r.runtime(&["state", &id]).ok().json();
     let procs = fs::read_to_string(parent.join(&id).join("cgroup.procs")).unwrap_or_default();
-    as_user(&b, user, &bundle, &xdg, &["delete", "--force", &id]).ok();
+    r.runtime(&["delete", "--force", &id]).ok();
     let container_cgroup_gone = !parent.join(&id).exists();
     let _ = fs::remove_dir(&parent);
     let init = state["pid"].to_string();
