@@ -82,6 +82,35 @@ fn tmpfs_mount_honours_size_and_mode() {
 }
 
 #[test]
+fn tmpfs_tmpcopyup_starts_with_the_images_files() {
+    // runc's extension, which podman puts on every tmpfs it asks for.
+    let mut b = Bundle::new();
+    let seed = b.rootfs().join("seed");
+    fs::create_dir_all(seed.join("sub")).unwrap();
+    write_file(&seed.join("file"), "from the image");
+    std::os::unix::fs::symlink("file", seed.join("link")).unwrap();
+    std::os::unix::fs::chown(seed.join("file"), Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(seed.join("sub"), std::os::unix::fs::PermissionsExt::from_mode(0o701)).unwrap();
+    b.add_mount(json!({
+        "destination": "/seed", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "nosuid"]
+    }));
+    let probes: &[&[&str]] = &[
+        &["info"],
+        &["read", "/seed/link"],
+        &["stat", "/seed/file"],
+        &["stat", "/seed/sub"],
+        &["write", "/seed/new", "x"],
+    ];
+    let [info, read, file, sub, write] = <[Value; 5]>::try_from(b.run_probes(probes)).unwrap();
+    assert_eq!(probe_mount(&info, "/seed")["fs_type"], "tmpfs");
+    assert_eq!(read["content"], "from the image");
+    assert_eq!((file["uid"].clone(), file["gid"].clone()), (json!(1000), json!(1000)), "{file}");
+    assert_eq!(sub["mode"], 0o701, "{sub}");
+    assert_eq!(write["ok"], true, "{write}");
+    // The copy is the tmpfs's: the image underneath is untouched.
+    assert!(!seed.join("new").exists());
+}
+#[test]
 fn read_only_bind_mount_of_host_dir() {
     let mut b = Bundle::new();
     let host = host_dir_with_file(&b, "data", "file", "host content");

@@ -17,7 +17,7 @@ pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 /// Every option name this module understands (for `features`); anything else is
 /// passed to the filesystem as data.
-pub const OPTION_NAMES: [&str; 59] = [
+pub const OPTION_NAMES: [&str; 60] = [
     "ro",
     "rw",
     "nosuid",
@@ -77,6 +77,7 @@ pub const OPTION_NAMES: [&str; 59] = [
     "rstrictatime",
     "rnostrictatime",
     "defaults",
+    "tmpcopyup",
 ];
 
 #[derive(Debug, PartialEq)]
@@ -88,6 +89,8 @@ pub struct MountOptions {
     /// mount_setattr(2) attributes to set and clear on the whole tree.
     pub rec_set: u64,
     pub rec_clear: u64,
+    /// `tmpcopyup` (runc's extension): fill the new tmpfs with what the path held.
+    pub tmpcopyup: bool,
     /// Everything else, for the filesystem.
     pub data: Vec<String>,
 }
@@ -99,6 +102,7 @@ impl MountOptions {
             propagation: Vec::new(),
             rec_set: 0,
             rec_clear: 0,
+            tmpcopyup: false,
             data: Vec::new(),
         };
         for opt in options {
@@ -122,6 +126,8 @@ impl MountOptions {
                     o.rec_clear |= attr;
                     o.rec_set &= !attr;
                 }
+            } else if opt == "tmpcopyup" {
+                o.tmpcopyup = true;
             } else if opt != "defaults" {
                 o.data.push(opt.clone());
             }
