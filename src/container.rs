@@ -186,14 +186,17 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// writes its error there when the startContainer hooks or the exec fail.
 fn release_init(dir: &StateDir, init: i32) -> std::result::Result<(), String> {
     use nix::poll::{PollFd, PollFlags};
+    // The pidfd catches an init that died before getting to the FIFO. It is taken
+    // first: once the FIFO is open, init may exec a program that exits and is reaped
+    // by the caller (containerd's shim) before this line could run.
+    let pidfd = hooks::pidfd_open(init).map_err(|e| format!("pidfd_open init: {e}"))?;
     // A non-blocking open succeeds with no writer yet; init's blocking open then
-    // completes. The pidfd catches an init that died before getting there.
+    // completes.
     let fifo = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(dir.exec_fifo())
         .map_err(|e| format!("open exec FIFO: {e}"))?;
-    let pidfd = hooks::pidfd_open(init).map_err(|e| format!("pidfd_open init: {e}"))?;
     let mut message = Vec::new();
     loop {
         let mut fds =
