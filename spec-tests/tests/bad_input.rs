@@ -162,7 +162,17 @@ fn missing_executable_fails_at_create() {
     // reported by `create`, not by `start`.
     let mut b = Bundle::new();
     b.args(&["/no/such/binary"]);
-    create_fails(&b, &["/no/such/binary"]);
+    let out = create_fails(&b, &["/no/such/binary"]);
+    // podman turns the errno's words into its exit code: 127 for a missing program.
+    out.fails_mentioning(&["no such file or directory"]);
+}
+
+#[test]
+fn non_executable_file_fails_at_create_with_permission_denied() {
+    // podman's exit code 126 comes from these words.
+    let mut b = Bundle::new();
+    b.args(&["/etc/passwd"]);
+    create_fails(&b, &["/etc/passwd"]).fails_mentioning(&["permission denied"]);
 }
 
 #[test]

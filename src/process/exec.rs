@@ -5,6 +5,7 @@
 use crate::capabilities::{keep_across_setuid, CapabilityPlan};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::safe_path::{open_in_root, open_root};
+use nix::errno::Errno;
 use oci_spec::runtime::{LinuxPersonalityDomain, Process, Spec};
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -161,20 +162,30 @@ fn home_of(uid: u32) -> String {
         .map_or_else(|| "/".to_string(), |f| f[5].to_string())
 }
 
+/// Why execve(2) would refuse `path`, checked beforehand.
+fn runnable(path: &Path) -> std::result::Result<(), Errno> {
+    let md = std::fs::metadata(path).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+    if md.is_file() && md.permissions().mode() & 0o111 != 0 {
+        Ok(())
+    } else {
+        Err(Errno::EACCES)
+    }
+}
+
 /// PATH lookup as execvp does it, with the container's own PATH; a relative name
 /// (or PATH entry) is taken from the process's cwd. Done during create, so a missing
 /// program fails `create`, as with runc.
 fn lookup(arg0: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
-    let runnable =
-        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     let found =
         if arg0.contains('/') {
-            Some(cwd.join(arg0)).filter(|p| runnable(p)).ok_or_else(|| {
-                Error::invalid(format!("exec: {arg0:?}: no such executable file in the container"))
-            })?
+            let path = cwd.join(arg0);
+            // The errno's own words: podman maps "no such file or directory" to exit 127
+            // and "permission denied" to 126, as for runc's messages.
+            runnable(&path).map_err(|e| Error::invalid(format!("exec: {arg0:?}: {e}")))?;
+            path
         } else {
             let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
-            path_var.split(':').map(|dir| cwd.join(dir).join(arg0)).find(|p| runnable(p)).ok_or_else(
+            path_var.split(':').map(|dir| cwd.join(dir).join(arg0)).find(|p| runnable(p).is_ok()).ok_or_else(
                 || Error::invalid(format!("exec: {arg0:?}: executable file not found in $PATH")),
             )?
         };
