@@ -28,7 +28,8 @@ pub struct Created {
 /// it is ready. On any failure everything made so far is removed again. Rootless, the
 /// container gets only the cgroups delegated to the caller.
 pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, rootless: bool) -> Result<Created> {
-    let bundle = Bundle::load(&args.bundle)?;
+    let mut bundle = Bundle::load(&args.bundle)?;
+    let listen_fds = pass_on_socket_activation(&mut bundle.spec);
     // Compiled before anything exists, so a bad profile leaves nothing behind.
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => Some(crate::seccomp::compile(profile)?),
@@ -75,7 +76,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, rootless: bool)
         seccomp: seccomp.as_ref(),
         idmapped: &idmapped,
     };
-    match build(&setup, &dir, &mut state, args) {
+    match build(&setup, &dir, &mut state, args, listen_fds + args.preserve_fds) {
         Ok(master) => Ok(Created { dir, state, master }),
         Err(e) => {
             // The spec: a failed create goes on to delete, poststop hooks included.
@@ -85,6 +86,25 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, rootless: bool)
             Err(e)
         }
     }
+}
+
+/// systemd socket activation, passed on as runc does: when LISTEN_PID names this
+/// process, its LISTEN_FDS descriptors (from fd 3) go to the container's process,
+/// before the `--preserve-fds` ones, and its environment says so with LISTEN_FDS=N
+/// and LISTEN_PID=1. Returns N.
+fn pass_on_socket_activation(spec: &mut oci_spec::runtime::Spec) -> u32 {
+    let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    let count = match (var("LISTEN_PID"), var("LISTEN_FDS")) {
+        (Some(pid), Some(count)) if pid == std::process::id() => count,
+        _ => return 0,
+    };
+    if let Some(mut process) = spec.process().clone().filter(|_| count > 0) {
+        let mut env = process.env().clone().unwrap_or_default();
+        env.extend([format!("LISTEN_FDS={count}"), "LISTEN_PID=1".to_string()]);
+        process.set_env(Some(env));
+        spec.set_process(Some(process));
+    }
+    count
 }
 
 /// What `create` worked out before making anything.
@@ -102,6 +122,7 @@ fn build(
     dir: &StateDir,
     state: &mut ContainerState,
     args: &CreateArgs,
+    preserve_fds: u32,
 ) -> Result<Option<OwnedFd>> {
     let Setup { bundle, plan, cgroup, console, seccomp, idmapped } = *setup;
     // Recorded before they exist: a create killed from here on leaves a state that
@@ -130,7 +151,7 @@ fn build(
         console_socket: console.map(ConsoleLink::init_end),
         lock_fd: dir.lock_fd(),
         no_pivot: args.no_pivot,
-        preserve_fds: args.preserve_fds,
+        preserve_fds,
         idmapped,
     };
     let pid = process::spawn(&ctx, cgroup, &parent, child)?;

@@ -3,6 +3,7 @@
 
 use spec_tests::*;
 use std::fs;
+use std::path::Path;
 
 /// Asserts `create` fails cleanly mentioning one of `words`.
 #[track_caller]
@@ -346,4 +347,92 @@ fn io_priority_level_out_of_range_is_refused_by_create() {
     let mut b = Bundle::new();
     b.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 8});
     create_fails(&b, &["ioPriority.priority 8"]);
+}
+
+/// `run` of the probe's `args`, started by a shell that first opens one host file
+/// per entry of `files` as fds 3, 4, ... and runs `prelude`, so the runtime
+/// inherits them; `LISTEN_PID=$$` in the prelude names the runtime (exec keeps the
+/// PID). The probe's JSON.
+fn run_with_inherited_fds(
+    b: &mut Bundle,
+    files: &[&str],
+    prelude: &str,
+    flags: &str,
+    args: &[&str],
+) -> Value {
+    b.probe(args);
+    let id = b.new_id();
+    b.write_config(&id);
+    let opens: String = files
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("exec {}<{}; ", i + 3, write_file(&b.test_dir().join(name), name).display()))
+        .collect();
+    let script = format!(
+        "{opens}{prelude} exec {} --root {} run --bundle {} {flags} {id}",
+        runtime_path().display(),
+        b.state_root().display(),
+        b.path_str()
+    );
+    let out = b.spawn_program(Path::new("/bin/sh"), &["-c", &script]).wait();
+    out.ok();
+    out.json()
+}
+
+/// The host files the container's fds point at, by fd number, from the probe's `fds`.
+fn inherited(fds: &Value) -> Vec<(String, String)> {
+    let mut seen: Vec<(String, String)> = fds
+        .as_object()
+        .expect("fds object")
+        .iter()
+        .filter(|(n, _)| n.parse::<u32>().is_ok_and(|n| n >= 3))
+        .filter_map(|(n, t)| {
+            t.as_str().and_then(|t| t.rsplit('/').next()).map(|t| (n.clone(), t.to_string()))
+        })
+        .filter(|(_, t)| t.starts_with("passed-"))
+        .collect();
+    seen.sort();
+    seen
+}
+
+#[test]
+fn preserve_fds_passes_that_many_fds_after_stdio() {
+    let mut b = Bundle::new();
+    let fds = run_with_inherited_fds(&mut b, &["passed-a", "passed-b"], "", "--preserve-fds 1", &["fds"]);
+    // fd 3 is passed; fd 4 is beyond the count and closed.
+    assert_eq!(inherited(&fds), [("3".to_string(), "passed-a".to_string())], "{fds}");
+}
+
+#[test]
+fn socket_activation_fds_are_passed_with_listen_fds_and_listen_pid_1() {
+    // systemd's LISTEN_FDS, when LISTEN_PID names the runtime: passed on as runc does,
+    // before the --preserve-fds ones, and announced to the program.
+    let mut b = Bundle::new();
+    let prelude = "export LISTEN_FDS=1 LISTEN_PID=$$;";
+    let fds = run_with_inherited_fds(
+        &mut b,
+        &["passed-listen", "passed-extra"],
+        prelude,
+        "--preserve-fds 1",
+        &["fds"],
+    );
+    let want =
+        [("3".to_string(), "passed-listen".to_string()), ("4".to_string(), "passed-extra".to_string())];
+    assert_eq!(inherited(&fds), want, "{fds}");
+    let info = run_with_inherited_fds(&mut b, &["passed-listen"], prelude, "", &["info"]);
+    let env = env_of(&info);
+    assert!(
+        env.contains(&"LISTEN_FDS=1".to_string()) && env.contains(&"LISTEN_PID=1".to_string()),
+        "{env:?}"
+    );
+}
+
+#[test]
+fn socket_activation_for_another_pid_is_ignored() {
+    let mut b = Bundle::new();
+    let prelude = "export LISTEN_FDS=1 LISTEN_PID=1;";
+    let info = run_with_inherited_fds(&mut b, &["passed-listen"], prelude, "", &["info"]);
+    assert!(!env_of(&info).iter().any(|e| e.starts_with("LISTEN_")), "{info}");
+    let fds = run_with_inherited_fds(&mut b, &["passed-listen"], prelude, "", &["fds"]);
+    assert_eq!(inherited(&fds), [], "{fds}");
 }
