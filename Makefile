@@ -3,6 +3,8 @@
 #   make test   formatting, lints, unit tests and the spec-tests conformance suite,
 #               here and (test-cgroupv2) in a pure cgroup-v2 guest
 #   make test-cgroupv2  the cgroup spec-tests in a pure cgroup-v2 qemu guest
+#   make test-e2e  containerd, podman and buildah drive the runtime end to end
+#               (E2E_RUNTIME=/usr/sbin/runc runs the same suites against runc)
 #   make bench  side-by-side lifecycle benchmark with runc and crun, and micro-benchmarks
 
 CARGO       ?= cargo
@@ -26,6 +28,10 @@ DEB_DEPS    := busybox-static gcc libc6-dev runc uidmap
 # from linux-image-amd64; procps: run.sh copies the host's ps into the guest.
 CGROUPV2_TESTS    := cgroups
 CGROUPV2_DEB_DEPS := qemu-system-x86 linux-image-amd64 busybox-static cpio procps
+# test-e2e: the tools spec-tests/e2e/run.sh drives, from Debian; the suites start
+# their own containerd and give podman its own storage, so none needs a service.
+E2E_DEB_DEPS      := containerd podman buildah conmon golang-github-containers-common procps
+E2E_RUNTIME       ?= $(RUNTIME)
 # bench: the tools benches/lifecycle.sh uses, and crun to compare with.
 BENCH_DEB_DEPS    := hyperfine jq bc time crun
 
@@ -37,7 +43,7 @@ apt_install = @missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo 
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-.PHONY: all deps build probe bundle run test test-cgroupv2 bench clean
+.PHONY: all deps build probe bundle run test test-cgroupv2 test-e2e bench clean
 
 all: build
 
@@ -69,7 +75,14 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(MAKE) build probe
 	$(CARGO) test --workspace --release -- --test-threads=2
+	$(MAKE) test-e2e
 	$(MAKE) test-cgroupv2
+
+# End to end: containerd's runc shim (ctr), podman with conmon, podman build and
+# buildah, each scenario asserting output and exit code (spec-tests/e2e/).
+test-e2e: deps build bundle
+	$(call apt_install,$(E2E_DEB_DEPS))
+	spec-tests/e2e/run.sh $(E2E_RUNTIME) $(ROOTFS)
 
 # The cgroup spec-tests on a pure cgroup-v2 kernel (the host may be v1 or
 # hybrid): static runtime, probe and test executables go into a qemu (TCG)

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# containerd's io.containerd.runc.v2 shim driving the runtime: a private
+# containerd, and ctr with --runc-binary (ctr ignores BinaryName in config.toml,
+# which only the CRI plugin reads). Run by run.sh, which provides RUNTIME,
+# E2E_WORK and IMAGE_ARCHIVE.
+
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+dir=$E2E_WORK/containerd
+mkdir -p "$dir"
+cat >"$dir/config.toml" <<EOF
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+# The CRI plugin wants CNI and would only add noise; ctr does not use it.
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$dir/containerd.sock"
+
+[ttrpc]
+  address = "$dir/containerd.sock.ttrpc"
+
+[debug]
+  address = "$dir/debug.sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$dir/opt"
+EOF
+
+containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
+containerd_pid=$!
+stop_containerd() {
+	kill "$containerd_pid" 2>/dev/null
+	wait "$containerd_pid" 2>/dev/null
+	# The shims outlive containerd by design; these are ours alone.
+	pkill -KILL -f -- "-address $dir/containerd.sock" 2>/dev/null
+	remove_cgroup anchor-e2e
+}
+trap stop_containerd EXIT
+
+ctr=(ctr --address "$dir/containerd.sock" --namespace anchor-e2e)
+# The shim calls the runtime with --root <runc root>/<namespace>.
+state_root=$dir/runtime-state
+runtime=(--runc-binary "$RUNTIME" --runc-root "$state_root")
+
+for _ in $(seq 100); do
+	"${ctr[@]}" version >/dev/null 2>&1 && break
+	sleep 0.1
+done
+check "containerd starts and imports the busybox image" 0 "" "${ctr[@]}" image import --base-name localhost/e2e-busybox "$IMAGE_ARCHIVE"
+image=localhost/e2e-busybox:latest
+
+check "ctr run --rm: echo" 0 "hello from containerd" "${ctr[@]}" run --rm "${runtime[@]}" "$image" echo-1 echo hello from containerd
+check "ctr run --rm: exit code 3 propagates" 3 "" "${ctr[@]}" run --rm "${runtime[@]}" "$image" exit-1 sh -c 'exit 3'
+check "ctr run: a create failure reports the runtime's own error (from --log json)" 1 "/nonexistent-source" \
+	"${ctr[@]}" run --rm "${runtime[@]}" --mount type=bind,src=/nonexistent-source,dst=/x,options=rbind "$image" bad-1 true
+check_not "ctr run: the failure is not 'unable to retrieve OCI runtime error'" "unable to retrieve OCI runtime error"
+
+# A detached container through its whole life.
+check "ctr run -d: sleep" 0 "" "${ctr[@]}" run -d "${runtime[@]}" "$image" life-1 sleep 1000
+wait_for "ctr task ls: RUNNING" RUNNING "${ctr[@]}" task ls
+init_pid=$("${ctr[@]}" task ls | awk '$1 == "life-1" { print $2 }')
+check "ctr task exec: output comes back" 0 "from exec" "${ctr[@]}" task exec --exec-id e1 life-1 echo from exec
+check "ctr task exec: exit code 5 propagates" 5 "" "${ctr[@]}" task exec --exec-id e2 life-1 sh -c 'exit 5'
+check "ctr task ps: lists init" 0 "$init_pid" "${ctr[@]}" task ps life-1
+check "ctr task pause" 0 "" "${ctr[@]}" task pause life-1
+check "ctr task ls: PAUSED" 0 PAUSED "${ctr[@]}" task ls
+check "ctr task exec into a paused container is refused" 1 "" "${ctr[@]}" task exec --exec-id e3 life-1 true
+check "ctr task resume" 0 "" "${ctr[@]}" task resume life-1
+check "ctr task ls: RUNNING again" 0 RUNNING "${ctr[@]}" task ls
+check "ctr task kill -s SIGTERM" 0 "" "${ctr[@]}" task kill -s SIGTERM life-1
+# sleep as PID 1 has no SIGTERM handler, so the kernel ignores the signal.
+check "SIGTERM to a PID 1 without a handler leaves it running" 0 RUNNING "${ctr[@]}" task ls
+check "ctr task kill -s SIGKILL" 0 "" "${ctr[@]}" task kill -s SIGKILL life-1
+wait_for "ctr task ls: STOPPED" STOPPED "${ctr[@]}" task ls
+check "ctr task rm" 0 "" "${ctr[@]}" task rm life-1
+check "ctr container rm" 0 "" "${ctr[@]}" container rm life-1
+check "the runtime keeps no state for a deleted container" 0 "" "$RUNTIME" --root "$state_root/anchor-e2e" list -q
+check_not "the runtime's list no longer names it" life-1
+
+# Forced removal of a running task: the shim sends kill --all 9, then delete.
+check "ctr run -d: a second sleep" 0 "" "${ctr[@]}" run -d "${runtime[@]}" "$image" force-1 sleep 1000
+wait_for "ctr task ls: RUNNING" RUNNING "${ctr[@]}" task ls
+force_pid=$("${ctr[@]}" task ls | awk '$1 == "force-1" { print $2 }')
+check "ctr task rm --force on a running task" 0 "" "${ctr[@]}" task rm --force force-1
+check "its init is gone" 1 "" kill -0 "$force_pid"
+check "ctr container rm" 0 "" "${ctr[@]}" container rm force-1
+
+# Limits: ctr does not mount /sys/fs/cgroup by default, hence the cgroup mount.
+check "ctr run --memory-limit: visible inside" 0 33554432 \
+	"${ctr[@]}" run --rm "${runtime[@]}" --memory-limit 33554432 \
+	--mount type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro "$image" mem-1 \
+	sh -c "$(cgroup_read memory/memory.limit_in_bytes memory.max)"
+
+# Terminals: the shim passes --console-socket and relays the pty master.
+check "ctr run -t: the process has a terminal" 0 /dev/pts/0 \
+	script -qec "$(tty_command "${ctr[@]}" run --rm -t "${runtime[@]}" "$image" tty-1 tty)" /dev/null
+check "ctr run -d: a sleep to exec into" 0 "" "${ctr[@]}" run -d "${runtime[@]}" "$image" tty-2 sleep 1000
+wait_for "ctr task ls: RUNNING" RUNNING "${ctr[@]}" task ls
+check "ctr task exec -t: the exec has a terminal" 0 /dev/pts/ \
+	script -qec "$(tty_command "${ctr[@]}" task exec -t --exec-id t1 tty-2 tty)" /dev/null
+check "ctr task rm --force" 0 "" "${ctr[@]}" task rm --force tty-2
+check "ctr container rm" 0 "" "${ctr[@]}" container rm tty-2
+
+summary containerd
