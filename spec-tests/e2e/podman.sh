@@ -13,6 +13,8 @@ check "podman run --rm: echo" 0 "hello from podman" "${run[@]}" "$IMAGE" echo he
 check "podman run: exit code 7 propagates" 7 "" "${run[@]}" "$IMAGE" sh -c 'exit 7'
 check "podman run: a missing program exits 127, with the runtime's error" 127 '"/nonexistent"' "${run[@]}" "$IMAGE" /nonexistent
 check "podman run: a file that is not executable exits 126" 126 "ermission denied" "${run[@]}" "$IMAGE" /etc/passwd
+check "podman run -t: the process has a terminal (conmon's console socket)" 0 /dev/pts/0 \
+	script -qec "$(tty_command "${run[@]}" -t "$IMAGE" tty)" /dev/null
 
 # A detached container through its whole life.
 check "podman run -d" 0 "" podman run -d --name life "$IMAGE" sleep 1000

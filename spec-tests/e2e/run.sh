@@ -59,7 +59,7 @@ runtime = "$runtime_name"
 runtime_supports_json = ["crun", "runc", "$runtime_name"]
 
 [engine.runtimes]
-$runtime_name = ["$RUNTIME"]
+"$runtime_name" = ["$RUNTIME"]
 EOF
 export IMAGE=localhost/e2e-busybox:latest
 export IMAGE_ARCHIVE=$E2E_WORK/busybox-oci.tar
