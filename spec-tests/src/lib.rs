@@ -484,12 +484,23 @@ impl Bundle {
     /// Starts `program args...` in the bundle directory, its stdout and stderr
     /// going to files of this bundle (so a container it starts can inherit them).
     pub fn spawn_program(&self, program: &Path, args: &[&str]) -> Running {
+        self.spawn_program_reading(program, args, None)
+    }
+
+    /// `spawn_program`, its stdin read from `stdin` (else /dev/null).
+    pub fn spawn_program_reading(&self, program: &Path, args: &[&str], stdin: Option<&Path>) -> Running {
         let (stdout, stderr) = self.out_files();
         let cmd = format!("{} {}", program.display(), args.join(" "));
+        let input = match stdin {
+            Some(path) => {
+                Stdio::from(fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            }
+            None => Stdio::null(),
+        };
         let child = Command::new(program)
             .args(args)
             .current_dir(self.path())
-            .stdin(Stdio::null())
+            .stdin(input)
             .stdout(fs::File::create(&stdout).expect("stdout file"))
             .stderr(fs::File::create(&stderr).expect("stderr file"))
             .spawn()
@@ -637,6 +648,15 @@ impl Container<'_> {
         full.extend_from_slice(args);
         full.push(&self.id);
         self.b.runtime(&full)
+    }
+
+    /// `cmd` with its stdin read from a file (`update --resources -`).
+    pub fn cmd_reading(&self, cmd: &str, args: &[&str], stdin: &Path) -> Output {
+        let root = self.b.state_root().to_string_lossy().into_owned();
+        let mut full = vec!["--root", root.as_str(), cmd];
+        full.extend_from_slice(args);
+        full.push(&self.id);
+        self.b.spawn_program_reading(&runtime_path(), &full, Some(stdin)).wait()
     }
 
     /// `exec [flags...] ID command...`: runc's order, the ID between them.

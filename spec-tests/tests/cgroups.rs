@@ -208,6 +208,18 @@ fn update_resources_json_is_applied_and_device_rules_are_kept() {
     assert_no_leftovers(&b, &c.id);
 }
 
+#[test]
+fn update_resources_dash_reads_the_json_from_stdin() {
+    // What Kubernetes' CRI plugin runs: `update --resources - ID`.
+    let b = waiting();
+    let c = b.start();
+    let file = write_file(&b.test_dir().join("resources.json"), r#"{"pids": {"limit": 9}}"#);
+    c.cmd_reading("update", &["--resources", "-"], &file).ok();
+    assert_eq!(read_cgroup("pids", &c.id, "pids.max"), "9");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
 /// A node of the mem driver (major 1) with a minor it does not have. The device
 /// cgroup is checked before the driver, so opening it fails with EPERM where the
 /// rules deny it and with ENXIO (no such minor) where they allow it, on any kernel
