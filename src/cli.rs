@@ -33,6 +33,9 @@ pub struct Cli {
     /// a different flag)
     #[arg(long, default_value = "auto")]
     pub rootless: Rootless,
+    /// Directories of CDI spec files, in order (default /etc/cdi,/var/run/cdi)
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
     /// Print the version, commit and OCI spec version
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -55,6 +58,14 @@ impl Cli {
             None => {
                 Err("an unprivileged user needs --root or XDG_RUNTIME_DIR for the container state".into())
             }
+        }
+    }
+
+    /// `--cdi-spec-dirs`, else the CDI specification's two directories.
+    pub fn cdi_spec_dirs(&self) -> Vec<PathBuf> {
+        match &self.cdi_spec_dirs {
+            Some(dirs) => dirs.clone(),
+            None => crate::cdi::DEFAULT_SPEC_DIRS.iter().map(PathBuf::from).collect(),
         }
     }
 

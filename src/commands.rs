@@ -24,7 +24,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         _ => {}
     }
     let root = &cli.state_root().map_err(Error::invalid)?;
-    let rootless = cli.is_rootless();
+    let host = container::HostSettings { rootless: cli.is_rootless(), cdi_spec_dirs: cli.cdi_spec_dirs() };
     if matches!(command, Command::Create(_) | Command::Run(_)) && cli.systemd_cgroup {
         // The other commands work from the directories the state recorded.
         return Err(Error::invalid(
@@ -32,7 +32,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         ));
     }
     match command {
-        Command::Create(a) => create(root, a, rootless),
+        Command::Create(a) => create(root, a, &host),
         Command::Start(a) => {
             let dir = StateDir::open(root, &a.id)?;
             container::start(&dir, &dir.load()?)?;
@@ -45,7 +45,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         }
         Command::Kill(a) => kill(root, a),
         Command::Delete(a) => delete(root, a),
-        Command::Run(a) => run(root, a, rootless),
+        Command::Run(a) => run(root, a, &host),
         Command::List(a) => list(root, a),
         Command::Exec(a) => exec(root, a),
         Command::Pause(a) | Command::Resume(a) => {
@@ -64,8 +64,8 @@ fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
 }
 
-fn create(root: &Path, args: &CreateArgs, rootless: bool) -> Result<i32> {
-    container::create(root, args, false, rootless)?;
+fn create(root: &Path, args: &CreateArgs, host: &container::HostSettings) -> Result<i32> {
+    container::create(root, args, false, host)?;
     Ok(0)
 }
 
@@ -139,7 +139,7 @@ fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
 /// `run`: create and start; in the foreground, forward signals to the container (and
 /// relay its terminal), wait for it, remove it and exit with its status (128+N when
 /// killed by signal N).
-fn run(root: &Path, args: &RunArgs, rootless: bool) -> Result<i32> {
+fn run(root: &Path, args: &RunArgs, host: &container::HostSettings) -> Result<i32> {
     let forwarded = forwardable_signals();
     if !args.detach {
         // Blocked before init is forked, so no signal is lost; init unblocks them.
@@ -147,7 +147,7 @@ fn run(root: &Path, args: &RunArgs, rootless: bool) -> Result<i32> {
             .ctx(|| "block signals")?;
     }
     let container::Created { dir, state, master } =
-        container::create(root, &args.create, !args.detach, rootless)?;
+        container::create(root, &args.create, !args.detach, host)?;
     // The pty is set up (no CRLF translation, the caller's window size) before the
     // program can write to it.
     let proxy = master.map(Proxy::new);

@@ -20,7 +20,16 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// Reads and checks the bundle's config.json and its rootfs.
     pub fn load(dir: &Path) -> Result<Self> {
+        let bundle = Bundle::read(dir)?;
+        bundle.validate()?;
+        Ok(bundle)
+    }
+
+    /// Reads the bundle without the checks of `validate`, for a caller that edits the
+    /// configuration first (CDI).
+    pub fn read(dir: &Path) -> Result<Self> {
         let dir = std::fs::canonicalize(dir)
             .map_err(|e| Error::invalid(format!("bundle {}: {e}", dir.display())))?;
         let config = dir.join("config.json");
@@ -36,9 +45,7 @@ impl Bundle {
         if !rootfs.is_dir() {
             return Err(Error::invalid(format!("rootfs {} is not a directory", rootfs.display())));
         }
-        let bundle = Bundle { dir, rootfs, spec };
-        bundle.validate()?;
-        Ok(bundle)
+        Ok(Bundle { dir, rootfs, spec })
     }
 
     pub fn validate(&self) -> Result<()> {

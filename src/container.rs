@@ -24,11 +24,22 @@ pub struct Created {
     pub master: Option<OwnedFd>,
 }
 
+/// What the global flags say about the host, for `create`.
+pub struct HostSettings {
+    /// Rootless: the container gets only the cgroups delegated to the caller.
+    pub rootless: bool,
+    /// Where CDI spec files are looked for.
+    pub cdi_spec_dirs: Vec<std::path::PathBuf>,
+}
+
 /// `create`: validates the bundle, records the container, forks init and waits until
-/// it is ready. On any failure everything made so far is removed again. Rootless, the
-/// container gets only the cgroups delegated to the caller.
-pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, rootless: bool) -> Result<Created> {
-    let mut bundle = Bundle::load(&args.bundle)?;
+/// it is ready. On any failure everything made so far is removed again.
+pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSettings) -> Result<Created> {
+    let mut bundle = Bundle::read(&args.bundle)?;
+    // CDI devices become part of the configuration first, so that everything below
+    // (validation included) sees them.
+    let cdi_devices = crate::cdi::inject(&mut bundle.spec, &host.cdi_spec_dirs)?;
+    bundle.validate()?;
     let listen_fds = pass_on_socket_activation(&mut bundle.spec);
     // Compiled before anything exists, so a bad profile leaves nothing behind.
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -46,7 +57,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, rootless: bool)
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
     let planned = Cgroup::plan(cgroups_path, &args.id)
-        .and_then(|c| if rootless { c.delegated_only(resources) } else { Ok(c) })
+        .and_then(|c| if host.rootless { c.delegated_only(resources) } else { Ok(c) })
         .and_then(|c| c.check_unoccupied().map(|()| c));
     let cgroup = match planned {
         Ok(c) => c,
@@ -62,7 +73,10 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, rootless: bool)
         rootfs: bundle.rootfs.clone(),
         created: crate::logger::rfc3339_now(),
         owner: nix::unistd::geteuid().as_raw(),
-        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        annotations: with_injected_devices(
+            bundle.spec.annotations().clone().unwrap_or_default(),
+            &cdi_devices,
+        ),
         creator: ProcessId::of(std::process::id() as i32)?,
         init: None,
         cgroup_dirs: cgroup.paths(),
@@ -86,6 +100,17 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, rootless: bool)
             Err(e)
         }
     }
+}
+
+/// The state's annotations: the config's, and the CDI devices injected, if any.
+fn with_injected_devices(
+    mut annotations: std::collections::HashMap<String, String>,
+    devices: &[String],
+) -> std::collections::HashMap<String, String> {
+    if !devices.is_empty() {
+        annotations.insert(crate::cdi::INJECTED_ANNOTATION.to_string(), devices.join(","));
+    }
+    annotations
 }
 
 /// systemd socket activation, passed on as runc does: when LISTEN_PID names this

@@ -36,7 +36,13 @@ pub fn report() -> Value {
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}}
         },
-        "annotations": {"io.github.anchor-runtime.version": env!("CARGO_PKG_VERSION")}
+        // features.md has no field for CDI: runtime-specific facts go in annotations.
+        "annotations": {
+            "io.github.anchor-runtime.version": env!("CARGO_PKG_VERSION"),
+            "io.github.anchor-runtime.cdi": "true",
+            "io.github.anchor-runtime.cdi.versions": crate::cdi::spec_file::VERSIONS.join(","),
+            "io.github.anchor-runtime.cdi.specDirs": crate::cdi::DEFAULT_SPEC_DIRS.join(","),
+        }
     })
 }
 

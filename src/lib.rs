@@ -3,6 +3,7 @@
 //! micro-benchmarks in `benches/` can call the same code the commands run.
 
 pub mod capabilities;
+pub mod cdi;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;

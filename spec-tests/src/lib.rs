@@ -271,6 +271,8 @@ pub fn process_alive(pid: i32) -> bool {
 pub struct Bundle {
     /// `config.json` as JSON; written to disk on every create/run.
     pub config: Value,
+    /// Global flags for every invocation, after `--root` (e.g. `--cdi-spec-dirs`).
+    pub global_flags: Vec<String>,
     dir: PathBuf,
     ids: RefCell<Vec<String>>,
     outputs: Cell<usize>,
@@ -287,6 +289,7 @@ impl Bundle {
         let dir = Path::new(TEST_ROOT).join(unique_name());
         let b = Bundle {
             config: serde_json::from_str(DEFAULT_CONFIG).expect("default config is JSON"),
+            global_flags: Vec::new(),
             dir,
             ids: RefCell::new(Vec::new()),
             outputs: Cell::new(0),
@@ -472,7 +475,10 @@ impl Bundle {
 
     /// Starts `RUNTIME --root <state> args...` in the bundle directory.
     pub fn spawn_runtime(&self, args: &[&str]) -> Running {
-        self.spawn_runtime_with(&["--root", &self.state_root().to_string_lossy()], args)
+        let root = self.state_root().to_string_lossy().into_owned();
+        let mut global = vec!["--root", root.as_str()];
+        global.extend(self.global_flags.iter().map(String::as_str));
+        self.spawn_runtime_with(&global, args)
     }
 
     /// Starts `RUNTIME global... args...` without an implicit `--root`.
