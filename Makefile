@@ -5,6 +5,8 @@
 #   make test-cgroupv2  the cgroup spec-tests in a pure cgroup-v2 qemu guest
 #   make test-e2e  containerd, podman and buildah drive the runtime end to end
 #               (E2E_RUNTIME=/usr/sbin/runc runs the same suites against runc)
+#   make test-gpu  GPU containers on a host with an NVIDIA GPU (GPU_COMPARE=runc
+#               adds runc's results); says so and passes on a host without one
 #   make bench  side-by-side lifecycle benchmark with runc and crun, and micro-benchmarks
 
 CARGO       ?= cargo
@@ -43,7 +45,7 @@ apt_install = @missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo 
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-.PHONY: all deps build probe bundle run test test-cgroupv2 test-e2e bench clean
+.PHONY: all deps build probe bundle run test test-cgroupv2 test-e2e test-gpu bench clean
 
 all: build
 
@@ -101,6 +103,14 @@ test-cgroupv2: deps build
 	done; \
 	echo "ANCHOR_RUNTIME=$(RUNTIME) PROBE=$(PROBE) TEST_BINS=\"$${bins# }\" spec-tests/guest/run.sh"; \
 	ANCHOR_RUNTIME=$(RUNTIME) PROBE=$(PROBE) TEST_BINS="$${bins# }" spec-tests/guest/run.sh
+
+# GPU containers through linux.devices, device cgroup rules and CDI, on the
+# host's NVIDIA GPU (spec-tests/gpu/run.sh). A machine with the runtime already
+# built (and no cargo) runs it without building.
+GPU_COMPARE ?=
+test-gpu:
+	@[ -x $(RUNTIME) ] || $(MAKE) build
+	spec-tests/gpu/run.sh $(RUNTIME) $(GPU_COMPARE)
 
 # Side by side with runc and crun on both bundles (benches/lifecycle.sh), then the
 # micro-benchmarks of config parsing and seccomp compilation (benches/startup.rs).
