@@ -68,6 +68,7 @@ fn cdi_device_edits_are_applied_inside_the_container() {
         &[("test.json", json_spec("0.7.0", &[("one", edits)], json!({"env": ["CDI_SPEC=1"]})))],
     );
     request(&mut b, &[&dir], &["one"]);
+    b.config["process"]["env"].as_array_mut().unwrap().push(json!("CDI_DEVICE=from-config"));
     let written = b.config.clone();
     let probes: &[&[&str]] = &[
         &["info"],
@@ -81,6 +82,7 @@ fn cdi_device_edits_are_applied_inside_the_container() {
         <[Value; 6]>::try_from(b.run_probes(probes)).unwrap();
     let env: Vec<String> = serde_json::from_value(info["env"].clone()).unwrap();
     assert!(env.contains(&"CDI_DEVICE=one".into()) && env.contains(&"CDI_SPEC=1".into()), "{env:?}");
+    assert!(!env.contains(&"CDI_DEVICE=from-config".into()), "the CDI value replaces the config's: {env:?}");
     assert_eq!(info["groups"], json!([4242]), "a GID of 0 is ignored: {info}");
     // Type and numbers read from the host's /dev/null, which the spec left out.
     assert_eq!(

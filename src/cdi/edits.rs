@@ -78,7 +78,14 @@ fn add_env(spec: &mut Spec, env: &[String]) {
         return;
     }
     if let Some(process) = spec.process_mut() {
-        process.env_mut().get_or_insert_with(Vec::new).extend(env.iter().cloned());
+        let list = process.env_mut().get_or_insert_with(Vec::new);
+        // A variable the config already sets takes the CDI value (getenv would
+        // otherwise find the config's first), as the CDI reference does.
+        for var in env {
+            let key = var.split_once('=').map_or(var.as_str(), |(k, _)| k);
+            list.retain(|old| old.split_once('=').map_or(old.as_str(), |(k, _)| k) != key);
+            list.push(var.clone());
+        }
     }
 }
 
