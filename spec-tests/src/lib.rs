@@ -7,9 +7,9 @@
 //! reports from inside the container.
 //!
 //! Binaries:
-//! * runtime: `$ANCHOR_RUNTIME`, default `<workspace>/target/x86_64-unknown-linux-gnu/release/anchor-runtime`
+//! * runtime: `$ANCHOR_RUNTIME`, default `<workspace>/target/x86_64-unknown-linux-gnu/release/anchor-runtime` (`$CARGO_TARGET_DIR` in place of `target` when set)
 //!   (the static build `make build` makes)
-//! * probe: `$PROBE`, default `<workspace>/target/x86_64-unknown-linux-gnu/release/probe`
+//! * probe: `$PROBE`, default `probe` beside it
 //! * busybox: `/bin/busybox`
 //!
 //! Build and run (as root; `--test-threads=2` keeps a 2-core machine usable):
@@ -60,6 +60,13 @@ fn workspace_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where `make build` and `make probe` put the static binaries: cargo's target
+/// directory (CARGO_TARGET_DIR, as cargo and the Makefile follow it) for the target.
+fn static_release_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    workspace_dir().join(target).join("x86_64-unknown-linux-gnu/release")
+}
+
 fn binary_from_env(var: &str, default: PathBuf, hint: &str) -> PathBuf {
     let path = std::env::var_os(var).map_or(default, PathBuf::from);
     assert!(path.is_file(), "{var}: {} does not exist; {hint}", path.display());
@@ -70,7 +77,7 @@ fn binary_from_env(var: &str, default: PathBuf, hint: &str) -> PathBuf {
 pub fn runtime_path() -> PathBuf {
     binary_from_env(
         "ANCHOR_RUNTIME",
-        workspace_dir().join("target/x86_64-unknown-linux-gnu/release/anchor-runtime"),
+        static_release_dir().join("anchor-runtime"),
         "build it with `make build` or point ANCHOR_RUNTIME at a runtime (e.g. /usr/sbin/runc)",
     )
 }
@@ -79,7 +86,7 @@ pub fn runtime_path() -> PathBuf {
 pub fn probe_path() -> PathBuf {
     binary_from_env(
         "PROBE",
-        workspace_dir().join("target/x86_64-unknown-linux-gnu/release/probe"),
+        static_release_dir().join("probe"),
         "build it with `RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p probe --target x86_64-unknown-linux-gnu`",
     )
 }
