@@ -37,9 +37,10 @@ E2E_RUNTIME       ?= $(RUNTIME)
 # bench: the tools benches/lifecycle.sh uses, and crun to compare with.
 BENCH_DEB_DEPS    := hyperfine jq bc time crun
 
-# $(call apt_install,PACKAGES): installs those that are missing, without
+# $(call apt_install,PACKAGES): installs those that are not installed (removed ones
+# whose config files remain count as missing), without
 # recommends (qemu's pull in GTK).
-apt_install = @missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+apt_install = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
