@@ -42,7 +42,7 @@ BENCH_DEB_DEPS    := hyperfine jq bc time crun
 # recommends (qemu's pull in GTK).
 apt_install = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
+		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 

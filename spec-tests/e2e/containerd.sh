@@ -31,6 +31,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   path = "$dir/opt"
 EOF
 
+# ctr and the shim put IO fifos and shim sockets under /run/containerd whatever the
+# config says; when this run is what made it, the (empty) directories go at the end.
+[ -d /run/containerd ] && made_run_dir=false || made_run_dir=true
 containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
 containerd_pid=$!
 stop_containerd() {
@@ -39,6 +42,10 @@ stop_containerd() {
 	# The shims outlive containerd by design; these are ours alone.
 	pkill -KILL -f -- "-address $dir/containerd.sock" 2>/dev/null
 	remove_cgroup anchor-e2e
+	if $made_run_dir; then
+		rmdir /run/containerd/fifo /run/containerd/s /run/containerd 2>/dev/null
+	fi
+	return 0
 }
 trap stop_containerd EXIT
 
