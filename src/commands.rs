@@ -60,8 +60,16 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
     }
 }
 
+/// One line on stdout. A reader that has gone (`list | head -1`) ends the output,
+/// not the runtime: Rust ignores SIGPIPE, and println! would panic on EPIPE. Returns
+/// whether the line was written, so a stream (`events`) can stop.
+pub fn say(line: impl std::fmt::Display) -> bool {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}").is_ok()
+}
+
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialize"));
+    say(serde_json::to_string_pretty(v).expect("JSON values serialize"));
 }
 
 fn create(root: &Path, args: &CreateArgs, host: &container::HostSettings) -> Result<i32> {
@@ -295,7 +303,7 @@ fn ps(root: &Path, args: &PsArgs) -> Result<i32> {
     let (st, _) = state::peek(root, &args.id)?;
     let pids = st.cgroup_dirs.first().map(|d| crate::cgroups::pids_recursive(d)).unwrap_or_default();
     if args.format == ListFormat::Json {
-        println!("{}", serde_json::json!(pids));
+        say(serde_json::json!(pids));
         return Ok(0);
     }
     let ps_args = if args.ps_args.is_empty() { vec!["-ef".to_string()] } else { args.ps_args.clone() };
@@ -314,11 +322,11 @@ fn ps(root: &Path, args: &PsArgs) -> Result<i32> {
         .split_whitespace()
         .position(|h| h == "PID")
         .ok_or_else(|| Error::invalid("ps output has no PID column"))?;
-    println!("{header}");
+    say(header);
     for line in lines {
         let pid = line.split_whitespace().nth(pid_column).and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
+            say(line);
         }
     }
     Ok(0)
@@ -361,7 +369,7 @@ fn events(root: &Path, args: &EventsArgs) -> Result<i32> {
         if let Some(data) = data {
             e["data"] = data;
         }
-        println!("{e}");
+        say(e)
     };
     if args.stats {
         event("stats", Some(cgroup.stats()));
@@ -378,11 +386,15 @@ fn events(root: &Path, args: &EventsArgs) -> Result<i32> {
         std::thread::sleep(poll);
         let now_ooms = cgroup.oom_kills();
         if now_ooms > ooms {
-            event("oom", None);
+            if !event("oom", None) {
+                break;
+            }
             ooms = now_ooms;
         }
         if std::time::Instant::now() >= next_stats {
-            event("stats", Some(cgroup.stats()));
+            if !event("stats", Some(cgroup.stats())) {
+                break;
+            }
             next_stats += interval;
         }
     }
@@ -581,10 +593,10 @@ fn list(root: &Path, args: &ListArgs) -> Result<i32> {
     }
     if args.quiet {
         for r in &rows {
-            println!("{}", r["id"].as_str().unwrap_or_default());
+            say(r["id"].as_str().unwrap_or_default());
         }
     } else if args.format == ListFormat::Json {
-        println!("{}", serde_json::Value::Array(rows));
+        say(serde_json::Value::Array(rows));
     } else {
         let cell = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
         let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
@@ -599,7 +611,7 @@ fn list(root: &Path, args: &ListArgs) -> Result<i32> {
             .collect();
         let line = |cells: Vec<&str>| {
             let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-            println!("{}", padded.join("   ").trim_end());
+            say(padded.join("   ").trim_end());
         };
         line(header.to_vec());
         for r in &table {

@@ -6,9 +6,12 @@ use clap::Parser;
 fn main() {
     let cli = cli::Cli::parse();
     if cli.version {
-        println!("anchor-runtime version {}", env!("CARGO_PKG_VERSION"));
-        println!("commit: {}", option_env!("ANCHOR_COMMIT").unwrap_or("unknown"));
-        println!("spec: {}", config::SPEC_VERSION);
+        let _ = commands::say(format_args!(
+            "anchor-runtime version {}\ncommit: {}\nspec: {}",
+            env!("CARGO_PKG_VERSION"),
+            option_env!("ANCHOR_COMMIT").unwrap_or("unknown"),
+            config::SPEC_VERSION
+        ));
         return;
     }
     logger::init(cli.log.as_deref(), cli.log_format == cli::LogFormat::Json, cli.debug);

@@ -252,3 +252,22 @@ fn features_reports_versions_hooks_namespaces_and_seccomp() {
     // What is not supported is said so, not left out.
     assert_eq!(f["linux"]["apparmor"]["enabled"], false);
 }
+
+#[test]
+fn output_to_a_reader_that_has_gone_is_not_a_crash() {
+    // `anchor-runtime list | head -1`: the reader may close before the output ends.
+    let b = Bundle::new();
+    let root = b.state_root();
+    for args in [vec!["--version"], vec!["--root", root.to_str().unwrap(), "list"]] {
+        let mut child = std::process::Command::new(runtime_path())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !stderr.contains("panicked"), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
