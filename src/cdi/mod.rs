@@ -52,7 +52,7 @@ fn requested_devices(spec: &Spec) -> Result<Vec<String>> {
     requests.sort();
     for (key, value) in requests {
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            split_name(name).map_err(|e| Error::invalid(format!("annotation {key}: {e}")))?;
+            check_qualified_name(name).map_err(|e| Error::invalid(format!("annotation {key}: {e}")))?;
             if !names.iter().any(|n| n == name) {
                 names.push(name.to_string());
             }
@@ -61,14 +61,13 @@ fn requested_devices(spec: &Spec) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// `vendor.com/class=name` into its kind and device name, both checked.
-fn split_name(qualified: &str) -> std::result::Result<(&str, &str), String> {
+/// `vendor.com/class=name`, its kind and its device name each checked.
+fn check_qualified_name(qualified: &str) -> std::result::Result<(), String> {
     let invalid = |why: String| format!("CDI device name {qualified:?} is invalid: {why}");
     let (kind, name) =
         qualified.split_once('=').ok_or_else(|| invalid("not of the form vendor.com/class=name".into()))?;
     spec_file::check_kind(kind).map_err(invalid)?;
-    spec_file::check_name(name).map_err(invalid)?;
-    Ok((kind, name))
+    spec_file::check_name(name).map_err(invalid)
 }
 
 /// One requested device, found: its spec file (whose spec-level edits come with it)

@@ -165,25 +165,26 @@ impl SpecFile {
 
 /// (major, minor) of a `cdiVersion` this runtime reads; a newer one is refused by name.
 fn version_of(text: &str) -> Result<(u64, u64), String> {
-    let parts: Vec<u64> = text.split('.').map(|p| p.parse().ok()).collect::<Option<_>>().unwrap_or_default();
-    let [major, minor, _patch] = parts[..] else {
-        return Err(format!("cdiVersion {text:?} is not a version (MAJOR.MINOR.PATCH)"));
-    };
-    let known = |v: &&str| version_of_known(v) == (major, minor);
-    if VERSIONS.iter().any(known) {
-        return Ok((major, minor));
+    let version = major_minor(text)
+        .ok_or_else(|| format!("cdiVersion {text:?} is not a version (MAJOR.MINOR.PATCH)"))?;
+    if VERSIONS.iter().any(|v| major_minor(v) == Some(version)) {
+        return Ok(version);
     }
     let newest = VERSIONS[VERSIONS.len() - 1];
-    if (major, minor) > version_of_known(newest) {
+    if Some(version) > major_minor(newest) {
         Err(format!("cdiVersion {text} is newer than the CDI versions this runtime reads (up to {newest})"))
     } else {
         Err(format!("cdiVersion {text} is not a released CDI version"))
     }
 }
 
-fn version_of_known(v: &str) -> (u64, u64) {
-    let mut parts = v.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+/// MAJOR.MINOR.PATCH as (major, minor); anything else is None.
+fn major_minor(text: &str) -> Option<(u64, u64)> {
+    let parts: Vec<u64> = text.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    match parts[..] {
+        [major, minor, _patch] => Some((major, minor)),
+        _ => None,
+    }
 }
 
 /// `vendor.com/class`: a vendor of DNS-like labels and a class name.

@@ -12,12 +12,10 @@ mod tmpcopyup;
 use crate::cgroups::{Cgroup, Hierarchy};
 use crate::error::{Context, Error, Result};
 use mount_options::MountOptions;
-use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{Mount, Spec};
 use safe_path::{create_in_root, fd_path, open_in_root, Leaf};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 const NONE: Option<&str> = None;
@@ -84,8 +82,7 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
     // Opened before the mount hides it: the image's files at this path.
     let copy_from = if opts.tmpcopyup && typ == "tmpfs" {
-        let read = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        Some(nix::fcntl::open(&fd_path(&target), read, Mode::empty()).ctx(|| step("open for tmpcopyup"))?)
+        Some(OwnedFd::from(std::fs::File::open(fd_path(&target)).ctx(|| step("open for tmpcopyup"))?))
     } else {
         None
     };
@@ -103,8 +100,6 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     }
     let mounted = reopen(root, dest).ctx(|| step("reopen"))?;
     if let Some(from) = copy_from {
-        // SAFETY: open returned a new fd that nothing else owns.
-        let from = unsafe { OwnedFd::from_raw_fd(from) };
         tmpcopyup::copy_tree(from, mounted.as_fd()).ctx(|| step("tmpcopyup"))?;
     }
     finish_mount(&mounted, &opts).ctx(|| step("set propagation or attributes"))
