@@ -174,7 +174,7 @@ impl Cgroup {
     /// would have `delete` (or a failed create's cleanup) kill them. runc 1.2 refuses
     /// it too. Checked before the directories are recorded as the container's.
     pub fn check_unoccupied(&self) -> Result<()> {
-        for (_, dir) in &self.dirs {
+        for (_, dir) in self.dirs.iter().filter(|(_, d)| d.exists()) {
             let occupied = pids_recursive(dir);
             if !occupied.is_empty() {
                 return Err(Error::invalid(format!(
@@ -446,6 +446,13 @@ fn refuse_systemd_form(path: &Path) -> Result<()> {
 /// container running systemd or its own containers makes some): children first, the
 /// processes killed, the removal retried until the kernel has released them.
 pub fn remove_dir(dir: &Path) -> Result<()> {
+    // Mostly the container's processes are gone with its PID namespace and there
+    // are no children: one rmdir does it.
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     // cgroup v2 (5.14+) kills the whole subtree in one write, processes that are
     // forking included; the loop below still catches what it does not.
     if dir.join("cgroup.kill").exists() {
@@ -586,18 +593,22 @@ fn enable_controllers(root: &Path, dir: &Path, controllers: &[String]) -> Result
 /// A v1 cpuset cgroup starts with empty cpus and mems, and a task cannot join it
 /// until they are set: copy them down from the nearest ancestor that has them.
 fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
-    let rel = dir.strip_prefix(root).unwrap_or(dir);
-    let mut cur = root.to_path_buf();
-    for comp in rel.components() {
-        let parent = cur.clone();
-        cur.push(comp);
-        for file in ["cpuset.cpus", "cpuset.mems"] {
-            let mine = fs::read_to_string(cur.join(file)).unwrap_or_default();
-            if mine.trim().is_empty() {
-                let theirs = fs::read_to_string(parent.join(file))
-                    .ctx(|| format!("read {}", parent.join(file).display()))?;
-                write(&cur, file, theirs.trim())?;
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        // Up from the container's directory to the first level that has a value,
+        // then that value down into each empty level on the way.
+        let mut empty = Vec::new();
+        let mut levels = dir.ancestors().take_while(|d| d.starts_with(root));
+        let value = loop {
+            let Some(level) = levels.next() else {
+                return Err(Error::invalid(format!("no cgroup above {} has {file} set", dir.display())));
+            };
+            match read_value(level, file)? {
+                v if v.is_empty() => empty.push(level),
+                v => break v,
             }
+        };
+        for level in empty.iter().rev() {
+            write(level, file, &value)?;
         }
     }
     Ok(())
