@@ -98,6 +98,9 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
         }
         r => r.ctx(|| step("mount"))?,
     }
+    if copy_from.is_none() && !opts.has_after_mount_steps() {
+        return Ok(());
+    }
     let mounted = reopen(root, dest).ctx(|| step("reopen"))?;
     if let Some(from) = copy_from {
         tmpcopyup::copy_tree(from, mounted.as_fd()).ctx(|| step("tmpcopyup"))?;
@@ -149,6 +152,9 @@ fn finish_bind(
     step: &dyn Fn(&str) -> String,
 ) -> Result<()> {
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    if extra.is_empty() && !opts.has_after_mount_steps() {
+        return Ok(());
+    }
     let target = reopen(root, dest).ctx(|| step("reopen"))?;
     if !extra.is_empty() {
         remount(&target, extra | MsFlags::MS_BIND).ctx(|| step("remount with options"))?;

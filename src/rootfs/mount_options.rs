@@ -135,6 +135,12 @@ impl MountOptions {
         o
     }
 
+    /// Whether anything is left to do once the mount exists: a propagation change or
+    /// recursive attributes (which act on the new mount, so it must be reopened).
+    pub fn has_after_mount_steps(&self) -> bool {
+        !self.propagation.is_empty() || self.rec_set != 0 || self.rec_clear != 0
+    }
+
     pub fn is_bind(&self) -> bool {
         self.flags.contains(MsFlags::MS_BIND)
     }

@@ -91,6 +91,12 @@ fn create_with_budget(
     leaf: Leaf,
     budget: usize,
 ) -> std::result::Result<OwnedFd, Errno> {
+    let leaf_flags = libc::O_PATH | if leaf == Leaf::Dir { libc::O_DIRECTORY } else { 0 };
+    // Mostly the path is there already: one lookup instead of one per component.
+    match open_in_root(root, rel, leaf_flags, 0) {
+        Err(Errno::ENOENT) => {}
+        found => return found,
+    }
     let comps: Vec<_> = rel.components().collect();
     let mut parent = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0)?;
     let mut walked = PathBuf::new();
