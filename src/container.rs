@@ -158,9 +158,8 @@ fn build(
     let (uid, gid) = bundle.container_root_on_host();
     nix::unistd::chown(&dir.exec_fifo(), Some(uid.into()), Some(gid.into())).ctx(|| "chown exec FIFO")?;
     let linux = bundle.spec.linux().as_ref();
-    cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
-    // Step marks: with --debug the log's timestamps show where create spends its time.
-    crate::logger::debug("create: cgroups made");
+    // The rest is made while init makes its namespaces (see `process::spawn`).
+    cgroup.create_v2(linux.and_then(|l| l.resources().as_ref()))?;
     let state_dir = crate::rootfs::safe_path::open_root(&dir.path)?;
     let (parent, child) = sync::pair()?;
     let ctx = InitContext {

@@ -67,6 +67,21 @@ impl NamespacePlan {
         self.joins.is_empty() && !self.creates(LinuxNamespaceType::Time)
     }
 
+    /// The namespaces the clone of init makes. PID must be: a new PID namespace only
+    /// applies to children. User too, as it owns those made after it. Init makes the
+    /// rest itself (`unshared_by_init`), while the parent goes on with the cgroups.
+    pub fn made_at_clone(&self) -> CloneFlags {
+        self.new & (CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// What init unshares at once after a single clone: everything else but the cgroup
+    /// namespace, which waits until init is in its cgroup.
+    pub fn unshared_by_init(&self) -> CloneFlags {
+        // On raw bits: CloneFlags' `!` would drop CLONE_NEWTIME, unknown to nix.
+        let kept = (self.made_at_clone() | CloneFlags::CLONE_NEWCGROUP).bits();
+        CloneFlags::from_bits_retain(self.new.bits() & !kept)
+    }
+
     /// A new PID or time namespace (created or joined) only applies to children, so
     /// the step-by-step path forks once more after entering them.
     pub fn needs_inner_fork(&self) -> bool {

@@ -195,35 +195,39 @@ impl Cgroup {
         self.dirs.iter().map(|(_, d)| d.clone()).collect()
     }
 
-    /// Creates the directories and writes the limits; `pid` joins afterwards, so it
-    /// never runs unconstrained.
-    pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+    /// Creates the directory in the cgroup2 hierarchy, if there is one, with the
+    /// controllers enabled above it: what clone3 needs to start init inside it.
+    pub fn create_v2(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let no_resources = LinuxResources::default();
         let r = resources.unwrap_or(&no_resources);
         let pure_v2 = self.is_pure_v2();
-        for (h, dir) in &self.dirs {
-            if h.v2 {
-                // A pure v2 host gets every controller, so a later `update` can set
-                // anything. A hybrid host's cgroup2 tree gets only what this config
-                // limits there: a controller enabled in v2 can no longer be mounted
-                // as v1, which other runtimes on the host may do (crun with hugetlb).
-                let wanted: Vec<String> = if pure_v2 {
-                    h.controllers.clone()
-                } else {
-                    resources::settings(r, true)?
-                        .into_iter()
-                        .map(|s| s.controller)
-                        .filter(|c| h.has(c))
-                        .collect()
-                };
-                enable_controllers(&h.mount_point, dir, &wanted)?;
-            }
+        for (h, dir) in self.dirs.iter().filter(|(h, _)| h.v2) {
+            // A pure v2 host gets every controller, so a later `update` can set
+            // anything. A hybrid host's cgroup2 tree gets only what this config
+            // limits there: a controller enabled in v2 can no longer be mounted
+            // as v1, which other runtimes on the host may do (crun with hugetlb).
+            let wanted: Vec<String> = if pure_v2 {
+                h.controllers.clone()
+            } else {
+                resources::settings(r, true)?.into_iter().map(|s| s.controller).filter(|c| h.has(c)).collect()
+            };
+            enable_controllers(&h.mount_point, dir, &wanted)?;
             fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
-            if h.has("cpuset") && !h.v2 {
+        }
+        Ok(())
+    }
+
+    /// After `create_v2`: creates the v1 directories and writes every limit. Init
+    /// waits for this before it does anything of the container's (and joins its v1
+    /// cgroups only then), so the container never runs unconstrained.
+    pub fn create_v1_and_apply(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        for (h, dir) in self.dirs.iter().filter(|(h, _)| !h.v2) {
+            fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
+            if h.has("cpuset") {
                 inherit_cpuset(&h.mount_point, dir)?;
             }
         }
-        self.apply(r, Devices::Apply)
+        self.apply(resources.unwrap_or(&LinuxResources::default()), Devices::Apply)
     }
 
     /// The container's directory in the cgroup2 hierarchy (all of a pure v2 host, the

@@ -72,8 +72,13 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     nix::unistd::setsid().ctx(|| "setsid")?;
     // Until create has finished, init must not outlive the runtime.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
-    sock.expect("Go", |m| matches!(m, Message::Go))?;
     let plan = ctx.namespaces;
+    // While the parent sets up the cgroups: kernel work only, nothing of the config's.
+    let own = plan.unshared_by_init();
+    if !stepwise && !own.is_empty() {
+        unshare(own).ctx(|| format!("create namespaces {own:?}"))?;
+    }
+    sock.expect("Go", |m| matches!(m, Message::Go))?;
     // Before anything else, and before its cgroup namespace is made (see `spawn`).
     if super::init_joins_v1_itself(plan) {
         ctx.cgroup.join_v1_self()?;

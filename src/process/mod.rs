@@ -29,13 +29,9 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
         // The real init is a grandchild; when its parent exits it must come back to us.
         nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     }
-    // The cgroup namespace is made by init after it joined its cgroup (see `Go`), so
-    // its root is the container's cgroup, not the runtime's.
-    let flags = if single {
-        CloneFlags::from_bits_retain(plan.new.bits() & !CloneFlags::CLONE_NEWCGROUP.bits())
-    } else {
-        CloneFlags::empty()
-    };
+    // Init makes most of its namespaces itself, right after the clone, in parallel
+    // with the cgroup setup below (see `NamespacePlan::made_at_clone`).
+    let flags = if single { plan.made_at_clone() } else { CloneFlags::empty() };
     // Who puts init in which cgroup: in the cgroup2 hierarchy the kernel, at clone
     // (clone3's CLONE_INTO_CGROUP), where it can; in v1 hierarchies init itself when
     // it can (see `Cgroup::join_v1_self`); the rest the parent, by writing
@@ -50,6 +46,9 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     }
     drop(child);
     drop(cgroup_dir);
+    cgroup.create_v1_and_apply(ctx.spec.linux().as_ref().and_then(|l| l.resources().as_ref()))?;
+    // Step marks: with --debug the log's timestamps show where create spends its time.
+    crate::logger::debug("create: cgroups made");
     let init_joins_v1 = init_joins_v1_itself(plan);
     cgroup.add(pid, |h| if h.v2 { !in_v2 } else { !init_joins_v1 })?;
     crate::logger::debug(format!(
