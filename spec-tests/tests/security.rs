@@ -100,3 +100,48 @@ fn lsm_labels_are_ignored_when_the_lsm_is_not_enabled() {
     let info = b.probe_info();
     assert_eq!(info["uid"], 0, "the container ran: {info:#}");
 }
+
+/// glibc resolves user names through NSS, which loads the modules its nsswitch.conf
+/// names: inside the rootfs those are the image's. A runtime asking for a name after
+/// the switch into the rootfs (runc's CVE-2019-14271 class, in docker cp) runs the
+/// image's code in a process that still holds every capability. The image here ships
+/// such a module, with the libc it needs; it must never run.
+#[test]
+fn the_images_nss_modules_never_load_into_the_runtime() {
+    let mut b = Bundle::new();
+    let marker = b.test_dir().join("nss-module-ran");
+    let module = format!(
+        "#include <fcntl.h>\n#include <unistd.h>\n__attribute__((constructor)) static void ran(void) {{\n\
+         close(open(\"/nss-module-ran\", O_CREAT | O_WRONLY, 0644));\n\
+         close(open(\"{}\", O_CREAT | O_WRONLY, 0644));\n}}\n",
+        marker.display()
+    );
+    let libdir = b.rootfs().join("lib/x86_64-linux-gnu");
+    std::fs::create_dir_all(&libdir).unwrap();
+    let source = b.test_dir().join("nss_evil.c");
+    std::fs::write(&source, module).unwrap();
+    let built = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(libdir.join("libnss_evil.so.2"))
+        .arg(&source)
+        .status()
+        .expect("gcc (Debian: gcc) builds the module");
+    assert!(built.success());
+    // What the module needs to load into a static binary: the shared libc and loader.
+    for lib in ["libc.so.6", "ld-linux-x86-64.so.2"] {
+        std::fs::copy(std::path::Path::new("/lib/x86_64-linux-gnu").join(lib), libdir.join(lib)).unwrap();
+    }
+    b.write_rootfs_file("etc/nsswitch.conf", "passwd: evil files\ngroup: evil files\n");
+    // A startContainer hook reads the state, which names the owner in anchor-runtime's
+    // (runc's `state` does too): the lookup a runtime would make inside the rootfs.
+    b.config["root"]["readonly"] = json!(false);
+    b.hook("startContainer", "cat > /hook-state");
+    b.args(&["true"]);
+    b.run_ok();
+    assert!(!b.rootfs().join("nss-module-ran").exists(), "the image's NSS module ran inside the container");
+    assert!(!marker.exists(), "the image's NSS module ran in the runtime");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.rootfs().join("hook-state")).unwrap())
+            .expect("the hook got the state");
+    assert_eq!(state["status"], "created", "{state}");
+}
