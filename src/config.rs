@@ -99,8 +99,8 @@ impl Bundle {
     /// this runtime cannot do yet, so it refuses rather than run unconfined.
     fn check_lsm_labels(&self, process: &oci_spec::runtime::Process) -> Result<()> {
         let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
-        let apparmor_on =
-            std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y");
+        let apparmor_on = crate::small_file::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.trim() == "Y");
         let mount_label = self.spec.linux().as_ref().and_then(|l| l.mount_label().as_ref());
         let labels = [
             ("linux.mountLabel", mount_label, selinux_on, "SELinux"),

@@ -19,5 +19,6 @@ pub mod namespaces;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod small_file;
 pub mod spec;
 pub mod state;

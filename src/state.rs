@@ -64,7 +64,7 @@ impl ProcessId {
 
 /// Start time and state letter of a process, from /proc/PID/stat.
 fn read_stat(pid: i32) -> std::io::Result<(u64, char)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let stat = crate::small_file::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name is in parentheses and may hold spaces: parse after the last ')'.
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let mut fields = after.split_whitespace();
@@ -282,7 +282,7 @@ impl StateDir {
 
 fn read_state_file(dir: &Path, id: &str) -> Result<ContainerState> {
     let file = dir.join(STATE_FILE);
-    let data = match fs::read(&file) {
+    let data = match crate::small_file::read(&file) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist(id.to_string())),
         r => r.ctx(|| format!("read {}", file.display()))?,
     };

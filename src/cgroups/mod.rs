@@ -45,7 +45,8 @@ impl Hierarchy {
 
 /// The host's hierarchies, read from /proc/self/mountinfo.
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let info = fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
+    let info =
+        crate::small_file::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
     let mut found = Vec::new();
     for line in info.lines() {
         // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
@@ -61,7 +62,7 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
         }
         match fstype {
             "cgroup2" => {
-                let controllers = fs::read_to_string(mount_point.join("cgroup.controllers"))
+                let controllers = crate::small_file::read_to_string(mount_point.join("cgroup.controllers"))
                     .unwrap_or_default()
                     .split_whitespace()
                     .map(str::to_string)
@@ -94,7 +95,7 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
 /// The runtime's own cgroup in one hierarchy, from /proc/self/cgroup, for relative
 /// `cgroupsPath` values (runc interprets them relative to its own cgroup).
 fn own_cgroup(h: &Hierarchy) -> PathBuf {
-    let data = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let data = crate::small_file::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for line in data.lines() {
         let mut parts = line.splitn(3, ':');
         let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
@@ -395,7 +396,7 @@ impl Written {
             .or(s.writes.last())
             .expect("a setting writes a file");
         let path = dir.join(file);
-        let old = fs::read_to_string(&path).ok();
+        let old = crate::small_file::read_to_string(&path).ok();
         match write(dir, file, value) {
             Ok(()) => {
                 // Only files that hold one value can be put back as they were; keyed
@@ -535,10 +536,9 @@ impl Freezer {
         write(dir, file, value)?;
         for _ in 0..1000 {
             let done = match self {
-                Freezer::V1(d) => {
-                    fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == value)
-                }
-                Freezer::V2(d) => fs::read_to_string(d.join("cgroup.events"))
+                Freezer::V1(d) => crate::small_file::read_to_string(d.join("freezer.state"))
+                    .is_ok_and(|s| s.trim() == value),
+                Freezer::V2(d) => crate::small_file::read_to_string(d.join("cgroup.events"))
                     .is_ok_and(|s| s.lines().any(|l| l == format!("frozen {value}"))),
             };
             if done {
@@ -552,7 +552,7 @@ impl Freezer {
 
 /// PIDs listed in a cgroup directory's cgroup.procs.
 pub fn read_pids(dir: &Path) -> Vec<i32> {
-    fs::read_to_string(dir.join("cgroup.procs"))
+    crate::small_file::read_to_string(dir.join("cgroup.procs"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse().ok())
@@ -567,7 +567,9 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
 /// A cgroup file's content, trimmed.
 pub fn read_value(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    fs::read_to_string(&path).map(|s| s.trim().to_string()).ctx(|| format!("read {}", path.display()))
+    crate::small_file::read_to_string(&path)
+        .map(|s| s.trim().to_string())
+        .ctx(|| format!("read {}", path.display()))
 }
 
 /// On v2, a controller is only usable in a child when every ancestor enables it in

@@ -11,7 +11,7 @@ use std::path::Path;
 const UNLIMITED: u64 = u64::MAX;
 
 fn read(dir: &Path, file: &str) -> Option<String> {
-    fs::read_to_string(dir.join(file)).ok()
+    crate::small_file::read_to_string(dir.join(file)).ok()
 }
 
 fn number(dir: &Path, file: &str) -> u64 {

@@ -126,7 +126,8 @@ fn switch_user(p: &Process) -> Result<()> {
     let user = p.user();
     keep_across_setuid(true)?;
     let gids: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|g| (*g).into()).collect();
-    let groups_allowed = std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
+    let groups_allowed =
+        crate::small_file::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
     if groups_allowed {
         nix::unistd::setgroups(&gids).ctx(|| format!("set additional groups {gids:?}"))?;
     } else if !gids.is_empty() {

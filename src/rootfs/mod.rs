@@ -344,7 +344,8 @@ pub fn root_propagation(spec: &Spec) -> Result<MsFlags> {
 /// pivot_root refuses a new root whose parent mount is shared (with rshared
 /// propagation it would be): make just that mount private, as runc does.
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
+    let info =
+        crate::small_file::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
     // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - ...
     let parent = info
         .lines()
