@@ -8,6 +8,7 @@
 #   make test-gpu  GPU containers on a host with an NVIDIA GPU (GPU_COMPARE=runc
 #               adds runc's results); says so and passes on a host without one
 #   make bench  side-by-side lifecycle benchmark with runc and crun, and micro-benchmarks
+#   make hot-functions  regenerates the code layout list the release build links by
 
 CARGO       ?= cargo
 TARGET      := x86_64-unknown-linux-gnu
@@ -17,8 +18,13 @@ TARGET      := x86_64-unknown-linux-gnu
 # CARGO_TARGET_DIR like cargo does. pack-relative-relocs (DT_RELR, glibc 2.36+):
 # a static-pie binary relocates itself at each start; packed, its 11,000 relative
 # relocations take 3 KiB instead of 270 KiB of the file, which a run no longer
-# reads in (about 70 KiB less peak RSS per run).
-STATIC_RUSTFLAGS  := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
+# reads in (about 70 KiB less peak RSS per run). The functions a lifecycle runs are
+# laid out together (benches/hot-functions.txt, from `make hot-functions`): about
+# 0.5 MiB less peak RSS per run, and fewer page faults.
+BASE_STATIC_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
+STATIC_RUSTFLAGS  := $(BASE_STATIC_RUSTFLAGS) \
+	-C link-arg=-Wl,--symbol-ordering-file=$(CURDIR)/benches/hot-functions.txt \
+	-C link-arg=-Wl,--no-warn-symbol-ordering
 STATIC_DIR        := $(or $(CARGO_TARGET_DIR),target)/$(TARGET)/release
 RUNTIME     := $(STATIC_DIR)/anchor-runtime
 PROBE       := $(STATIC_DIR)/probe
@@ -49,7 +55,7 @@ apt_install = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-.PHONY: all deps build probe bundle run test test-cgroupv2 test-e2e test-gpu bench clean
+.PHONY: all deps build probe bundle run test test-cgroupv2 test-e2e test-gpu bench hot-functions clean
 
 all: build
 
@@ -122,6 +128,11 @@ bench: deps build
 	$(call apt_install,$(BENCH_DEB_DEPS))
 	benches/lifecycle.sh $(RUNTIME) $$(command -v runc crun)
 	$(CARGO) bench --bench startup
+
+# Regenerates benches/hot-functions.txt (needs gcc and binutils' nm; see the script).
+hot-functions: bundle
+	$(call apt_install,jq binutils)
+	RUSTFLAGS="$(BASE_STATIC_RUSTFLAGS)" ANCHOR_COMMIT=hot-functions benches/hot-functions.sh
 
 clean:
 	$(CARGO) clean
