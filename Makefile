@@ -126,7 +126,7 @@ test-gpu:
 # micro-benchmarks of config parsing and seccomp compilation (benches/startup.rs).
 bench: deps build
 	$(call apt_install,$(BENCH_DEB_DEPS))
-	benches/lifecycle.sh $(RUNTIME) $$(command -v runc crun)
+	benches/lifecycle.sh $(RUNTIME) $$(for r in runc crun; do command -v $$r; done)
 	$(CARGO) bench --bench startup
 
 # Regenerates benches/hot-functions.txt (needs gcc and binutils' nm; see the script).
