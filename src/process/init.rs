@@ -132,10 +132,10 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     // it would read the image's nsswitch.conf and load the modules it names into
     // this process, which still holds every capability. So it is built here, on the
     // host's root, and only when a startContainer hook will read it.
-    let start_container_json = hooks
-        .and_then(|h| h.start_container().as_ref())
+    let start_container = hooks
+        .and_then(|h| h.start_container().as_deref())
         .filter(|h| !h.is_empty())
-        .map(|_| state_json(Status::Created));
+        .map(|h| (h, state_json(Status::Created)));
     set_names(ctx.spec)?;
     rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
     crate::logger::debug("init: in the rootfs");
@@ -166,7 +166,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     // Nothing of the host may stay reachable while the program's cwd is resolved.
     // SAFETY: init's copy of the state directory fd is not used after this.
     unsafe { libc::close(ctx.state_dir.as_raw_fd()) };
-    let err = match start_steps(ctx, program, start_container_json.as_deref()) {
+    let err = match start_steps(program, start_container) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -175,11 +175,14 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     unsafe { libc::_exit(1) }
 }
 
-/// What `start` sets going: the startContainer hooks, then the user's program.
-fn start_steps(ctx: &InitContext, program: exec::Program, state_json: Option<&str>) -> Result<Infallible> {
-    let hooks = ctx.spec.hooks().as_ref().and_then(|h| h.start_container().as_deref());
-    if let (Some(hooks), Some(state_json)) = (hooks, state_json) {
-        crate::hooks::run_all("startContainer", hooks, state_json, OnFailure::Stop)?;
+/// What `start` sets going: the startContainer hooks (with the state they read),
+/// then the user's program.
+fn start_steps(
+    program: exec::Program,
+    start_container: Option<(&[oci_spec::runtime::Hook], String)>,
+) -> Result<Infallible> {
+    if let Some((hooks, state_json)) = start_container {
+        crate::hooks::run_all("startContainer", hooks, &state_json, OnFailure::Stop)?;
     }
     program.exec()
 }
