@@ -39,9 +39,7 @@ fn create_with_bad_id(bad: &str, words: &[&str]) {
     b.write_config(&id);
     b.track_id(bad);
     b.runtime(&["create", "--bundle", &b.path_str(), bad]).fails_mentioning(words);
-    let state: Vec<_> = fs::read_dir(b.state_root())
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let state = state_entries(&b.state_root());
     assert!(state.is_empty(), "state entries left: {state:?}");
     assert_no_leftovers(&b, &id);
 }

@@ -223,6 +223,31 @@ fn list_format_json_describes_containers() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// A deleted container's directory is kept, emptied, as the root's one spare, and
+/// the next create starts from it: nothing of the old container shows through
+/// (no state, no FIFO, not in `list`), and a second delete removes its directory.
+#[test]
+fn a_deleted_containers_directory_is_reused_empty_by_the_next() {
+    let b = waiting_bundle();
+    let root = b.state_root();
+    let first = b.start();
+    first.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &first.id);
+    assert!(root.join(SPARE_STATE_DIR).is_dir(), "no spare kept in {}", root.display());
+
+    let second = b.create();
+    assert!(!root.join(SPARE_STATE_DIR).exists(), "the spare was not taken");
+    assert_eq!(second.state()["status"], "created", "a fresh state");
+    let listed = b.runtime(&["list", "-q"]).ok().stdout.clone();
+    assert_eq!(listed.lines().collect::<Vec<_>>(), [second.id.as_str()], "only the new container");
+    let third = b.create();
+    for c in [&second, &third] {
+        c.delete(&["--force"]).ok();
+        assert_no_leftovers(&b, &c.id);
+    }
+    assert_eq!(state_entries(&root), Vec::<String>::new(), "one empty spare, nothing else");
+}
+
 #[test]
 fn list_with_no_containers_is_empty() {
     let b = Bundle::new();
