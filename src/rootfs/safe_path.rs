@@ -98,14 +98,23 @@ fn create_with_budget(
         found => return found,
     }
     let comps: Vec<_> = rel.components().collect();
-    let mut parent = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0)?;
-    let mut walked = PathBuf::new();
-    for (i, comp) in comps.iter().enumerate() {
+    // Mostly just the last component is missing (a mount point the image lacks): its
+    // parent is found in one lookup too, and the walk starts there, not at the root.
+    let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
+    let above = rel.parent().filter(|p| !p.as_os_str().is_empty());
+    let (mut parent, start) = match above.map(|p| open_in_root(root, p, dir_flags, 0)) {
+        Some(Ok(fd)) => (fd, comps.len() - 1),
+        Some(Err(Errno::ENOENT)) | None => (open_in_root(root, Path::new("."), dir_flags, 0)?, 0),
+        Some(Err(e)) => return Err(e),
+    };
+    let mut walked: PathBuf = comps[..start].iter().collect();
+    for (i, comp) in comps.iter().enumerate().skip(start) {
         let last = i + 1 == comps.len();
         let want_dir = !last || leaf == Leaf::Dir;
         walked.push(comp);
         let flags = libc::O_PATH | if want_dir { libc::O_DIRECTORY } else { 0 };
-        match open_in_root(root, &walked, flags, 0) {
+        // The whole path was just found missing: no second lookup of the last one.
+        match if last { Err(Errno::ENOENT) } else { open_in_root(root, &walked, flags, 0) } {
             Ok(fd) => {
                 parent = fd;
                 continue;
@@ -197,6 +206,35 @@ mod tests {
         create_in_root(&fd, Path::new("/evil/sub"), Leaf::Dir).unwrap();
         assert!(!outside.join("sub").exists(), "created outside the root");
         assert!(root.join(outside.strip_prefix("/").unwrap()).join("sub").is_dir());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn missing_leaf_under_a_symlinked_parent_is_made_inside_the_root() {
+        let base = tempdir("parent");
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        let inside = root.join(outside.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        symlink(&outside, root.join("evil")).unwrap();
+        let fd = open_root(&root).unwrap();
+        create_in_root(&fd, Path::new("/evil/sub"), Leaf::Dir).unwrap();
+        create_in_root(&fd, Path::new("/evil/file"), Leaf::File).unwrap();
+        assert!(!outside.join("sub").exists() && !outside.join("file").exists(), "created outside the root");
+        assert!(inside.join("sub").is_dir() && inside.join("file").is_file());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn dangling_symlink_leaf_gets_its_target_made_inside_the_root() {
+        let base = tempdir("dangling");
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        symlink(&outside, root.join("dev/link")).unwrap();
+        let fd = open_root(&root).unwrap();
+        create_in_root(&fd, Path::new("/dev/link"), Leaf::Dir).unwrap();
+        assert!(!outside.exists(), "created outside the root");
+        assert!(root.join(outside.strip_prefix("/").unwrap()).is_dir());
         std::fs::remove_dir_all(&base).unwrap();
     }
 
