@@ -28,6 +28,10 @@ fn to_caps(set: &Option<Capabilities>, supported: &CapsHashSet) -> Result<CapsHa
 
 /// The sets the container's process gets (all empty when the config has none).
 pub struct CapabilityPlan {
+    /// What this kernel knows, asked once (a prctl per capability) for the names and
+    /// the drops. Not from /proc/sys/kernel/cap_last_cap: in init that may be the
+    /// image's own file, and a capability missing here is never dropped.
+    supported: CapsHashSet,
     bounding: CapsHashSet,
     effective: CapsHashSet,
     permitted: CapsHashSet,
@@ -46,13 +50,14 @@ impl CapabilityPlan {
             permitted: to_caps(get(LinuxCapabilities::permitted), &supported)?,
             inheritable: to_caps(get(LinuxCapabilities::inheritable), &supported)?,
             ambient: to_caps(get(LinuxCapabilities::ambient), &supported)?,
+            supported,
         })
     }
 
     /// Before the user switch: shrink the bounding set (needs CAP_SETPCAP, which the
     /// later steps may drop).
     pub fn drop_bounding(&self) -> Result<()> {
-        for cap in caps::runtime::thread_all_supported() {
+        for &cap in &self.supported {
             if !self.bounding.contains(&cap) {
                 caps::drop(None, CapSet::Bounding, cap)
                     .map_err(|e| Error::invalid(format!("drop {cap} from the bounding set: {e}")))?;
