@@ -22,7 +22,7 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 /// The one empty state directory a root keeps for the next `create` (see
 /// `StateDir::remove`). Not a valid ID, so no command can name it; `list` skips it,
 /// as it holds no state.json.
-pub const SPARE_DIR: &str = ".spare~";
+const SPARE_DIR: &str = ".spare~";
 /// Longest ID accepted: it becomes a directory name (NAME_MAX) and a cgroup name.
 const MAX_ID_LEN: usize = 255;
 
