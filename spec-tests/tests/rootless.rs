@@ -11,14 +11,18 @@ use std::process::Command;
 
 const USER: &str = "anchor-rootless";
 
+/// Held while the user is made and while /etc/subuid or /etc/subgid is read and
+/// rewritten: useradd writes those files too, and the tests run in parallel.
+static ACCOUNT_FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The test user's uid and gid, creating the user the first time.
 fn rootless_user() -> (u32, u32) {
+    let _held = ACCOUNT_FILES.lock().unwrap_or_else(|e| e.into_inner());
     let id = |flag: &str| {
         let out = Command::new("id").args([flag, USER]).output().expect("run id");
         String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().ok()
     };
     if id("-u").is_none() {
-        // Two tests may race to create it; the loser's useradd fails, and that is fine.
         let _ = Command::new("useradd").args(["-M", "-U", "-s", "/bin/false", USER]).status();
     }
     (id("-u").expect("the rootless test user exists"), id("-g").expect("it has a group"))
@@ -26,6 +30,7 @@ fn rootless_user() -> (u32, u32) {
 
 /// The user's first subordinate range in /etc/subuid or /etc/subgid, added if none.
 fn subordinate_range(file: &str) -> (u32, u32) {
+    let _held = ACCOUNT_FILES.lock().unwrap_or_else(|e| e.into_inner());
     let find = || {
         fs::read_to_string(file).unwrap_or_default().lines().find_map(|l| {
             let mut f = l.split(':');
