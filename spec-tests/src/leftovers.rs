@@ -28,6 +28,8 @@ pub struct MountEntry {
     pub mount_point: PathBuf,
     pub fs_type: String,
     pub source: String,
+    /// The superblock's options (a v1 cgroup mount lists its controllers here).
+    pub super_options: String,
 }
 
 /// The test process's (i.e. the host's) mount table.
@@ -42,6 +44,7 @@ pub fn mountinfo() -> Vec<MountEntry> {
                 mount_point: PathBuf::from(unescape(pre.split(' ').nth(4)?)),
                 fs_type: post.next()?.to_string(),
                 source: unescape(post.next()?),
+                super_options: post.next().unwrap_or("").to_string(),
             })
         })
         .collect()

@@ -847,18 +847,13 @@ pub fn cgroup_v2_only() -> bool {
 /// reads too). A hybrid host's cgroup2 tree loses a controller to any v1
 /// hierarchy that binds it, even one mounted where this namespace cannot see it.
 pub fn host_has_controller(controller: &str) -> bool {
-    let info = fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo");
-    info.lines().filter_map(|line| line.split_once(" - ")).any(|(left, right)| {
-        let mount_point = Path::new(left.split(' ').nth(4).unwrap_or(""));
-        let mut fields = right.split(' ');
-        let (fstype, super_opts) = (fields.next().unwrap_or(""), fields.nth(1).unwrap_or(""));
-        mount_point.starts_with("/sys/fs/cgroup")
-            && match fstype {
-                "cgroup" => super_opts.split(',').any(|o| o == controller),
-                "cgroup2" => fs::read_to_string(mount_point.join("cgroup.controllers"))
-                    .is_ok_and(|c| c.split_whitespace().any(|c| c == controller)),
-                _ => false,
-            }
+    mountinfo().iter().filter(|m| m.mount_point.starts_with("/sys/fs/cgroup")).any(|m| {
+        match m.fs_type.as_str() {
+            "cgroup" => m.super_options.split(',').any(|o| o == controller),
+            "cgroup2" => fs::read_to_string(m.mount_point.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == controller)),
+            _ => false,
+        }
     })
 }
 
