@@ -416,7 +416,7 @@ fn a_field_no_hierarchy_can_take_is_refused_or_warned_about_by_name() {
     // net_cls is never a v2 controller (a warning, as runc gives) and is not
     // mounted on this v1 host (an error: the limit could not be enforced).
     let b = with_resources(json!({"network": {"classID": 1048577}}));
-    if cgroup_v2_only() || std::path::Path::new("/sys/fs/cgroup/net_cls").exists() {
+    if cgroup_v2_only() || host_has_controller("net_cls") {
         let c = b.start();
         if cgroup_v2_only() {
             assert!(c.stderr().contains("network.classID"), "{}", c.stderr());
