@@ -389,12 +389,22 @@ impl Written {
     }
 
     fn write(&mut self, dir: &Path, s: &Setting) -> Result<()> {
-        let (file, value) = s
-            .writes
-            .iter()
-            .find(|(f, _)| dir.join(f).exists())
-            .or(s.writes.last())
-            .expect("a setting writes a file");
+        let Some((file, value)) = s.writes.iter().find(|(f, _)| dir.join(f).exists()) else {
+            // cgroupfs makes no files on demand: the kernel lacks the knob (blkio
+            // weights without the BFQ I/O scheduler, say). runc fails then too.
+            let files: Vec<&str> = s.writes.iter().map(|(f, _)| f.as_str()).collect();
+            let missing = format!(
+                "linux.resources.{}: this kernel provides no {} in {}",
+                s.field,
+                files.join(" or "),
+                dir.display()
+            );
+            if s.need == Need::BestEffort {
+                crate::logger::warn(format!("{missing} (ignored)"));
+                return Ok(());
+            }
+            return Err(Error::invalid(missing));
+        };
         let path = dir.join(file);
         let old = crate::small_file::read_to_string(&path).ok();
         match write(dir, file, value) {
@@ -409,8 +419,7 @@ impl Written {
                 Ok(())
             }
             Err(Error::Sys { errno, .. })
-                if s.need == Need::BestEffort
-                    && [libc::ENOENT, libc::EOPNOTSUPP, libc::EINVAL].contains(&errno) =>
+                if s.need == Need::BestEffort && [libc::EOPNOTSUPP, libc::EINVAL].contains(&errno) =>
             {
                 crate::logger::warn(format!(
                     "linux.resources.{}: this kernel does not support {} (ignored)",
