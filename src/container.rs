@@ -267,7 +267,7 @@ fn release_init(dir: &StateDir, init: i32) -> std::result::Result<(), String> {
     if message.is_empty() {
         Ok(())
     } else {
-        Err(String::from_utf8_lossy(&message).into_owned())
+        Err(sync::read_failure(&message))
     }
 }
 

@@ -1,7 +1,9 @@
 //! The last steps before the user's program runs: limits, personality, the switch
-//! to the container's user with its capabilities, and execve. The program is looked
-//! up while create still runs, so a missing binary fails `create`, as with runc.
+//! to the container's user with its capabilities, and the exec, through the sealed
+//! exec stub (see `exec_stub`). The program is looked up while create still runs, so
+//! a missing binary fails `create`, as with runc.
 
+use super::exec_stub::ExecStub;
 use crate::capabilities::{keep_across_setuid, CapabilityPlan};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::safe_path::{open_in_root, open_root};
@@ -9,7 +11,7 @@ use nix::errno::Errno;
 use oci_spec::runtime::{LinuxPersonalityDomain, Process, Spec};
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -26,10 +28,14 @@ pub struct Program<'a> {
     personality: Option<u64>,
     caps: CapabilityPlan,
     path: CString,
+    /// What the stub reports a failed execve as (see `sync::stub_failure_prefix`).
+    failure_prefix: CString,
     args: Vec<CString>,
     env: Vec<CString>,
     preserve_fds: u32,
     seccomp: Option<&'a crate::seccomp::Filter>,
+    /// Made now, before any seccomp filter could refuse memfd_create.
+    stub: ExecStub,
 }
 
 impl<'a> Program<'a> {
@@ -52,16 +58,19 @@ impl<'a> Program<'a> {
             Some(_) => Some(PER_LINUX),
             None => None,
         };
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::invalid("program path has a NUL byte"))?;
         Ok(Program {
             process,
             personality,
             caps: CapabilityPlan::new(process.capabilities().as_ref())?,
-            path: CString::new(path.as_os_str().as_bytes())
-                .map_err(|_| Error::invalid("program path has a NUL byte"))?,
+            failure_prefix: super::sync::stub_failure_prefix(&exec_step(&path)),
+            path,
             args: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
             env: env.iter().map(|e| cstr(e)).collect::<Result<_>>()?,
             preserve_fds,
             seccomp,
+            stub: ExecStub::new()?,
         })
     }
 
@@ -77,7 +86,9 @@ impl<'a> Program<'a> {
         }
     }
 
-    pub fn exec(self) -> Result<Infallible> {
+    /// Runs the last steps and execs the program. `report` is where the stub tells a
+    /// failed execve (see `ExecStub::exec`); a successful exec closes it.
+    pub fn exec(self, report: Option<RawFd>) -> Result<Infallible> {
         let p = self.process;
         if let Some(persona) = self.personality {
             // SAFETY: personality takes a plain integer.
@@ -117,9 +128,13 @@ impl<'a> Program<'a> {
         if let (Some(filter), true) = (self.seccomp, no_new_privs) {
             crate::seccomp::load(filter)?;
         }
-        let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
-        Err(Error::sys(format!("exec {:?}", self.path), err))
+        let err = self.stub.exec(report, &self.failure_prefix, &self.path, &self.args, &self.env);
+        Err(Error::sys(exec_step(&self.path), err))
     }
+}
+
+fn exec_step(path: &CString) -> String {
+    format!("exec {path:?}")
 }
 
 fn switch_user(p: &Process) -> Result<()> {
@@ -138,6 +153,9 @@ fn switch_user(p: &Process) -> Result<()> {
     let (uid, gid) = (user.uid().into(), user.gid().into());
     nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("set gid {}", user.gid()))?;
     nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("set uid {}", user.uid()))?;
+    // The new credentials reset dumpability to fs.suid_dumpable; the stub's exec is
+    // still to come.
+    super::become_undumpable()?;
     keep_across_setuid(false)
 }
 
@@ -190,8 +208,9 @@ fn lookup(arg0: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
                 || Error::invalid(format!("exec: {arg0:?}: executable file not found in $PATH")),
             )?
         };
-    // /proc/self/exe is the runtime binary until init execs: running it in the
-    // container would hand the container a way to it (CVE-2019-5736).
+    // /proc/self/exe is the runtime binary here. The exec stub is what keeps the
+    // container from it (the program would get only the sealed stub); this says so
+    // clearly, at create, for the one path that names it.
     let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
     if id(&found).is_some() && id(&found) == id(Path::new("/proc/self/exe")) {
         return Err(Error::invalid(format!("exec: {arg0:?} is the runtime's own binary: refused")));

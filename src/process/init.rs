@@ -62,6 +62,10 @@ pub fn run(ctx: &InitContext, sock: SyncSocket, stepwise: bool) -> ! {
 fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infallible> {
     // SAFETY: the lock fd is this process's copy; nothing in init uses it.
     unsafe { libc::close(ctx.lock_fd) };
+    // Before it can be seen from any container (a PID namespace shared by path).
+    if super::undumpable_from_the_start(Some(ctx.namespaces)) {
+        super::become_undumpable()?;
+    }
     // `run` blocks signals to forward them, and Rust ignores SIGPIPE; ignored
     // dispositions survive exec, so the container starts with every default back.
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
@@ -88,11 +92,6 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     } else if plan.creates(LinuxNamespaceType::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "create cgroup namespace")?;
     }
-    // Not dumpable: other processes cannot open /proc/<init>/exe, which is the runtime
-    // binary until the exec (CVE-2019-5736); nothing else runs in the container before
-    // this point. The exec of the user's program resets it. (Earlier, it would make
-    // /proc/self/timens_offsets unwritable.)
-    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")?;
     if plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User) {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .ctx(|| "become root (gid) in the user namespace")?;
@@ -101,6 +100,9 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         // Changing credentials clears the parent-death signal: set it again.
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
     }
+    // Now at the latest (see `undumpable_from_the_start`), and again after the change
+    // of credentials above; the exec resets it.
+    super::become_undumpable()?;
     if ctx.new_keyring {
         join_session_keyring(&ctx.state.id)?;
     }
@@ -166,25 +168,26 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     // Nothing of the host may stay reachable while the program's cwd is resolved.
     // SAFETY: init's copy of the state directory fd is not used after this.
     unsafe { libc::close(ctx.state_dir.as_raw_fd()) };
-    let err = match start_steps(program, start_container) {
+    let err = match start_steps(program, start_container, &fifo) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = nix::unistd::write(&fifo, err.to_string().as_bytes());
+    let _ = nix::unistd::write(&fifo, &super::sync::failure_record(&err));
     // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
     unsafe { libc::_exit(1) }
 }
 
 /// What `start` sets going: the startContainer hooks (with the state they read),
-/// then the user's program.
+/// then the user's program. A failure goes to `start` through the FIFO.
 fn start_steps(
     program: exec::Program,
     start_container: Option<(&[oci_spec::runtime::Hook], String)>,
+    fifo: &OwnedFd,
 ) -> Result<Infallible> {
     if let Some((hooks, state_json)) = start_container {
         crate::hooks::run_all("startContainer", hooks, &state_json, OnFailure::Stop)?;
     }
-    program.exec()
+    program.exec(Some(fifo.as_raw_fd()))
 }
 
 /// With a seccomp listener, the filter goes in now and its notify fd goes to the
@@ -243,6 +246,8 @@ fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<()>
     if !plan.needs_inner_fork() {
         return Ok(());
     }
+    // The child lands in the PID namespace, which may be another container's.
+    super::become_undumpable()?;
     // SAFETY: single-threaded process; the child continues as init.
     match unsafe { nix::unistd::fork() }.ctx(|| "fork into the PID/time namespace")? {
         nix::unistd::ForkResult::Parent { child } => {

@@ -117,6 +117,12 @@ fn enter_and_exec(
         setns(fd, crate::namespaces::clone_flag(*typ))
             .ctx(|| format!("join the container's {typ} namespace"))?;
     }
+    // Before the fork puts it in the container's PID namespace, where its
+    // /proc/PID/exe (the host binary) could otherwise be opened (CVE-2019-5736); after
+    // the setns calls, as joining a user namespace changes credentials.
+    if super::undumpable_from_the_start(None) {
+        super::become_undumpable()?;
+    }
     // A PID (or time) namespace applies to children: fork into it.
     // SAFETY: single-threaded; the child goes on as the exec'd process.
     match unsafe { nix::unistd::fork() }.ctx(|| "fork into the container's PID namespace")? {
@@ -132,12 +138,13 @@ fn enter_and_exec(
     sock.expect("Go", |m| matches!(m, Message::Go))?;
     super::init::reset_signal_dispositions();
     nix::unistd::setsid().ctx(|| "setsid")?;
-    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")?;
+    // At the latest: an unprivileged parent has set the limits by now.
+    super::become_undumpable()?;
     if let Some(socket) = join.console_socket {
         crate::console::setup_in_container(socket)?;
     }
     // Looked up now, inside the container's mount namespace.
     let mut program = Program::prepare(join.spec, join.preserve_fds, join.seccomp)?;
     super::init::hand_over_seccomp_listener(&mut program, sock)?;
-    program.exec()
+    program.exec(Some(sock.raw_fd()))
 }

@@ -1,7 +1,9 @@
 //! The container's processes: forking init (`spawn`), what init does in the child
-//! (`init`), and the final steps that turn it into the user's program (`exec`).
+//! (`init`), and the final steps that turn it into the user's program (`exec`, through
+//! the sealed `exec_stub`).
 
 pub mod exec;
+mod exec_stub;
 pub mod init;
 pub mod join;
 pub mod scheduling;
@@ -80,6 +82,28 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     nix::sys::wait::waitpid(Pid::from_raw(pid), None).ctx(|| "wait for intermediate child")?;
     parent.send(&Message::Go)?;
     Ok(init_pid)
+}
+
+/// Makes this process non-dumpable. Until the exec stub runs, a runtime process in a
+/// container has the runtime's host binary as /proc/self/exe; non-dumpable, nothing
+/// in the container can open its /proc/PID/exe or ptrace it without CAP_SYS_PTRACE
+/// over the host (CVE-2019-5736). Every change of credentials resets it to
+/// fs.suid_dumpable, which a host may set to 1: so it is set again after each.
+pub(super) fn become_undumpable() -> Result<()> {
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE)")
+}
+
+/// Whether a runtime process that is about to join a container can be non-dumpable
+/// from the start. Two writes need it dumpable for a while: an unprivileged parent's
+/// to the child's /proc files (uid/gid maps, setgroups, oom_score_adj), which a
+/// non-dumpable process's /proc gives to root; and init's own timens_offsets in a user
+/// namespace, for the same reason.
+pub(super) fn undumpable_from_the_start(plan: Option<&crate::namespaces::NamespacePlan>) -> bool {
+    let writes_time_offsets_in_userns = plan.is_some_and(|p| {
+        p.creates(LinuxNamespaceType::Time)
+            && (p.creates(LinuxNamespaceType::User) || p.joins(LinuxNamespaceType::User))
+    });
+    nix::unistd::geteuid().is_root() && !writes_time_offsets_in_userns
 }
 
 /// Whether init moves itself into its v1 cgroups: it can write their `tasks` files

@@ -39,6 +39,28 @@ pub enum Message {
     Failed(Error),
 }
 
+/// The bytes of a `Failed` message: what goes on the sync socket and, from init
+/// during `start`, into the exec FIFO.
+pub fn failure_record(err: &Error) -> Vec<u8> {
+    serde_json::to_vec(&Message::Failed(err.clone())).expect("messages serialize")
+}
+
+/// What the exec stub writes before the errno of a failed execve (exec_stub.c appends
+/// the digits and `}}}`): the start of the `Failed` record of `Error::Sys { step }`.
+pub fn stub_failure_prefix(step: &str) -> std::ffi::CString {
+    let record = failure_record(&Error::Sys { step: step.into(), errno: 0 });
+    let prefix = record.strip_suffix(b"0}}}").expect("a Sys error's record ends with its errno");
+    std::ffi::CString::new(prefix).expect("JSON escapes NUL bytes")
+}
+
+/// The error a failure record names, or the bytes as text when they are not one.
+pub fn read_failure(bytes: &[u8]) -> String {
+    match serde_json::from_slice(bytes) {
+        Ok(Message::Failed(e)) => e.to_string(),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 pub struct SyncSocket {
     fd: OwnedFd,
 }
@@ -51,6 +73,11 @@ pub fn pair() -> Result<(SyncSocket, SyncSocket)> {
 }
 
 impl SyncSocket {
+    /// The socket's own fd, for the exec stub to report a failed execve on.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     pub fn send(&self, msg: &Message) -> Result<()> {
         let data = serde_json::to_vec(msg).expect("messages serialize");
         // MSG_NOSIGNAL: a dead peer is an error to report, not a SIGPIPE that kills us.
@@ -103,5 +130,29 @@ impl SyncSocket {
         // SAFETY: only called in the child right after fork; the child never drops this
         // value (it execs or exits), so the fd is not closed twice.
         unsafe { libc::close(self.fd.as_raw_fd()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_the_exec_stub_reports_reads_back_as_the_error() {
+        // What exec_stub.c writes: the prefix, the errno in decimal, then "}}}".
+        let mut bytes = stub_failure_prefix("exec \"/bin/x\"").into_bytes();
+        bytes.extend_from_slice(b"8}}}");
+        assert_eq!(read_failure(&bytes), "exec \"/bin/x\": ENOEXEC: Exec format error");
+        match serde_json::from_slice(&bytes) {
+            Ok(Message::Failed(Error::Sys { step, errno })) => {
+                assert_eq!((step.as_str(), errno), ("exec \"/bin/x\"", 8))
+            }
+            other => panic!("not a Failed message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_that_is_no_record_is_shown_as_it_is() {
+        assert_eq!(read_failure(b"startContainer hook failed"), "startContainer hook failed");
     }
 }
