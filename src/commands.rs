@@ -195,6 +195,10 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
         }
     };
     let mut bundle = crate::config::Bundle::load(&st.bundle)?;
+    // Decided on config.json, before `--process` is read (it may be a pipe).
+    if crate::process::sealed_copy::needed_for_exec(&bundle.spec) {
+        crate::process::sealed_copy::reexec()?;
+    }
     let process = exec_process(args, bundle.spec.process().clone().unwrap_or_default())?;
     let terminal = process.terminal().unwrap_or(false);
     bundle.spec.set_process(Some(process));

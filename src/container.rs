@@ -40,6 +40,11 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
     // (validation included) sees them.
     let cdi_devices = crate::cdi::inject(&mut bundle.spec, &host.cdi_spec_dirs)?;
     bundle.validate()?;
+    // Before anything is made: from here on, a copy of this command may be the one
+    // that goes on.
+    if process::sealed_copy::needed_for_create(&bundle.spec) {
+        process::sealed_copy::reexec()?;
+    }
     let listen_fds = pass_on_socket_activation(&mut bundle.spec);
     // Compiled before anything exists, so a bad profile leaves nothing behind.
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {

@@ -161,8 +161,19 @@ struct ExeAttack {
 const ATTEMPTS: usize = 8;
 
 impl ExeAttack {
-    fn new() -> Self {
+    /// `ptrace`: the watcher holds CAP_SYS_PTRACE (in the host's user namespace: the
+    /// container has none of its own), which lets it open the /proc/PID/exe of a
+    /// non-dumpable process too.
+    fn new(ptrace: bool) -> Self {
         let mut watcher = Bundle::new();
+        if ptrace {
+            for set in ["bounding", "effective", "permitted"] {
+                watcher.config["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("CAP_SYS_PTRACE"));
+            }
+        }
         let copy = watcher.test_dir().join("anchor-runtime-copy");
         std::fs::copy(runtime_path(), &copy).expect("copy the runtime");
         let original = std::fs::read(&copy).unwrap();
@@ -211,26 +222,43 @@ fn write_evil_script(b: &Bundle) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-#[test]
-fn cve_2019_5736_exec_cannot_hand_the_container_the_runtime_binary() {
-    let attack = ExeAttack::new();
+/// Execs `/evil.sh` into the watcher's container, ATTEMPTS times.
+fn attack_through_exec(ptrace: bool) {
+    let attack = ExeAttack::new(ptrace);
     let watcher = attack.watcher.create();
     watcher.start().ok();
     watcher.wait_probe_ready();
     let outputs: Vec<Output> = (0..ATTEMPTS).map(|_| watcher.exec(&[], &["/evil.sh"])).collect();
-    attack.outcome(&watcher);
+    let report = attack.outcome(&watcher);
     // The stub refused to run as the script's interpreter.
     for out in outputs {
         assert_eq!(out.code, Some(127), "{out:#?}");
         assert!(out.stderr.contains("exec stub: not a program to run"), "{out:#?}");
     }
+    if ptrace {
+        // Non-dumpable is no obstacle to CAP_SYS_PTRACE: what it caught ran from the
+        // sealed copy of the runtime.
+        let exes: Vec<&str> =
+            report["caught"].as_array().unwrap().iter().filter_map(|c| c["exe"].as_str()).collect();
+        assert!(exes.iter().any(|e| e.starts_with("/memfd:anchor-runtime")), "{report}");
+    }
 }
 
 #[test]
-fn cve_2019_5736_init_cannot_hand_the_container_the_runtime_binary() {
-    // The attacked containers' init joins the watcher's PID namespace, as containers
-    // of one Kubernetes pod may share one: the watcher sees each init appear there.
-    let attack = ExeAttack::new();
+fn cve_2019_5736_exec_cannot_hand_the_container_the_runtime_binary() {
+    attack_through_exec(false);
+}
+
+#[test]
+fn cve_2019_5736_exec_into_a_container_with_cap_sys_ptrace_runs_a_sealed_runtime() {
+    attack_through_exec(true);
+}
+
+/// Starts ATTEMPTS containers running `/evil.sh` whose init joins the watcher's PID
+/// namespace, as containers of one Kubernetes pod may share one: the watcher sees
+/// each init appear there.
+fn attack_through_init(ptrace: bool) {
+    let attack = ExeAttack::new(ptrace);
     let watcher = attack.watcher.create();
     watcher.start().ok();
     watcher.wait_probe_ready();
@@ -252,4 +280,14 @@ fn cve_2019_5736_init_cannot_hand_the_container_the_runtime_binary() {
     for stderr in stderrs {
         assert!(stderr.contains("exec stub: not a program to run"), "{stderr}");
     }
+}
+
+#[test]
+fn cve_2019_5736_init_cannot_hand_the_container_the_runtime_binary() {
+    attack_through_init(false);
+}
+
+#[test]
+fn cve_2019_5736_init_in_a_pid_namespace_with_cap_sys_ptrace_runs_a_sealed_runtime() {
+    attack_through_init(true);
 }

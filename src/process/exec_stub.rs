@@ -32,34 +32,37 @@ const MAGIC: &CStr = c"anchor-exec-stub";
 /// non-executable memfds by default. libc does not export it.
 const MFD_EXEC: libc::c_uint = 0x10;
 
-pub struct ExecStub(OwnedFd);
+/// A new memfd that can be sealed and executed. Close-on-exec: it reaches no program,
+/// and an execveat of it still works (the kernel holds the file by then).
+pub(super) fn executable_memfd(name: &CStr) -> nix::Result<std::fs::File> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create takes a C string and flags; it returns a new fd.
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
+    if fd < 0 && Errno::last() == Errno::EINVAL {
+        // SAFETY: as above; kernels before 6.3 know no MFD_EXEC.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    }
+    Errno::result(fd)?;
+    // SAFETY: memfd_create returned a new fd that nothing else owns.
+    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Seals a memfd against any change of its content or size, and against unsealing.
+pub(super) fn seal(memfd: &std::fs::File) -> nix::Result<()> {
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on an fd the caller owns, with an integer argument.
+    Errno::result(unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
+}
+
+pub struct ExecStub(std::fs::File);
 
 impl ExecStub {
-    /// A new memfd holding the stub, sealed against any change. Close-on-exec: it
-    /// reaches no program, and an execveat of it still works (the kernel holds the
-    /// file by then).
+    /// A new memfd holding the stub, sealed.
     pub fn new() -> Result<Self> {
         let step = || "make the sealed exec stub";
-        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-        // SAFETY: memfd_create takes a C string and flags; it returns a new fd.
-        let mut fd = unsafe { libc::memfd_create(MAGIC.as_ptr(), flags | MFD_EXEC) };
-        if fd < 0 && Errno::last() == Errno::EINVAL {
-            // SAFETY: as above; kernels before 6.3 know no MFD_EXEC.
-            fd = unsafe { libc::memfd_create(MAGIC.as_ptr(), flags) };
-        }
-        Errno::result(fd).ctx(step)?;
-        // SAFETY: memfd_create returned a new fd that nothing else owns.
-        let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let written = nix::unistd::write(&memfd, STUB).ctx(step)?;
-        if written != STUB.len() {
-            return Err(crate::error::Error::invalid(format!(
-                "make the sealed exec stub: wrote {written} of {} bytes",
-                STUB.len()
-            )));
-        }
-        let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-        // SAFETY: fcntl on an fd we own, with an integer argument.
-        Errno::result(unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).ctx(step)?;
+        let mut memfd = executable_memfd(MAGIC).ctx(step)?;
+        std::io::Write::write_all(&mut memfd, STUB).ctx(step)?;
+        seal(&memfd).ctx(step)?;
         Ok(ExecStub(memfd))
     }
 

@@ -7,6 +7,7 @@ mod exec_stub;
 pub mod init;
 pub mod join;
 pub mod scheduling;
+pub mod sealed_copy;
 pub mod sync;
 
 use crate::cgroups::Cgroup;
