@@ -8,16 +8,20 @@
 //! include it (`--cap-add SYS_PTRACE`, common for debuggers and profilers). For those,
 //! and wherever the runtime's processes meet processes it did not start (a PID
 //! namespace joined or shared with the host or another container), the runtime first
-//! re-executes itself from a memfd copy sealed against writes, as crun and runc
-//! before 1.2 always do: then every runtime process in the container runs the sealed
-//! copy. It costs a copy of the binary and one more start (README, Performance),
-//! which the common configuration never pays.
+//! re-executes itself from a view of its binary that cannot be written (a read-only
+//! mount, as runc >= 1.2 does always, or a sealed memfd copy, as crun does): then
+//! every runtime process in the container runs from that view. It costs one more
+//! start of the runtime (README, Performance), which the common configuration never
+//! pays.
 
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::sys::statvfs::FsFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// Whether `create` must run from the sealed copy: its init may meet processes of
@@ -47,20 +51,24 @@ fn has_own(spec: &Spec, typ: LinuxNamespaceType) -> bool {
     namespaces.iter().any(|ns| ns.typ() == typ && ns.path().is_none())
 }
 
-/// Re-executes this command from a sealed memfd copy of the runtime, with the same
-/// arguments and environment; returns only when already running from one.
+/// Re-executes this command, with the same arguments and environment, from a view of
+/// the runtime's binary that cannot be written; returns only when already running
+/// from one. The view is a read-only detached bind mount of the binary itself (no
+/// copy, as runc >= 1.2 protects itself with a read-only mount): a write through
+/// /proc/PID/exe then fails with EROFS. Where the runtime may not make one (rootless,
+/// kernels before 5.12) it is a sealed memfd copy.
 pub fn reexec() -> Result<()> {
-    let step = || "re-execute the runtime from a sealed copy";
-    let exe = std::fs::File::open("/proc/self/exe").ctx(step)?;
-    // SAFETY: fcntl on an fd we own, without a pointer argument.
-    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
-    if seals >= 0 && seals & libc::F_SEAL_WRITE != 0 {
+    let step = || "re-execute the runtime from a view of it that cannot be written";
+    if running_from_protected_view().ctx(step)? {
         return Ok(());
     }
-    crate::logger::debug("the container may reach the runtime's processes: running from a sealed copy");
-    let mut copy = super::exec_stub::executable_memfd(c"anchor-runtime").ctx(step)?;
-    std::io::copy(&mut &exe, &mut copy).ctx(step)?;
-    super::exec_stub::seal(&copy).ctx(step)?;
+    let view = match read_only_view() {
+        Ok(view) => view,
+        Err(e) => {
+            crate::logger::debug(format!("no read-only mount of the runtime ({e}): a sealed copy instead"));
+            sealed_memfd_copy().ctx(step)?
+        }
+    };
     let cstrings = |items: Vec<Vec<u8>>| -> Result<Vec<CString>> {
         items
             .into_iter()
@@ -74,12 +82,15 @@ pub fn reexec() -> Result<()> {
         v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
     };
     let (argv, envp) = (pointers(&args), pointers(&env));
+    crate::logger::debug(
+        "the container may reach the runtime's processes: re-executing from a protected view",
+    );
     // SAFETY: NULL-terminated arrays of C strings that outlive the call; "" with
-    // AT_EMPTY_PATH execs the memfd itself. It returns only on failure.
+    // AT_EMPTY_PATH execs the file the fd refers to. It returns only on failure.
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            copy.as_raw_fd(),
+            view.as_raw_fd(),
             c"".as_ptr(),
             argv.as_ptr(),
             envp.as_ptr(),
@@ -87,4 +98,39 @@ pub fn reexec() -> Result<()> {
         )
     };
     Err(Error::sys(step(), Errno::last()))
+}
+
+/// Whether /proc/self/exe cannot be written: it is on a read-only mount (this
+/// command's own view, or a host whose /usr is read-only), or a sealed memfd.
+fn running_from_protected_view() -> nix::Result<bool> {
+    let exe = nix::fcntl::open("/proc/self/exe", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: open returned a new fd that nothing else owns.
+    let exe = unsafe { OwnedFd::from_raw_fd(exe) };
+    if nix::sys::statvfs::fstatvfs(&exe)?.flags().contains(FsFlags::ST_RDONLY) {
+        return Ok(true);
+    }
+    // SAFETY: fcntl on an fd we own, without a pointer argument.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    Ok(seals >= 0 && seals & libc::F_SEAL_WRITE != 0)
+}
+
+/// A detached bind mount of the runtime's binary, made read-only.
+fn read_only_view() -> nix::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: a valid C string; open_tree returns a new fd or -1.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c"/proc/self/exe".as_ptr(), flags) };
+    // SAFETY: open_tree returned a new fd that nothing else owns.
+    let view = unsafe { OwnedFd::from_raw_fd(Errno::result(r)? as RawFd) };
+    crate::rootfs::mount_setattr_recursive(&view, crate::rootfs::mount_options::MOUNT_ATTR_RDONLY, 0)?;
+    Ok(view)
+}
+
+/// A memfd copy of the runtime's binary, sealed.
+fn sealed_memfd_copy() -> std::io::Result<OwnedFd> {
+    let exe = std::fs::File::open("/proc/self/exe")?;
+    let mut copy = super::exec_stub::executable_memfd(c"anchor-runtime")?;
+    std::io::copy(&mut &exe, &mut copy)?;
+    super::exec_stub::seal(&copy)?;
+    Ok(copy.into())
 }

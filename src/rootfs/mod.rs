@@ -210,7 +210,7 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-fn mount_setattr_recursive(target: &OwnedFd, set: u64, clear: u64) -> nix::Result<()> {
+pub(crate) fn mount_setattr_recursive(target: &OwnedFd, set: u64, clear: u64) -> nix::Result<()> {
     let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
     // SAFETY: attr is a valid mount_attr for the duration of the call; the path is "".
     let r = unsafe {
