@@ -232,3 +232,24 @@ fn notify_listener_that_is_not_there_fails_create_without_leftovers() {
     out.fails_mentioning(&["seccomp listener /nonexistent/seccomp.sock"]);
     assert_no_leftovers(&b, &c.id);
 }
+
+/// Profiles older than execveat (Linux 3.19, 2015) allow execve alone. The runtime's
+/// last exec, of its sealed exec stub, falls back from execveat to execve of the same
+/// memfd through /proc/self/fd, for init and for `exec`, and without no_new_privs (the
+/// filter then goes in before the user switch).
+#[test]
+fn a_profile_without_execveat_still_runs_the_program() {
+    let mut b = with_profile(json!({"defaultAction": "SCMP_ACT_ALLOW",
+                                    "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}]}));
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.probe(&["wait-signal"]);
+    let c = b.start();
+    c.wait_probe_ready();
+    let out = c.exec(&[], &["/probe", "info"]);
+    out.ok();
+    assert_eq!(out.json()["seccomp"], 2, "{out:#?}");
+    c.kill("TERM").ok();
+    c.wait_status("stopped");
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
