@@ -224,39 +224,11 @@ fn check_version(version: &str) -> Result<()> {
     }
 }
 
-/// The runtime works through the container's /proc after pivot_root (masking,
-/// read-only paths, the console): it must be a real procfs. So /proc takes only a
-/// `proc` mount, and below it only binds of the files runc allows (lxcfs-style
-/// overrides), as runc's checkProcMount does (CVE-2019-19921).
+/// The destination as written; where it really lands is checked again when it is
+/// mounted (`rootfs`), since a symlink in the image can lead it into /proc.
 fn check_proc_mount(mount: &oci_spec::runtime::Mount) -> Result<()> {
-    const ALLOWED_UNDER_PROC: [&str; 10] = [
-        "/proc/cpuinfo",
-        "/proc/diskstats",
-        "/proc/meminfo",
-        "/proc/stat",
-        "/proc/swaps",
-        "/proc/uptime",
-        "/proc/loadavg",
-        "/proc/slabinfo",
-        "/proc/sys/kernel/ns_last_pid",
-        "/proc/sys/crypto/fips_enabled",
-    ];
-    let dest = crate::rootfs::safe_path::relative(mount.destination());
-    let dest = Path::new("/").join(dest);
-    let typ = mount.typ().as_deref().unwrap_or("");
-    if dest == Path::new("/proc") && typ != "proc" {
-        return Err(Error::invalid(format!("/proc must be a proc mount, not {typ:?}")));
-    }
-    if dest.starts_with("/proc")
-        && dest != Path::new("/proc")
-        && !ALLOWED_UNDER_PROC.iter().any(|a| dest == Path::new(a))
-    {
-        return Err(Error::invalid(format!(
-            "mount on {} is not allowed: it would cover part of /proc",
-            dest.display()
-        )));
-    }
-    Ok(())
+    let dest = Path::new("/").join(crate::rootfs::safe_path::relative(mount.destination()));
+    crate::procfs::check_mount_destination(&dest, mount.typ().as_deref().unwrap_or(""))
 }
 
 /// A sysctl may only be set when the container has its own copy of the namespace

@@ -64,7 +64,8 @@ pub fn setup_in_container(socket: RawFd) -> Result<()> {
     grantpt(&master).ctx(|| "grantpt")?;
     unlockpt(&master).ctx(|| "unlockpt")?;
     let slave_path = ptsname_r(&master).ctx(|| "ptsname")?;
-    crate::rootfs::ensure_real_proc()?;
+    // The bind mount below goes through /proc/self/fd.
+    crate::procfs::Procfs::open()?;
     let root = open_root(Path::new("/"))?;
     let console = create_in_root(&root, Path::new("/dev/console"), Leaf::File)?;
     mount(Some(slave_path.as_str()), &fd_path(&console), None::<&str>, MsFlags::MS_BIND, None::<&str>)

@@ -17,6 +17,8 @@ pub mod hooks;
 pub mod logger;
 pub mod namespaces;
 pub mod process;
+pub mod procfs;
+pub mod resolve;
 pub mod rootfs;
 pub mod seccomp;
 pub mod small_file;

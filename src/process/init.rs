@@ -274,8 +274,9 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
         return Ok(());
     }
     // One write per line: the kernel parses a single clock per write.
+    let proc = crate::procfs::Procfs::open()?;
     for line in text.lines() {
-        std::fs::write("/proc/self/timens_offsets", line).ctx(|| format!("write time offset {line:?}"))?;
+        proc.write("self/timens_offsets", line)?;
     }
     Ok(())
 }
@@ -294,16 +295,15 @@ fn set_names(spec: &Spec) -> Result<()> {
 }
 
 /// Through the container's own /proc, after the switch, so only the container's
-/// namespaces are touched (config validation already refused host-wide sysctls).
+/// namespaces are touched (config validation already refused host-wide sysctls); a
+/// symlink or a mount in the way fails the write (see `procfs`).
 fn write_sysctls(spec: &Spec) -> Result<()> {
-    let sysctls = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref());
-    if sysctls.is_some_and(|s| !s.is_empty()) {
-        // A fake /proc could turn these writes elsewhere (CVE-2025-52881).
-        rootfs::ensure_real_proc()?;
-    }
-    for (name, value) in sysctls.into_iter().flatten() {
-        let path = Path::new("/proc/sys").join(name.replace('.', "/"));
-        std::fs::write(&path, value).ctx(|| format!("set sysctl {name}={value}"))?;
+    let sysctls = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty());
+    let Some(sysctls) = sysctls else { return Ok(()) };
+    let proc = crate::procfs::Procfs::open()?;
+    for (name, value) in sysctls {
+        proc.write(&format!("sys/{}", name.replace('.', "/")), value)
+            .map_err(|e| Error::invalid(format!("set sysctl {name}={value}: {e}")))?;
     }
     Ok(())
 }

@@ -184,8 +184,7 @@ pub(super) fn apply_limits(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<(
         nix::errno::Errno::result(r).ctx(|| format!("set {:?} to {}/{}", rl.typ(), rl.soft(), rl.hard()))?;
     }
     if let Some(adj) = process.oom_score_adj() {
-        let path = format!("/proc/{pid}/oom_score_adj");
-        std::fs::write(&path, adj.to_string()).ctx(|| format!("set oom_score_adj {adj}"))?;
+        crate::procfs::Procfs::open()?.write(&format!("{pid}/oom_score_adj"), &adj.to_string())?;
     }
     Ok(())
 }
@@ -229,8 +228,7 @@ fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
     // /etc/subgid ranges.
     let own = |map: &[LinuxIdMapping], id: u32| matches!(map, [m] if m.host_id() == id && m.size() == 1);
     if own(uid, nix::unistd::geteuid().as_raw()) && own(gid, nix::unistd::getegid().as_raw()) {
-        let setgroups = format!("/proc/{pid}/setgroups");
-        std::fs::write(&setgroups, "deny").ctx(|| format!("write {setgroups}"))?;
+        crate::procfs::Procfs::open()?.write(&format!("{pid}/setgroups"), "deny")?;
         write_map(pid, "uid_map", uid)?;
         return write_map(pid, "gid_map", gid);
     }
@@ -264,6 +262,5 @@ fn run_id_map_helper(helper: &str, pid: i32, map: &[LinuxIdMapping]) -> Result<(
 pub(crate) fn write_map(pid: i32, file: &str, map: &[LinuxIdMapping]) -> Result<()> {
     let text: String =
         map.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
-    let path = format!("/proc/{pid}/{file}");
-    std::fs::write(&path, text).ctx(|| format!("write {path}"))
+    crate::procfs::Procfs::open()?.write(&format!("{pid}/{file}"), &text)
 }

@@ -46,7 +46,7 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
     for (index, m) in mounts.iter().enumerate() {
         match ctx.idmapped.iter().find(|tree| tree.index == index) {
-            Some(tree) => attach_idmapped(&root, m, tree)?,
+            Some(tree) => attach_idmapped(ctx, &root, m, tree)?,
             None => mount_one(ctx, &root, m)?,
         }
     }
@@ -77,7 +77,7 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroups(ctx, root, dest, &opts);
     }
-    let target = create_in_root(root, dest, Leaf::Dir)?;
+    let target = mount_target(ctx, root, dest, typ, Leaf::Dir)?;
     let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ));
     let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
     // Opened before the mount hides it: the image's files at this path.
@@ -108,6 +108,42 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     finish_mount(&mounted, &opts).ctx(|| step("set propagation or attributes"))
 }
 
+/// The mount point for `dest`, made inside the rootfs where missing, and checked where
+/// it really is: a symlink in the image can lead a destination elsewhere than it
+/// reads (`/data -> /proc/sys/net`). There it must still keep out of /proc
+/// (`procfs::check_mount_destination`), and proc and sysfs take no symlink on the way,
+/// as with runc (an image's `/proc -> /elsewhere` would put them anywhere).
+fn mount_target(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, typ: &str, leaf: Leaf) -> Result<OwnedFd> {
+    let target = create_in_root(root, dest, leaf)?;
+    let written = Path::new("/").join(safe_path::relative(dest));
+    let real = std::fs::read_link(fd_path(&target))
+        .ctx(|| format!("mount on {}: find where it leads", written.display()))?;
+    let resolved = match real.strip_prefix(ctx.rootfs) {
+        Ok(inside) => Path::new("/").join(inside),
+        Err(_) => {
+            return Err(Error::invalid(format!("mount on {}: it leads out of the rootfs", written.display())))
+        }
+    };
+    if resolved == written {
+        return Ok(target);
+    }
+    if typ == "proc" || typ == "sysfs" {
+        return Err(Error::invalid(format!(
+            "mount {typ} on {}: it must be mounted on an ordinary directory, but the image makes it lead to {}",
+            written.display(),
+            resolved.display()
+        )));
+    }
+    crate::procfs::check_mount_destination(&resolved, typ).map_err(|e| {
+        Error::invalid(format!(
+            "mount on {}: the image makes it lead to {}: {e}",
+            written.display(),
+            resolved.display()
+        ))
+    })?;
+    Ok(target)
+}
+
 /// A bind mount is asked for by type or by option.
 fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind") || MountOptions::parse(m.options().as_deref().unwrap_or(&[])).is_bind()
@@ -118,7 +154,7 @@ fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOption
     let source = bind_source(m, ctx.bundle)?;
     let meta = std::fs::metadata(&source).ctx(|| format!("bind mount source {}", source.display()))?;
     let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
-    let target = create_in_root(root, dest, leaf)?;
+    let target = mount_target(ctx, root, dest, "bind", leaf)?;
     let step = |what: &str| format!("bind mount {} on {}: {what}", source.display(), dest.display());
     let rec = opts.flags & MsFlags::MS_REC;
     mount(Some(&source), &fd_path(&target), NONE, MsFlags::MS_BIND | rec, NONE).ctx(|| step("mount"))?;
@@ -134,10 +170,11 @@ fn bind_source(m: &Mount, bundle: &Path) -> Result<std::path::PathBuf> {
 }
 
 /// An idmapped bind mount: the parent made the tree; it goes on its destination.
-fn attach_idmapped(root: &OwnedFd, m: &Mount, tree: &idmap::IdmappedTree) -> Result<()> {
+fn attach_idmapped(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, tree: &idmap::IdmappedTree) -> Result<()> {
     let dest = m.destination();
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
-    let target = create_in_root(root, dest, if tree.is_dir { Leaf::Dir } else { Leaf::File })?;
+    let leaf = if tree.is_dir { Leaf::Dir } else { Leaf::File };
+    let target = mount_target(ctx, root, dest, "bind", leaf)?;
     let step = |what: &str| format!("idmapped mount on {}: {what}", dest.display());
     tree.attach(&target).ctx(|| step("move_mount"))?;
     finish_bind(root, dest, &opts, &step)
@@ -241,7 +278,7 @@ fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountO
     let step = |what: &str| format!("mount cgroup on {}: {what}", dest.display());
     let pure_v2 = ctx.cgroup.is_pure_v2();
     let mount_hierarchy = |at: &Path, h: &Hierarchy, dir: &Path| -> Result<()> {
-        let target = create_in_root(root, at, Leaf::Dir)?;
+        let target = mount_target(ctx, root, at, "cgroup", Leaf::Dir)?;
         if ctx.new_cgroup_ns {
             let (fstype, data) =
                 if h.v2 { ("cgroup2", None) } else { ("cgroup", Some(h.controllers.join(","))) };
@@ -258,7 +295,7 @@ fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountO
         let (h, dir) = &ctx.cgroup.dirs[0];
         return mount_hierarchy(dest, h, dir);
     }
-    let base = create_in_root(root, dest, Leaf::Dir)?;
+    let base = mount_target(ctx, root, dest, "cgroup", Leaf::Dir)?;
     let tmpfs_flags = flags & !MsFlags::MS_RDONLY;
     mount(Some("tmpfs"), &fd_path(&base), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
         .ctx(|| step("tmpfs"))?;
@@ -308,7 +345,8 @@ pub fn finalize(spec: &Spec) -> Result<()> {
     let readonly = linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]);
     let root_readonly = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
     if !masked.is_empty() || !readonly.is_empty() || root_readonly {
-        ensure_real_proc()?;
+        // What follows goes through /proc/self/fd.
+        crate::procfs::Procfs::open()?;
     }
     for path in masked {
         mask(&root, Path::new(path))?;
@@ -361,17 +399,6 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
             mount(NONE, &mount_point, NONE, MsFlags::MS_PRIVATE, NONE)
                 .ctx(|| format!("make {} private", mount_point.display()))?;
         }
-    }
-    Ok(())
-}
-
-/// What follows goes through /proc/self/fd: the container's /proc must be procfs,
-/// not something the image or a mount put there.
-pub fn ensure_real_proc() -> Result<()> {
-    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-    let st = nix::sys::statfs::statfs("/proc/self/fd").ctx(|| "statfs /proc in the container")?;
-    if st.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
-        return Err(Error::invalid("/proc in the container is not procfs: refusing to go on through it"));
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::error::{Context, Result};
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -23,31 +23,8 @@ pub fn open_in_root(
     flags: i32,
     mode: u32,
 ) -> std::result::Result<OwnedFd, Errno> {
-    let rel = relative(path);
-    let c_path = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: open_how is plain data; all-zero is its "no options" value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.mode = mode as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    loop {
-        // SAFETY: c_path and how are valid for the call; the kernel returns a new fd or -1.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                c_path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        match Errno::result(fd) {
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-            // SAFETY: the syscall returned a new file descriptor that nothing else owns.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        }
-    }
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    crate::resolve::openat2(root.as_fd(), &relative(path), flags, mode, resolve)
 }
 
 /// The path with its root and `.` components removed and `..` resolved lexically
