@@ -288,3 +288,76 @@ fn cve_2019_5736_init_cannot_hand_the_container_the_runtime_binary() {
 fn cve_2019_5736_init_in_a_pid_namespace_with_cap_sys_ptrace_runs_a_sealed_runtime() {
     attack_through_init(true);
 }
+
+/// The host's fs.lease-break-time, which the attacks below aim at.
+fn host_lease_break_time() -> String {
+    std::fs::read_to_string("/proc/sys/fs/lease-break-time").unwrap().trim().to_string()
+}
+
+/// CVE-2019-19921 and CVE-2025-52881 as reported: the image has `/data ->
+/// /proc/sys/net`; a volume bound at `/data` holds `core/somaxconn ->
+/// /proc/sys/fs/lease-break-time`; the config sets net.core.somaxconn, a network
+/// namespace's own sysctl. Through the volume over /proc/sys/net, the write would
+/// follow the symlink to the host's fs.lease-break-time.
+#[test]
+fn a_volume_led_into_proc_by_an_image_symlink_is_refused_and_no_host_sysctl_changes() {
+    let before = host_lease_break_time();
+    let mut b = Bundle::new();
+    std::os::unix::fs::symlink("/proc/sys/net", b.rootfs().join("data")).unwrap();
+    let volume = b.host_dir("volume");
+    std::fs::create_dir_all(volume.join("core")).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/fs/lease-break-time", volume.join("core/somaxconn")).unwrap();
+    b.bind(&volume, "/data", &[]);
+    let value = if before == "77" { "78" } else { "77" };
+    b.config["linux"]["sysctl"] = json!({ "net.core.somaxconn": value });
+    b.args(&["true"]);
+    let (c, out) = b.try_create(&[]);
+    let after = host_lease_break_time();
+    if after != before {
+        std::fs::write("/proc/sys/fs/lease-break-time", &before).unwrap();
+        panic!(
+            "the container set the host's fs.lease-break-time to {after} (put back to {before}): {out:#?}"
+        );
+    }
+    out.fails_mentioning(&["/data", "/proc/sys/net", "inside /proc"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// A bind mount whose destination reaches /proc/sys through a symlinked parent
+/// directory of the image (`/etc/sysconf -> /proc/sys`), onto a file runc does not
+/// allow there.
+#[test]
+fn a_bind_mount_reaching_proc_sys_through_a_symlinked_parent_is_refused() {
+    let mut b = Bundle::new();
+    std::os::unix::fs::symlink("/proc/sys", b.rootfs().join("etc/sysconf")).unwrap();
+    let file = b.test_dir().join("host/value");
+    write_file(&file, "1\n");
+    b.bind(&file, "/etc/sysconf/kernel/core_pattern", &[]);
+    b.args(&["true"]);
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&[
+        "/etc/sysconf/kernel/core_pattern",
+        "/proc/sys/kernel/core_pattern",
+        "inside /proc",
+    ]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// An image whose /proc is a symlink (`/proc -> /bad-proc`): the proc mount would land
+/// wherever it points. Refused as runc refuses it; nothing is mounted there.
+#[test]
+fn an_image_whose_proc_is_a_symlink_is_refused() {
+    let mut b = Bundle::new();
+    std::fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    std::fs::create_dir(b.rootfs().join("bad-proc")).unwrap();
+    std::os::unix::fs::symlink("/bad-proc", b.rootfs().join("proc")).unwrap();
+    b.args(&["true"]);
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["mount proc on /proc", "ordinary directory", "/bad-proc"]);
+    assert_eq!(
+        std::fs::read_dir(b.rootfs().join("bad-proc")).unwrap().count(),
+        0,
+        "something was mounted there"
+    );
+    assert_no_leftovers(&b, &c.id);
+}
