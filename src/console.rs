@@ -57,19 +57,24 @@ impl ConsoleLink {
     }
 }
 
-/// In init, after the switch into the rootfs: the pty becomes the container's
-/// terminal and its master goes out over `socket`.
-pub fn setup_in_container(socket: RawFd) -> Result<()> {
+/// Inside the container (init after the switch into the rootfs, or an `exec`'d
+/// process): a new pty becomes the process's controlling terminal and stdio, and its
+/// master goes out over `socket`. Only init's pty becomes the container's
+/// /dev/console (`is_init`): an exec'd process gets its pty as stdio and changes
+/// nothing else in the container, as with runc.
+pub fn setup_in_container(socket: RawFd, is_init: bool) -> Result<()> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx(|| "open /dev/ptmx")?;
     grantpt(&master).ctx(|| "grantpt")?;
     unlockpt(&master).ctx(|| "unlockpt")?;
     let slave_path = ptsname_r(&master).ctx(|| "ptsname")?;
-    // The bind mount below goes through /proc/self/fd.
-    crate::procfs::Procfs::open()?;
-    let root = open_root(Path::new("/"))?;
-    let console = create_in_root(&root, Path::new("/dev/console"), Leaf::File)?;
-    mount(Some(slave_path.as_str()), &fd_path(&console), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .ctx(|| format!("bind mount {slave_path} on /dev/console"))?;
+    if is_init {
+        // The bind mount goes through /proc/self/fd.
+        crate::procfs::Procfs::open()?;
+        let root = open_root(Path::new("/"))?;
+        let console = create_in_root(&root, Path::new("/dev/console"), Leaf::File)?;
+        mount(Some(slave_path.as_str()), &fd_path(&console), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .ctx(|| format!("bind mount {slave_path} on /dev/console"))?;
+    }
     send_fd(socket, b"/dev/ptmx", master.as_raw_fd(), "the pty master over the console socket")?;
     drop(master);
     let slave = nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR, nix::sys::stat::Mode::empty())

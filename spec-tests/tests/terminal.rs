@@ -72,3 +72,32 @@ fn foreground_run_relays_the_terminal_itself() {
     assert!(!out.stdout.contains('\r'), "output translated to CRLF: {out:#?}");
     assert_no_leftovers(&b, &c.id);
 }
+
+/// Only init's terminal is /dev/console. An `exec -t` gets its own pty as stdio and
+/// changes nothing else: before, each one bound its pty over /dev/console, so it could
+/// take init's console and a second `exec -t` failed (`bind mount /dev/pts/0 on
+/// /dev/console: ENOENT`).
+#[test]
+fn exec_with_a_terminal_leaves_dev_console_to_init() {
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = json!(true);
+    b.args(&["sleep", "30"]);
+    let socket = b.test_dir().join("console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let (c, created) = b.try_create(&["--console-socket", &socket.to_string_lossy()]);
+    created.ok();
+    let _master = receive_fd(&listener);
+    c.start().ok();
+    let console = || c.exec(&[], &["stat", "-L", "-c", "%t:%T", "/dev/console"]).ok().stdout.clone();
+    let before = console();
+    for _ in 0..2 {
+        let out = c.exec(&["-t"], &["sh", "-c", "tty"]);
+        out.ok();
+        assert!(out.stdout.contains("/dev/pts/"), "{out:#?}");
+    }
+    assert_eq!(console(), before, "/dev/console changed");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}

@@ -142,7 +142,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
     crate::logger::debug("init: in the rootfs");
     if let Some(socket) = ctx.console_socket {
-        crate::console::setup_in_container(socket)?;
+        crate::console::setup_in_container(socket, true)?;
     }
     write_sysctls(ctx.spec)?;
     rootfs::finalize(ctx.spec)?;
