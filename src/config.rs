@@ -91,6 +91,32 @@ impl Bundle {
             }
             check_proc_mount(mount)?;
         }
+        self.check_hook_paths()
+    }
+
+    /// The spec requires hooks to name their program by absolute path. runc runs a
+    /// relative one from its own working directory (and a bare name from PATH): the
+    /// caller's, which a hook must never depend on. Refused, naming the hook.
+    fn check_hook_paths(&self) -> Result<()> {
+        let Some(hooks) = self.spec.hooks() else { return Ok(()) };
+        let kinds = [
+            ("prestart", hooks.prestart()),
+            ("createRuntime", hooks.create_runtime()),
+            ("createContainer", hooks.create_container()),
+            ("startContainer", hooks.start_container()),
+            ("poststart", hooks.poststart()),
+            ("poststop", hooks.poststop()),
+        ];
+        for (kind, list) in kinds {
+            for (i, hook) in list.iter().flatten().enumerate() {
+                if !hook.path().is_absolute() {
+                    return Err(Error::invalid(format!(
+                        "hooks.{kind}[{i}].path {:?} must be an absolute path",
+                        hook.path()
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -316,3 +316,25 @@ fn poststop_hooks_after_a_failing_one_still_run() {
     let (_, _, second_ran) = lifecycle_with_failing_hook("poststop");
     assert!(second_ran);
 }
+
+/// A hook named by a relative path (`./hook`, or a bare name that PATH would find).
+/// The spec requires an absolute path; runc runs a relative one from its own working
+/// directory, the caller's. anchor-runtime never runs a hook from the caller's cwd or
+/// PATH: it refuses the config at validation, naming the hook. Here the caller's cwd
+/// holds a program by that name, which must not run.
+#[test]
+fn a_hook_with_a_relative_path_is_refused_and_never_run_from_the_callers_cwd() {
+    for path in ["./marker-hook", "marker-hook"] {
+        let mut b = Bundle::new();
+        let marker = b.test_dir().join("hook-ran");
+        // The harness runs the runtime from the bundle directory.
+        let hook = b.path().join("marker-hook");
+        write_file(&hook, &format!("#!/bin/sh\ntouch {}\n", marker.display()));
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        b.add_hook("prestart", json!({"path": path}));
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&["hooks.prestart[0].path", path, "absolute"]);
+        assert!(!marker.exists(), "the hook {path} ran from the caller's directory");
+        assert_no_leftovers(&b, &c.id);
+    }
+}
