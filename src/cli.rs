@@ -45,20 +45,26 @@ pub struct Cli {
 
 impl Cli {
     /// `--root`, else /run/anchor for root and $XDG_RUNTIME_DIR/anchor for anyone
-    /// else (who cannot write /run), as runc does.
+    /// else (who cannot write /run), as runc does. A root that is a symlink (or lies
+    /// below one) is resolved once, here, so the command works in one directory even
+    /// if the link is changed meanwhile.
     pub fn state_root(&self) -> Result<PathBuf, String> {
-        if let Some(root) = &self.root {
-            return Ok(root.clone());
-        }
-        if nix::unistd::geteuid().is_root() {
-            return Ok(PathBuf::from(DEFAULT_ROOT));
-        }
-        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-            Some(dir) => Ok(PathBuf::from(dir).join("anchor")),
-            None => {
-                Err("an unprivileged user needs --root or XDG_RUNTIME_DIR for the container state".into())
+        let root = if let Some(root) = &self.root {
+            root.clone()
+        } else if nix::unistd::geteuid().is_root() {
+            PathBuf::from(DEFAULT_ROOT)
+        } else {
+            match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+                Some(dir) => PathBuf::from(dir).join("anchor"),
+                None => {
+                    return Err(
+                        "an unprivileged user needs --root or XDG_RUNTIME_DIR for the container state".into(),
+                    )
+                }
             }
-        }
+        };
+        // Not there yet: create makes it, as a directory.
+        Ok(std::fs::canonicalize(&root).unwrap_or(root))
     }
 
     /// `--cdi-spec-dirs`, else the CDI specification's two directories.

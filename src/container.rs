@@ -223,12 +223,31 @@ fn build(
 
 /// Written to a temporary name and renamed, so a reader never sees a partial PID.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-    ));
-    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("write pid file {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).ctx(|| format!("write pid file {}", path.display()))
+    let step = || format!("write pid file {}", path.display());
+    // A new file of our own beside the target, under a name nobody can have planted a
+    // symlink at in advance (and O_EXCL | O_NOFOLLOW should someone have), then
+    // renamed over the target: a symlink there is replaced, never followed.
+    let mut random = [0u8; 8];
+    nix::errno::Errno::result(
+        // SAFETY: getrandom fills the buffer it is given, of the size given.
+        unsafe { libc::getrandom(random.as_mut_ptr().cast(), random.len(), 0) },
+    )
+    .ctx(step)?;
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", u64::from_ne_bytes(random)));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .ctx(step)?;
+    let written = std::io::Write::write_all(&mut file, pid.to_string().as_bytes())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.ctx(step)
 }
 
 /// Opens the exec FIFO, which lets init go on, and waits for the outcome: the FIFO

@@ -200,6 +200,7 @@ impl StateDir {
         // a new one. 0711: an init running as another host user (a user namespace)
         // must reach the exec FIFO inside; nothing here can be listed by others.
         let spare = root.join(SPARE_DIR);
+        discard_if_foreign(&spare)?;
         let made = match nix::fcntl::renameat2(None, &spare, None, &path, RenameFlags::RENAME_NOREPLACE) {
             Ok(()) => Ok(()),
             // ENOENT: no spare; EINVAL: a filesystem that cannot rename without replacing.
@@ -226,13 +227,35 @@ impl StateDir {
     }
 
     fn lock(id: &str, path: PathBuf) -> Result<Self> {
-        let dir = File::open(&path).ctx(|| format!("open state directory {}", path.display()))?;
+        // Never through a symlink: one planted as <root>/<id> would have the state
+        // written, and `delete` remove files, wherever it points.
+        let dir = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP | libc::ENOTDIR) => Error::invalid(format!(
+                    "state directory {} is not a directory the runtime made (a symlink or a file): refused",
+                    path.display()
+                )),
+                _ => Error::sys(
+                    format!("open state directory {}", path.display()),
+                    Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                ),
+            })?;
+        let owner = dir.metadata().ctx(|| format!("stat {}", path.display()))?.uid();
+        if owner != nix::unistd::geteuid().as_raw() {
+            return Err(Error::invalid(format!(
+                "state directory {} belongs to uid {owner}, not to this runtime's user: refused",
+                path.display()
+            )));
+        }
         let lock = Flock::lock(dir, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()), e))?;
         // While we waited, a `delete` may have removed the directory (and a `create`
         // made a new one under the same name): the lock must be on the live one.
         let locked = lock.metadata().ctx(|| format!("stat {}", path.display()))?;
-        let current = fs::metadata(&path).ok();
+        let current = fs::symlink_metadata(&path).ok();
         if current.is_none_or(|m| (m.dev(), m.ino()) != (locked.dev(), locked.ino())) {
             return Err(Error::NotExist(id.to_string()));
         }
@@ -259,6 +282,7 @@ impl StateDir {
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .ctx(|| format!("write {}", tmp.display()))?;
         f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;
@@ -328,9 +352,26 @@ fn read_state_file(dir: &Path, id: &str) -> Result<ContainerState> {
 pub fn peek(root: &Path, id: &str) -> Result<(ContainerState, Status)> {
     validate_id(id)?;
     let dir = root.join(id);
+    // Not through a symlink planted as <root>/<id> (see `StateDir::lock`).
+    if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::NotExist(id.to_string()));
+    }
     let state = read_state_file(&dir, id)?;
     let status = state.status(&dir);
     Ok((state, status))
+}
+
+/// A spare that is not what `remove` leaves (an empty directory of this user's, not a
+/// symlink) was planted: it is unlinked (a symlink itself, never what it points to)
+/// and not used.
+fn discard_if_foreign(spare: &Path) -> Result<()> {
+    let Ok(md) = fs::symlink_metadata(spare) else { return Ok(()) };
+    if md.is_dir() && md.uid() == nix::unistd::geteuid().as_raw() {
+        return Ok(());
+    }
+    crate::logger::warn(format!("{} is not a spare the runtime left: removed, not used", spare.display()));
+    if md.is_dir() { fs::remove_dir(spare) } else { fs::remove_file(spare) }
+        .ctx(|| format!("remove {}", spare.display()))
 }
 
 /// IDs of every container under `root` (for `list`; no other command scans).

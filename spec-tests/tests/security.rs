@@ -361,3 +361,73 @@ fn an_image_whose_proc_is_a_symlink_is_refused() {
     );
     assert_no_leftovers(&b, &c.id);
 }
+
+/// `--pid-file` is written beside its target and renamed into place. Neither a symlink
+/// planted at the temporary name (the fixed `.<name>.tmp` of before) nor one planted
+/// as the pid file itself may lead the write to another file.
+#[test]
+fn the_pid_file_is_never_written_through_a_planted_symlink() {
+    let b = Bundle::new();
+    let host = b.host_dir("pid");
+    let beside = write_file(&host.join("victim-beside"), "precious\n");
+    let target = write_file(&host.join("victim-target"), "precious\n");
+    std::os::unix::fs::symlink(&beside, host.join(".init.pid.tmp")).unwrap();
+    let pid_file = host.join("init.pid");
+    std::os::unix::fs::symlink(&target, &pid_file).unwrap();
+    let (c, out) = b.try_create(&["--pid-file", &pid_file.to_string_lossy()]);
+    out.ok();
+    for victim in [&beside, &target] {
+        assert_eq!(
+            std::fs::read_to_string(victim).unwrap(),
+            "precious\n",
+            "{} was written",
+            victim.display()
+        );
+    }
+    assert!(!std::fs::symlink_metadata(&pid_file).unwrap().is_symlink(), "the planted link is still there");
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), c.pid().to_string());
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// A directory holding a file the runtime must never touch, and a symlink to it.
+fn plant_link_to_victim_dir(b: &Bundle, link: &std::path::Path) -> std::path::PathBuf {
+    let victim = b.host_dir("victim");
+    write_file(&victim.join("keep"), "precious\n");
+    std::os::unix::fs::symlink(&victim, link).unwrap();
+    victim
+}
+
+fn assert_victim_dir_untouched(victim: &std::path::Path) {
+    let names: Vec<_> = std::fs::read_dir(victim).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["keep"], "the runtime wrote or removed files in {}", victim.display());
+}
+
+/// The state root's spare directory (`.spare~`, which a `delete` leaves for the next
+/// `create`): a symlink planted there made create write the state into its target and
+/// delete remove the files there. It is discarded, never followed.
+#[test]
+fn a_symlink_planted_as_the_state_roots_spare_is_never_followed() {
+    let mut b = Bundle::new();
+    let victim = plant_link_to_victim_dir(&b, &b.state_root().join(SPARE_STATE_DIR));
+    b.args(&["true"]);
+    b.run_ok();
+    assert_victim_dir_untouched(&victim);
+    let spare = std::fs::symlink_metadata(b.state_root().join(SPARE_STATE_DIR));
+    assert!(spare.is_ok_and(|m| m.is_dir()), "the spare is the runtime's own directory again");
+}
+
+/// A symlink planted as `<root>/<id>` before the container exists: create refuses the
+/// ID, and no command (delete --force included) works through the link.
+#[test]
+fn a_symlink_planted_as_a_containers_state_directory_is_never_followed() {
+    let b = Bundle::new();
+    let id = b.new_id();
+    let victim = plant_link_to_victim_dir(&b, &b.state_root().join(&id));
+    b.write_config(&id);
+    let created = b.runtime(&["create", "--bundle", &b.path_str(), &id]);
+    created.fails_mentioning(&["already exists"]);
+    b.runtime(&["delete", "--force", &id]);
+    b.runtime(&["state", &id]).fails();
+    assert_victim_dir_untouched(&victim);
+}
