@@ -4,7 +4,7 @@
 
 use crate::error::{Context, Error, Result};
 use nix::sched::{setns, CloneFlags};
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespace, LinuxNamespaceType};
 use std::os::fd::OwnedFd;
 
 pub fn clone_flag(typ: LinuxNamespaceType) -> CloneFlags {
@@ -109,4 +109,12 @@ impl NamespacePlan {
         }
         Ok(())
     }
+}
+
+/// Writes /proc/PID/uid_map or gid_map (as `containerID hostID size` lines) of a
+/// process in a new user namespace: init's, or the one an idmapped mount borrows.
+pub fn write_id_map(pid: i32, file: &str, map: &[LinuxIdMapping]) -> Result<()> {
+    let text: String =
+        map.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+    crate::procfs::Procfs::open()?.write(&format!("{pid}/{file}"), &text)
 }

@@ -431,3 +431,49 @@ fn a_symlink_planted_as_a_containers_state_directory_is_never_followed() {
     b.runtime(&["state", &id]).fails();
     assert_victim_dir_untouched(&victim);
 }
+
+/// sysfs likewise: it would be mounted wherever the image's /sys points. The link's
+/// target is not even made.
+#[test]
+fn an_image_whose_sys_is_a_symlink_is_refused() {
+    let mut b = Bundle::new();
+    std::fs::remove_dir(b.rootfs().join("sys")).unwrap();
+    std::os::unix::fs::symlink("/bad-sys", b.rootfs().join("sys")).unwrap();
+    b.args(&["true"]);
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["mount sysfs on /sys", "ordinary directory", "/bad-sys"]);
+    assert!(!b.rootfs().join("bad-sys").exists(), "the runtime made the symlink's target");
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// The sysctl write on its own, whatever the mounts: the config mounts procfs
+/// elsewhere (/real-proc), and the image's own /proc directory holds symlinks to it:
+/// `self` (which a check of /proc/self/fd alone would take for procfs) and the
+/// sysctl's file, leading to the host-wide fs.lease-break-time. A sysctl is written
+/// only beneath the root of a real procfs at /proc.
+#[test]
+fn a_sysctl_is_never_written_through_an_images_fake_proc() {
+    let before = host_lease_break_time();
+    let mut b = Bundle::new();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    let proc =
+        mounts.iter_mut().find(|m| m["destination"] == "/proc").expect("the default config mounts /proc");
+    proc["destination"] = json!("/real-proc");
+    std::os::unix::fs::symlink("/real-proc/self", b.rootfs().join("proc/self")).unwrap();
+    let fake = b.rootfs().join("proc/sys/net/core");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::os::unix::fs::symlink("/real-proc/sys/fs/lease-break-time", fake.join("somaxconn")).unwrap();
+    let value = if before == "77" { "78" } else { "77" };
+    b.config["linux"]["sysctl"] = json!({ "net.core.somaxconn": value });
+    b.args(&["true"]);
+    let (c, out) = b.try_create(&[]);
+    let after = host_lease_break_time();
+    if after != before {
+        std::fs::write("/proc/sys/fs/lease-break-time", &before).unwrap();
+        panic!(
+            "the container set the host's fs.lease-break-time to {after} (put back to {before}): {out:#?}"
+        );
+    }
+    out.fails_mentioning(&["/proc is not the root of a procfs mount"]);
+    assert_no_leftovers(&b, &c.id);
+}

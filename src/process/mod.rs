@@ -219,8 +219,8 @@ fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
         return Err(Error::invalid("a new user namespace needs linux.uidMappings and linux.gidMappings"));
     }
     if nix::unistd::geteuid().is_root() {
-        write_map(pid, "uid_map", uid)?;
-        return write_map(pid, "gid_map", gid);
+        crate::namespaces::write_id_map(pid, "uid_map", uid)?;
+        return crate::namespaces::write_id_map(pid, "gid_map", gid);
     }
     // Unprivileged, the kernel lets us map our own uid and gid, one ID each, and a
     // gid map only once setgroups is denied (or dropping groups could widen access).
@@ -229,8 +229,8 @@ fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
     let own = |map: &[LinuxIdMapping], id: u32| matches!(map, [m] if m.host_id() == id && m.size() == 1);
     if own(uid, nix::unistd::geteuid().as_raw()) && own(gid, nix::unistd::getegid().as_raw()) {
         crate::procfs::Procfs::open()?.write(&format!("{pid}/setgroups"), "deny")?;
-        write_map(pid, "uid_map", uid)?;
-        return write_map(pid, "gid_map", gid);
+        crate::namespaces::write_id_map(pid, "uid_map", uid)?;
+        return crate::namespaces::write_id_map(pid, "gid_map", gid);
     }
     run_id_map_helper("newuidmap", pid, uid)?;
     run_id_map_helper("newgidmap", pid, gid)
@@ -256,11 +256,4 @@ fn run_id_map_helper(helper: &str, pid: i32, map: &[LinuxIdMapping]) -> Result<(
         )));
     }
     Ok(())
-}
-
-/// Writes /proc/PID/uid_map or gid_map (as `containerID hostID size` lines).
-pub(crate) fn write_map(pid: i32, file: &str, map: &[LinuxIdMapping]) -> Result<()> {
-    let text: String =
-        map.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
-    crate::procfs::Procfs::open()?.write(&format!("{pid}/{file}"), &text)
 }

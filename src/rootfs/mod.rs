@@ -114,8 +114,25 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
 /// (`procfs::check_mount_destination`), and proc and sysfs take no symlink on the way,
 /// as with runc (an image's `/proc -> /elsewhere` would put them anywhere).
 fn mount_target(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, typ: &str, leaf: Leaf) -> Result<OwnedFd> {
-    let target = create_in_root(root, dest, leaf)?;
     let written = Path::new("/").join(safe_path::relative(dest));
+    let ordinary = |why: String| {
+        Error::invalid(format!(
+            "mount {typ} on {}: it must be mounted on an ordinary directory, {why}",
+            written.display()
+        ))
+    };
+    if typ == "proc" || typ == "sysfs" {
+        // Before anything is made: making the mount point would make the link's target.
+        if let Ok(link) = open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+            if let Ok(to) = nix::fcntl::readlinkat(Some(link.as_raw_fd()), "") {
+                return Err(ordinary(format!(
+                    "and {} in the rootfs is a symlink to {to:?}",
+                    written.display()
+                )));
+            }
+        }
+    }
+    let target = create_in_root(root, dest, leaf)?;
     let real = std::fs::read_link(fd_path(&target))
         .ctx(|| format!("mount on {}: find where it leads", written.display()))?;
     let resolved = match real.strip_prefix(ctx.rootfs) {
@@ -128,11 +145,7 @@ fn mount_target(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, typ: &str, lea
         return Ok(target);
     }
     if typ == "proc" || typ == "sysfs" {
-        return Err(Error::invalid(format!(
-            "mount {typ} on {}: it must be mounted on an ordinary directory, but the image makes it lead to {}",
-            written.display(),
-            resolved.display()
-        )));
+        return Err(ordinary(format!("but the image makes it lead to {}", resolved.display())));
     }
     crate::procfs::check_mount_destination(&resolved, typ).map_err(|e| {
         Error::invalid(format!(
