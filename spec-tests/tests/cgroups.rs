@@ -632,3 +632,32 @@ fn rdma_limits_without_an_rdma_device_are_refused_by_name() {
     let b = with_resources(json!({"rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}}));
     create_is_refused(&b, &["rdma"]);
 }
+
+/// What Docker (20.10) puts in every config and every `update` for the fields its user
+/// did not set: zeros. runc reads 0 as "not set" for the fields it keeps as plain
+/// numbers; writing them failed every `docker run` (a blkio weight of 0 is out of
+/// range) or would lift limits. Here the container starts and an update with the same
+/// block changes nothing.
+#[test]
+fn docker_zero_values_mean_unset_at_create_and_update() {
+    let zeros = json!({
+        "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0},
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": ""},
+        "pids": {"limit": 0},
+        "blockIO": {"weight": 0}
+    });
+    let b = with_resources(zeros.clone());
+    let c = b.start();
+    c.wait_probe_ready();
+    let pids = || read_cgroup("pids", &c.id, "pids.max");
+    let cpu = || read_cgroup("cpu", &c.id, pick("cpu.shares", "cpu.weight"));
+    let memory = || read_cgroup("memory", &c.id, pick("memory.limit_in_bytes", "memory.max"));
+    let before = (pids(), cpu(), memory());
+    assert_eq!(before.0, "max", "no pids limit");
+    assert_eq!(before.1, pick("1024", "100"), "the default CPU weight");
+    let update = write_file(&b.test_dir().join("host/zeros.json"), &zeros.to_string());
+    c.cmd_reading("update", &["--resources", "-"], &update).ok();
+    assert_eq!((pids(), cpu(), memory()), before, "the update changed limits");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}

@@ -64,6 +64,16 @@ impl Setting {
     }
 }
 
+/// A value that is set, as runc reads the spec: its configuration keeps these fields as
+/// plain numbers, so 0 is "not set" and leaves the file alone. Docker puts 0 in every
+/// config and every update for the fields its user did not give (blockIO.weight,
+/// cpu.shares, cpu.quota, memory.swap, ...); writing it fails (a weight of 0 is out of
+/// range) or removes a limit. Fields runc keeps as pointers (swappiness, burst, idle)
+/// take 0 as a value.
+fn set<T: PartialEq + Default>(value: Option<T>) -> Option<T> {
+    value.filter(|v| *v != T::default())
+}
+
 /// The settings for one layout, in the order they must be written.
 pub fn settings(r: &LinuxResources, v2: bool) -> Result<Vec<Setting>> {
     let mut out = Vec::new();
@@ -102,7 +112,7 @@ pub fn settings(r: &LinuxResources, v2: bool) -> Result<Vec<Setting>> {
     }
     if let Some(n) = r.network() {
         let why = "cgroup v2 has no net_cls or net_prio controller (use a BPF program on the interface)";
-        if let Some(class) = n.class_id() {
+        if let Some(class) = set(n.class_id()) {
             out.push(if v2 {
                 Setting::unsupported("network.classID", "net_cls", why)
             } else {
@@ -147,21 +157,21 @@ pub fn settings(r: &LinuxResources, v2: bool) -> Result<Vec<Setting>> {
 
 fn memory_v1(m: &LinuxMemory, out: &mut Vec<Setting>) -> Result<()> {
     let f = "memory";
-    if let Some(limit) = m.limit() {
+    if let Some(limit) = set(m.limit()) {
         out.push(Setting::new("memory.limit", f, "memory.limit_in_bytes", limit));
     }
-    if let Some(swap) = m.swap() {
+    if let Some(swap) = set(m.swap()) {
         // OCI's swap is memory plus swap, which is exactly v1's memsw.
         out.push(Setting::new("memory.swap", f, "memory.memsw.limit_in_bytes", swap));
     }
-    if let Some(r) = m.reservation() {
+    if let Some(r) = set(m.reservation()) {
         out.push(Setting::new("memory.reservation", f, "memory.soft_limit_in_bytes", r));
     }
     // Kernel memory limits were dropped from the kernel (5.16+ refuses the write).
-    if let Some(k) = m.kernel() {
+    if let Some(k) = set(m.kernel()) {
         out.push(Setting::new("memory.kernel", f, "memory.kmem.limit_in_bytes", k).best_effort());
     }
-    if let Some(k) = m.kernel_tcp() {
+    if let Some(k) = set(m.kernel_tcp()) {
         out.push(Setting::new("memory.kernelTCP", f, "memory.kmem.tcp.limit_in_bytes", k));
     }
     if let Some(s) = m.swappiness() {
@@ -179,23 +189,23 @@ fn memory_v1(m: &LinuxMemory, out: &mut Vec<Setting>) -> Result<()> {
 
 fn memory_v2(m: &LinuxMemory, out: &mut Vec<Setting>) -> Result<()> {
     let f = "memory";
-    if let Some(limit) = m.limit() {
+    if let Some(limit) = set(m.limit()) {
         out.push(Setting::new("memory.limit", f, "memory.max", max_or(limit)));
     }
-    if let Some(swap) = m.swap() {
-        out.push(match v2_swap(swap, m.limit()) {
+    if let Some(swap) = set(m.swap()) {
+        out.push(match v2_swap(swap, set(m.limit())) {
             Ok(value) => Setting::new("memory.swap", f, "memory.swap.max", value),
             Err(why) => Setting::refused("memory.swap", f, why),
         });
     }
-    if let Some(r) = m.reservation() {
+    if let Some(r) = set(m.reservation()) {
         out.push(Setting::new("memory.reservation", f, "memory.low", max_or(r)));
     }
     let no_kmem = "cgroup v2 accounts kernel memory in memory.max and has no separate limit";
-    if m.kernel().is_some() {
+    if set(m.kernel()).is_some() {
         out.push(Setting::unsupported("memory.kernel", f, no_kmem));
     }
-    if m.kernel_tcp().is_some() {
+    if set(m.kernel_tcp()).is_some() {
         out.push(Setting::unsupported("memory.kernelTCP", f, no_kmem));
     }
     if let Some(s) = m.swappiness() {
@@ -236,16 +246,16 @@ fn v2_swap(swap: i64, limit: Option<i64>) -> std::result::Result<String, String>
 
 fn cpu(c: &LinuxCpu, v2: bool, out: &mut Vec<Setting>) {
     let f = "cpu";
+    let (quota, period) = (set(c.quota()), set(c.period()));
     if v2 {
-        if let Some(shares) = c.shares() {
+        if let Some(shares) = set(c.shares()) {
             out.push(Setting::new("cpu.shares", f, "cpu.weight", shares_to_weight(shares)));
         }
-        if c.quota().is_some() || c.period().is_some() {
-            let quota = c.quota().filter(|q| *q > 0).map_or("max".into(), |q| q.to_string());
+        if quota.is_some() || period.is_some() {
             // Named like v1's fields, so a hybrid host whose cpu is v1's takes them there.
-            let field = if c.quota().is_some() { "cpu.quota" } else { "cpu.period" };
-            let period = c.period().unwrap_or(100_000);
-            out.push(Setting::new(field, f, "cpu.max", format!("{quota} {period}")));
+            let field = if quota.is_some() { "cpu.quota" } else { "cpu.period" };
+            let max = quota.filter(|q| *q > 0).map_or("max".into(), |q| q.to_string());
+            out.push(Setting::new(field, f, "cpu.max", format!("{max} {}", period.unwrap_or(100_000))));
         }
         if let Some(burst) = c.burst() {
             out.push(Setting::new("cpu.burst", f, "cpu.max.burst", burst));
@@ -254,47 +264,47 @@ fn cpu(c: &LinuxCpu, v2: bool, out: &mut Vec<Setting>) {
             "linux.resources.cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no real-time CPU bandwidth"
                 .to_string()
         };
-        if c.realtime_period().is_some() {
+        if set(c.realtime_period()).is_some() {
             out.push(Setting::refused("cpu.realtimePeriod", f, why()));
         }
-        if c.realtime_runtime().is_some() {
+        if set(c.realtime_runtime()).is_some() {
             out.push(Setting::refused("cpu.realtimeRuntime", f, why()));
         }
     } else {
-        if let Some(shares) = c.shares() {
+        if let Some(shares) = set(c.shares()) {
             out.push(Setting::new("cpu.shares", f, "cpu.shares", shares));
         }
-        if let Some(period) = c.period() {
+        if let Some(period) = period {
             out.push(Setting::new("cpu.period", f, "cpu.cfs_period_us", period));
         }
-        if let Some(quota) = c.quota() {
+        if let Some(quota) = quota {
             out.push(Setting::new("cpu.quota", f, "cpu.cfs_quota_us", quota));
         }
         if let Some(burst) = c.burst() {
             out.push(Setting::new("cpu.burst", f, "cpu.cfs_burst_us", burst));
         }
         // The period bounds the runtime: written first, as the kernel checks.
-        if let Some(p) = c.realtime_period() {
+        if let Some(p) = set(c.realtime_period()) {
             out.push(Setting::new("cpu.realtimePeriod", f, "cpu.rt_period_us", p));
         }
-        if let Some(r) = c.realtime_runtime() {
+        if let Some(r) = set(c.realtime_runtime()) {
             out.push(Setting::new("cpu.realtimeRuntime", f, "cpu.rt_runtime_us", r));
         }
     }
     if let Some(idle) = c.idle() {
         out.push(Setting::new("cpu.idle", f, "cpu.idle", idle));
     }
-    if let Some(cpus) = c.cpus() {
+    if let Some(cpus) = c.cpus().as_ref().filter(|c| !c.is_empty()) {
         out.push(Setting::new("cpu.cpus", "cpuset", "cpuset.cpus", cpus));
     }
-    if let Some(mems) = c.mems() {
+    if let Some(mems) = c.mems().as_ref().filter(|m| !m.is_empty()) {
         out.push(Setting::new("cpu.mems", "cpuset", "cpuset.mems", mems));
     }
 }
 
 fn block_io(b: &LinuxBlockIo, v2: bool, out: &mut Vec<Setting>) {
     let f = if v2 { "io" } else { "blkio" };
-    if let Some(w) = b.weight() {
+    if let Some(w) = set(b.weight()) {
         out.push(if v2 {
             // BFQ takes blkio's 1..1000 scale as it is; io.weight is 1..10000.
             Setting::new("blockIO.weight", f, "io.bfq.weight", w).or("io.weight", blkio_weight_to_io(w))
@@ -304,7 +314,7 @@ fn block_io(b: &LinuxBlockIo, v2: bool, out: &mut Vec<Setting>) {
     }
     // Leaf weights were CFQ's, which the kernel removed in 5.0.
     let no_leaf = "cgroup v2 has no leaf weights";
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = set(b.leaf_weight()) {
         out.push(if v2 {
             Setting::unsupported("blockIO.leafWeight", f, no_leaf)
         } else {
@@ -312,7 +322,7 @@ fn block_io(b: &LinuxBlockIo, v2: bool, out: &mut Vec<Setting>) {
         });
     }
     for d in b.weight_device().iter().flatten() {
-        if let Some(w) = d.leaf_weight() {
+        if let Some(w) = set(d.leaf_weight()) {
             let value = format!("{}:{} {w}", d.major(), d.minor());
             out.push(if v2 {
                 Setting::unsupported("blockIO.weightDevice.leafWeight", f, no_leaf)
@@ -323,7 +333,7 @@ fn block_io(b: &LinuxBlockIo, v2: bool, out: &mut Vec<Setting>) {
         }
     }
     for d in b.weight_device().iter().flatten() {
-        if let Some(w) = d.weight() {
+        if let Some(w) = set(d.weight()) {
             let dev = format!("{}:{}", d.major(), d.minor());
             out.push(if v2 {
                 Setting::new("blockIO.weightDevice", f, "io.bfq.weight", format!("{dev} {w}"))
@@ -439,6 +449,41 @@ mod tests {
 
     fn files(v: &[Setting]) -> Vec<(String, String)> {
         v.iter().filter_map(|s| s.writes.first().cloned()).collect()
+    }
+
+    /// The zeros Docker (20.10) sends for every field its user left alone, as runc
+    /// reads them: not set. Only the fields runc keeps as pointers take 0 as a value.
+    const DOCKER_ZEROS: &str = r#"{
+        "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0},
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0,
+                "cpus": "", "mems": ""},
+        "pids": {"limit": 0},
+        "blockIO": {"weight": 0, "leafWeight": 0,
+                    "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]},
+        "network": {"classID": 0}
+    }"#;
+
+    #[test]
+    fn the_zeros_docker_sends_for_unset_fields_write_nothing() {
+        for v2 in [false, true] {
+            let written = settings(&parse(DOCKER_ZEROS), v2).unwrap();
+            assert!(written.is_empty(), "v2 {v2}: {written:?}");
+        }
+    }
+
+    #[test]
+    fn zero_is_a_value_where_runc_keeps_a_pointer() {
+        let r = parse(r#"{"memory": {"swappiness": 0}, "cpu": {"idle": 0, "burst": 0}}"#);
+        let v1 = files(&settings(&r, false).unwrap());
+        for file in ["memory.swappiness", "cpu.idle", "cpu.cfs_burst_us"] {
+            assert!(v1.contains(&(file.into(), "0".into())), "{file}: {v1:?}");
+        }
+    }
+
+    #[test]
+    fn a_quota_without_a_period_keeps_the_default_period_on_v2() {
+        let r = parse(r#"{"cpu": {"quota": 50000, "period": 0}}"#);
+        assert_eq!(files(&settings(&r, true).unwrap()), vec![("cpu.max".into(), "50000 100000".into())]);
     }
 
     #[test]
