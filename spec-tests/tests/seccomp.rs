@@ -253,3 +253,31 @@ fn a_profile_without_execveat_still_runs_the_program() {
     c.delete(&[]).ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+/// A profile written before openat2, close_range, statx, faccessat2 and clone3 (any
+/// profile from before 2020, runtime-tools' default, many hand-written Kubernetes
+/// ones): those meet the default action. runc and crun run such a profile, with or
+/// without no_new_privs; so does anchor-runtime, for init and for `exec`, running a
+/// process as a non-root user in a cwd below the root. Before, without no_new_privs,
+/// every start failed with `chdir to cwd /: EPERM`.
+#[test]
+fn a_profile_from_before_openat2_and_close_range_runs_the_program_as_a_user_in_its_cwd() {
+    for no_new_privs in [false, true] {
+        let mut b = with_profile(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["openat2", "close_range", "statx", "faccessat2", "clone3"], "action": "SCMP_ACT_ERRNO"}
+        ]}));
+        b.config["process"]["noNewPrivileges"] = json!(no_new_privs);
+        b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        b.config["process"]["cwd"] = json!("/srv/app");
+        b.probe(&["wait-signal"]);
+        let c = b.start();
+        c.wait_probe_ready();
+        let out = c.exec(&[], &["sh", "-c", "pwd; id -u"]);
+        out.ok();
+        assert_eq!(out.stdout, "/srv/app\n1000\n", "no_new_privs {no_new_privs}: {out:#?}");
+        c.kill("KILL").ok();
+        c.wait_status("stopped");
+        c.delete(&[]).ok();
+        assert_no_leftovers(&b, &c.id);
+    }
+}

@@ -96,11 +96,29 @@ impl<'a> Program<'a> {
             nix::errno::Errno::result(r).ctx(|| "set personality")?;
         }
         super::scheduling::apply(p)?;
+        // Only stdio and the fds `--preserve-fds` passes reach the program: every other
+        // descriptor (sync socket, state directory, host files) is closed at exec
+        // (CVE-2024-21626). Done before any filter, like everything that needs no
+        // privilege: a profile from before close_range (2020) must not stop it.
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds.
+        let r =
+            unsafe { libc::close_range(3 + self.preserve_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+        nix::errno::Errno::result(r).ctx(|| "mark descriptors close-on-exec")?;
+        // The cwd is resolved inside the container's root, refusing magic links: a cwd
+        // that a symlink swap turned into /proc/self/fd/N must not lead out
+        // (CVE-2024-21626). It is resolved as the container's user below, so that
+        // user's permissions apply, and once now, in case the filter refuses openat2.
+        let step = || format!("chdir to cwd {}", p.cwd().display());
+        let root = open_root(Path::new("/"))?;
+        let resolve_cwd = || open_in_root(&root, p.cwd(), libc::O_PATH | libc::O_DIRECTORY, 0);
+        let cwd_before_filter = resolve_cwd().ctx(step)?;
         // The filter goes in as late as it can: after everything that needs syscalls
         // it may forbid. Without no_new_privs, loading it needs CAP_SYS_ADMIN, which
-        // the capability switch may drop: then it goes in just before that switch.
+        // the capability switch may drop: then it goes in just before that switch, and
+        // only what runc itself does after it follows (the user switch, capset, chdir).
         let no_new_privs = p.no_new_privileges().unwrap_or(false);
-        if let (Some(filter), false) = (self.seccomp, no_new_privs) {
+        let filter_first = self.seccomp.filter(|_| !no_new_privs);
+        if let Some(filter) = filter_first {
             crate::seccomp::load(filter)?;
         }
         self.caps.drop_bounding()?;
@@ -112,19 +130,15 @@ impl<'a> Program<'a> {
         if let Some(mask) = p.user().umask() {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         }
-        // Resolved inside the container's root, refusing magic links: a cwd that a
-        // symlink swap turned into /proc/self/fd/N must not lead out (CVE-2024-21626).
-        let step = || format!("chdir to cwd {}", p.cwd().display());
-        let root = open_root(Path::new("/"))?;
-        let cwd = open_in_root(&root, p.cwd(), libc::O_PATH | libc::O_DIRECTORY, 0).ctx(step)?;
+        let cwd = match resolve_cwd() {
+            Ok(cwd) => cwd,
+            // A profile from before openat2 (2020): the same directory, resolved the
+            // same way before the filter went in; only the search permission of its
+            // parents is then not checked as the user.
+            Err(Errno::EPERM | Errno::ENOSYS) if filter_first.is_some() => cwd_before_filter,
+            Err(e) => return Err(Error::sys(step(), e)),
+        };
         nix::unistd::fchdir(cwd.as_raw_fd()).ctx(step)?;
-        // Only stdio and the fds `--preserve-fds` passes reach the program: every other
-        // descriptor (sync socket, state directory, host files) is closed at exec
-        // (CVE-2024-21626).
-        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds.
-        let r =
-            unsafe { libc::close_range(3 + self.preserve_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
-        nix::errno::Errno::result(r).ctx(|| "mark descriptors close-on-exec")?;
         if let (Some(filter), true) = (self.seccomp, no_new_privs) {
             crate::seccomp::load(filter)?;
         }
