@@ -102,6 +102,21 @@ fn cwd_is_applied() {
     assert_eq!(b.probe_info()["cwd"], "/tmp");
 }
 
+/// As runc: the runtime enters the cwd while it still has its privileges, so a
+/// non-root user gets a cwd whose parents it may not search (a 0700 directory above
+/// it, as runc's own test suite makes).
+#[test]
+fn a_user_gets_a_cwd_below_a_directory_it_cannot_search() {
+    let mut b = Bundle::new();
+    let private = b.rootfs().join("private");
+    std::fs::create_dir_all(private.join("app")).unwrap();
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.config["process"]["cwd"] = json!("/private/app");
+    b.args(&["sh", "-c", "pwd"]);
+    assert_eq!(b.run_ok().stdout, "/private/app\n");
+}
+
 #[test]
 fn missing_cwd_is_created() {
     let mut b = Bundle::new();

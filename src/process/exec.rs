@@ -106,19 +106,25 @@ impl<'a> Program<'a> {
         nix::errno::Errno::result(r).ctx(|| "mark descriptors close-on-exec")?;
         // The cwd is resolved inside the container's root, refusing magic links: a cwd
         // that a symlink swap turned into /proc/self/fd/N must not lead out
-        // (CVE-2024-21626). It is resolved as the container's user below, so that
-        // user's permissions apply, and once now, in case the filter refuses openat2.
+        // (CVE-2024-21626). As runc does, it is entered while the runtime still has its
+        // privileges (the user may not search a parent, or the rootfs itself), and only
+        // where that is refused, again as the user after the switch (a volume chowned to
+        // the container's user that root in a user namespace may not search).
         let step = || format!("chdir to cwd {}", p.cwd().display());
         let root = open_root(Path::new("/"))?;
         let resolve_cwd = || open_in_root(&root, p.cwd(), libc::O_PATH | libc::O_DIRECTORY, 0);
-        let cwd_before_filter = resolve_cwd().ctx(step)?;
+        let enter = |cwd: std::os::fd::OwnedFd| nix::unistd::fchdir(cwd.as_raw_fd()).ctx(step);
+        let cwd_after_switch = match resolve_cwd() {
+            Ok(cwd) => enter(cwd).map(|()| false)?,
+            Err(Errno::EACCES | Errno::EPERM) => true,
+            Err(e) => return Err(Error::sys(step(), e)),
+        };
         // The filter goes in as late as it can: after everything that needs syscalls
         // it may forbid. Without no_new_privs, loading it needs CAP_SYS_ADMIN, which
         // the capability switch may drop: then it goes in just before that switch, and
-        // only what runc itself does after it follows (the user switch, capset, chdir).
+        // only what runc itself does after it follows (the user switch, capset).
         let no_new_privs = p.no_new_privileges().unwrap_or(false);
-        let filter_first = self.seccomp.filter(|_| !no_new_privs);
-        if let Some(filter) = filter_first {
+        if let (Some(filter), false) = (self.seccomp, no_new_privs) {
             crate::seccomp::load(filter)?;
         }
         self.caps.drop_bounding()?;
@@ -130,15 +136,9 @@ impl<'a> Program<'a> {
         if let Some(mask) = p.user().umask() {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         }
-        let cwd = match resolve_cwd() {
-            Ok(cwd) => cwd,
-            // A profile from before openat2 (2020): the same directory, resolved the
-            // same way before the filter went in; only the search permission of its
-            // parents is then not checked as the user.
-            Err(Errno::EPERM | Errno::ENOSYS) if filter_first.is_some() => cwd_before_filter,
-            Err(e) => return Err(Error::sys(step(), e)),
-        };
-        nix::unistd::fchdir(cwd.as_raw_fd()).ctx(step)?;
+        if cwd_after_switch {
+            enter(resolve_cwd().ctx(step)?)?;
+        }
         if let (Some(filter), true) = (self.seccomp, no_new_privs) {
             crate::seccomp::load(filter)?;
         }
