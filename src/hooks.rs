@@ -21,7 +21,9 @@ pub enum OnFailure {
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &str, on_failure: OnFailure) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
         if let Err(why) = run_one(hook, state_json) {
-            let err = Error::invalid(format!("{kind} hook #{i} ({}) failed: {why}", hook.path().display()));
+            // runc's wording, which tools around it look for.
+            let err =
+                Error::invalid(format!("error running {kind} hook #{i}: {}: {why}", hook.path().display()));
             match on_failure {
                 OnFailure::Stop => return Err(err),
                 OnFailure::Warn => crate::logger::warn(err.to_string()),

@@ -244,7 +244,8 @@ fn check_failing_hook_fails_create(kind: &str) {
     let (mut b, _) = hook_bundle();
     b.hook(kind, "echo hook-failed >&2; exit 3");
     let (c, out) = b.try_create(&[]);
-    out.fails();
+    // runc's wording, which tools grep for, then the hook's own words.
+    out.fails_mentioning(&[&format!("error running {kind} hook #0:"), "hook-failed"]);
     assert_no_leftovers(&b, &c.id);
 }
 
