@@ -237,8 +237,14 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
 fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci_spec::runtime::Process> {
     if let Some(file) = &args.process {
         let data = std::fs::read(file).ctx(|| format!("read {}", file.display()))?;
-        return serde_json::from_slice(&data)
-            .map_err(|e| Error::invalid(format!("parse process {}: {e}", file.display())));
+        let parse =
+            |e: &dyn std::fmt::Display| Error::invalid(format!("parse process {}: {e}", file.display()));
+        let mut process: serde_json::Value = serde_json::from_slice(&data).map_err(|e| parse(&e))?;
+        // runc's Go structure reads a missing user as uid 0, gid 0.
+        if let Some(fields) = process.as_object_mut() {
+            fields.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+        return serde_json::from_value(process).map_err(|e| parse(&e));
     }
     if args.command.is_empty() {
         return Err(Error::invalid("exec needs a command, or --process FILE"));

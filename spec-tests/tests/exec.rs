@@ -52,6 +52,20 @@ fn exec_flags_set_env_cwd_and_user() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// runc reads a process.json without `user` as uid 0, gid 0 (its Go structure's zero
+/// value); its own test suite sends such files.
+#[test]
+fn exec_process_json_without_a_user_runs_as_root() {
+    let b = waiting_bundle();
+    let c = running(&b);
+    let process = json!({"args": ["id", "-u"], "env": ["PATH=/bin"], "cwd": "/"});
+    let file = write_file(&b.test_dir().join("process.json"), &process.to_string());
+    let out = c.exec(&["--process", &file.to_string_lossy()], &[]);
+    assert_eq!(out.ok().stdout, "0\n");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn exec_process_json_is_used_as_given() {
     let b = waiting_bundle();
