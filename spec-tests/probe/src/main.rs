@@ -180,7 +180,8 @@ fn steal_exe(stop_file: &str, payload: &[u8]) -> Value {
     let (mut caught, mut appeared, mut missed) = (Vec::new(), 0, 0);
     eprintln!("{}", json!({"ready": true}));
     // PIDs come in order: one at a time, from its appearance until it is caught or
-    // gone. One that came and went while this process was not running is missed.
+    // gone. One that came and went while this process was not running (a loaded
+    // machine) is missed.
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut pid, mut seen, mut spins) = (last_pid() + 1, false, 0u32);
     while Instant::now() < deadline {
@@ -192,6 +193,8 @@ fn steal_exe(stop_file: &str, payload: &[u8]) -> Value {
             appeared += 1;
             if fd >= 0 {
                 caught.push(fd);
+                // For a test that attacks until something is caught.
+                eprintln!("{}", json!({"caught": caught.len()}));
             }
             (pid, seen) = (pid + 1, false);
         } else if errno != libc::ENOENT {
@@ -199,7 +202,9 @@ fn steal_exe(stop_file: &str, payload: &[u8]) -> Value {
             refused.insert(errno);
         } else {
             spins += 1;
-            if spins % 256 == 0 && last_pid() >= pid && fs::metadata(format!("/proc/{pid}")).is_err() {
+            // Allocated, yet no exe: gone, or a zombie (its parent was outside the
+            // namespace, so it waits for this process, PID 1 here, which never reaps).
+            if spins % 256 == 0 && last_pid() >= pid {
                 missed += 1;
                 pid += 1;
             } else if spins % 1024 == 0 && fs::metadata(stop_file).is_ok() {
