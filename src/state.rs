@@ -200,8 +200,12 @@ impl StateDir {
         // a new one. 0711: an init running as another host user (a user namespace)
         // must reach the exec FIFO inside; nothing here can be listed by others.
         let spare = root.join(SPARE_DIR);
-        discard_if_foreign(&spare)?;
-        let made = match nix::fcntl::renameat2(None, &spare, None, &path, RenameFlags::RENAME_NOREPLACE) {
+        let renamed = if spare_is_usable(&spare) {
+            nix::fcntl::renameat2(None, &spare, None, &path, RenameFlags::RENAME_NOREPLACE)
+        } else {
+            Err(Errno::ENOENT)
+        };
+        let made = match renamed {
             Ok(()) => Ok(()),
             // ENOENT: no spare; EINVAL: a filesystem that cannot rename without replacing.
             Err(Errno::ENOENT | Errno::EINVAL) => fs::DirBuilder::new().mode(0o711).create(&path),
@@ -361,17 +365,18 @@ pub fn peek(root: &Path, id: &str) -> Result<(ContainerState, Status)> {
     Ok((state, status))
 }
 
-/// A spare that is not what `remove` leaves (an empty directory of this user's, not a
-/// symlink) was planted: it is unlinked (a symlink itself, never what it points to)
-/// and not used.
-fn discard_if_foreign(spare: &Path) -> Result<()> {
-    let Ok(md) = fs::symlink_metadata(spare) else { return Ok(()) };
+/// Whether the root's spare is one `remove` left: a directory of this user's, not a
+/// symlink. Anything else was planted: it is not used, and removed where it can be
+/// (a symlink itself, never what it points to; another user's directory only if
+/// empty).
+fn spare_is_usable(spare: &Path) -> bool {
+    let Ok(md) = fs::symlink_metadata(spare) else { return false };
     if md.is_dir() && md.uid() == nix::unistd::geteuid().as_raw() {
-        return Ok(());
+        return true;
     }
-    crate::logger::warn(format!("{} is not a spare the runtime left: removed, not used", spare.display()));
-    if md.is_dir() { fs::remove_dir(spare) } else { fs::remove_file(spare) }
-        .ctx(|| format!("remove {}", spare.display()))
+    crate::logger::warn(format!("{} is not a spare the runtime left: not used", spare.display()));
+    let _ = if md.is_dir() { fs::remove_dir(spare) } else { fs::remove_file(spare) };
+    false
 }
 
 /// IDs of every container under `root` (for `list`; no other command scans).

@@ -493,3 +493,22 @@ fn a_sysctl_is_never_written_through_an_images_fake_proc() {
     out.fails_mentioning(&["/proc is not the root of a procfs mount"]);
     assert_no_leftovers(&b, &c.id);
 }
+
+/// A spare that is another user's directory, holding a symlink where the runtime
+/// writes its temporary state (`.state.json.tmp`): not used, and the link's target
+/// untouched; the container runs in a directory of its own.
+#[test]
+fn a_spare_state_directory_of_another_user_is_not_used() {
+    let mut b = Bundle::new();
+    let victim = write_file(&b.host_dir("victim").join("keep"), "precious\n");
+    let spare = b.state_root().join(SPARE_STATE_DIR);
+    std::fs::create_dir(&spare).unwrap();
+    std::os::unix::fs::symlink(&victim, spare.join(".state.json.tmp")).unwrap();
+    std::os::unix::fs::chown(&spare, Some(65534), Some(65534)).unwrap();
+    b.args(&["true"]);
+    let (c, out) = b.run(&[]);
+    out.ok();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n", "the victim was written");
+    std::fs::remove_dir_all(&spare).unwrap();
+    assert_no_leftovers(&b, &c.id);
+}
