@@ -121,6 +121,35 @@ fn exec_of_a_missing_program_fails_clearly() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// Zombies among the processes in the PID namespace of `pid`.
+fn zombies_beside(pid: i32) -> Vec<String> {
+    let ns = ns_of(&pid.to_string(), "pid");
+    let pids = std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok());
+    pids.filter(|p| p.parse::<i32>().is_ok())
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|l| l.to_string_lossy() == ns))
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .collect()
+}
+
+/// A failed `exec` (a program that is not there; a script whose interpreter is not)
+/// leaves no zombie in the container: the process that failed is reaped by `exec`,
+/// not left to the container's init, which need not reap (issue 21).
+#[test]
+fn a_failed_exec_leaves_no_zombie_in_the_container() {
+    let b = waiting_bundle();
+    let script = b.write_rootfs_file("no-interpreter.sh", "#!/no/such/interpreter\n");
+    std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let c = running(&b);
+    c.exec(&[], &["/no/such/program"]).fails_mentioning(&["/no/such/program"]);
+    c.exec(&[], &["/no-interpreter.sh"]).fails_mentioning(&["/no-interpreter.sh", "ENOENT"]);
+    assert_eq!(zombies_beside(c.pid()), Vec::<String>::new(), "zombies in the container");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn exec_into_a_stopped_container_is_an_error() {
     let mut b = Bundle::new();

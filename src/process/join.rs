@@ -80,7 +80,13 @@ pub fn spawn(join: &Join) -> Result<i32> {
                         crate::seccomp::pass_to_listener(join.seccomp, fd, pid, join.state.clone())?;
                         parent.send(&Message::SeccompListenerDone)?;
                     }
-                    Ok((Message::Failed(e), _)) => return Err(e),
+                    Ok((Message::Failed(e), _)) => {
+                        // It exits right after saying so, and is our child now (the
+                        // subreaper's): reaped here, or it would be left a zombie in the
+                        // container once this command has exited.
+                        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                        return Err(e);
+                    }
                     Ok((m, _)) => {
                         return Err(Error::invalid(format!("sync protocol: unexpected {m:?} during exec")))
                     }
