@@ -19,7 +19,7 @@
 use crate::error::{Context, Result};
 use nix::errno::Errno;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// The stub's program, built by build.rs.
 const STUB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exec-stub"));
@@ -80,39 +80,24 @@ impl ExecStub {
     ) -> Errno {
         let report_arg = CString::new(report.map_or_else(|| "-".to_string(), |fd| fd.to_string()))
             .expect("a number has no NUL byte");
-        let mut argv: Vec<*const libc::c_char> =
-            vec![MAGIC.as_ptr(), report_arg.as_ptr(), failure_prefix.as_ptr()];
-        argv.push(path.as_ptr());
-        argv.extend(args.iter().map(|a| a.as_ptr()));
-        argv.push(std::ptr::null());
-        let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
-        envp.push(std::ptr::null());
+        let head = [MAGIC, report_arg.as_c_str(), failure_prefix, path];
+        let argv = null_terminated(head.into_iter().chain(args.iter().map(CString::as_c_str)));
+        let envp = null_terminated(env.iter().map(CString::as_c_str));
         if let Some(fd) = report {
             // SAFETY: clears FD_CLOEXEC on an fd the caller owns; the stub sets it again.
             if let Err(e) = Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }) {
                 return e;
             }
         }
-        // SAFETY: argv and envp are NULL-terminated arrays of C strings that outlive the
-        // call; "" with AT_EMPTY_PATH execs the memfd itself. It returns only on failure.
-        unsafe {
-            libc::syscall(
-                libc::SYS_execveat,
-                self.0.as_raw_fd(),
-                c"".as_ptr(),
-                argv.as_ptr(),
-                envp.as_ptr(),
-                libc::AT_EMPTY_PATH,
-            )
-        };
-        match Errno::last() {
+        match exec_fd(self.0.as_fd(), &argv, &envp) {
             // A seccomp profile written before execveat (2014) may refuse it: the same
             // sealed file through the container's /proc, with execve, which every
             // profile that runs anything allows.
             refused @ (Errno::EPERM | Errno::ENOSYS) => {
                 let by_path = CString::new(format!("/proc/self/fd/{}", self.0.as_raw_fd()))
                     .expect("a path of digits has no NUL byte");
-                // SAFETY: as above; execve returns only on failure. Should it fail too
+                // SAFETY: argv and envp are NULL-terminated arrays of C strings that
+                // outlive the call; execve returns only on failure. Should it fail too
                 // (no /proc), the refusal of execveat is the cause to report.
                 unsafe { libc::execve(by_path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
                 refused
@@ -120,4 +105,28 @@ impl ExecStub {
             e => e,
         }
     }
+}
+
+/// The NULL-terminated array of pointers that execve takes for argv and envp; the
+/// strings must outlive it.
+pub(super) fn null_terminated<'a>(strings: impl IntoIterator<Item = &'a CStr>) -> Vec<*const libc::c_char> {
+    strings.into_iter().map(CStr::as_ptr).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+/// execveat(2) of the file `fd` refers to (a memfd, a detached mount's root), with
+/// arrays made by `null_terminated`. Returns only on failure, with its errno.
+pub(super) fn exec_fd(fd: BorrowedFd, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    // SAFETY: argv and envp are NULL-terminated arrays of C strings that outlive the
+    // call (see `null_terminated`); "" with AT_EMPTY_PATH execs the file itself.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Errno::last()
 }

@@ -14,6 +14,7 @@
 //! start of the runtime (README, Performance), which the common configuration never
 //! pays.
 
+use super::exec_stub;
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -21,7 +22,7 @@ use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// Whether `create` must run from the sealed copy: its init may meet processes of
@@ -78,26 +79,12 @@ pub fn reexec() -> Result<()> {
     let args = cstrings(std::env::args_os().map(|a| a.as_bytes().to_vec()).collect())?;
     let env =
         cstrings(std::env::vars_os().map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat()).collect())?;
-    let pointers = |v: &[CString]| -> Vec<*const libc::c_char> {
-        v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
-    };
-    let (argv, envp) = (pointers(&args), pointers(&env));
     crate::logger::debug(
         "the container may reach the runtime's processes: re-executing from a protected view",
     );
-    // SAFETY: NULL-terminated arrays of C strings that outlive the call; "" with
-    // AT_EMPTY_PATH execs the file the fd refers to. It returns only on failure.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            view.as_raw_fd(),
-            c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    Err(Error::sys(step(), Errno::last()))
+    let argv = exec_stub::null_terminated(args.iter().map(CString::as_c_str));
+    let envp = exec_stub::null_terminated(env.iter().map(CString::as_c_str));
+    Err(Error::sys(step(), exec_stub::exec_fd(view.as_fd(), &argv, &envp)))
 }
 
 /// Whether /proc/self/exe cannot be written: it is on a read-only mount (this
@@ -129,8 +116,8 @@ fn read_only_view() -> nix::Result<OwnedFd> {
 /// A memfd copy of the runtime's binary, sealed.
 fn sealed_memfd_copy() -> std::io::Result<OwnedFd> {
     let exe = std::fs::File::open("/proc/self/exe")?;
-    let mut copy = super::exec_stub::executable_memfd(c"anchor-runtime")?;
+    let mut copy = exec_stub::executable_memfd(c"anchor-runtime")?;
     std::io::copy(&mut &exe, &mut copy)?;
-    super::exec_stub::seal(&copy)?;
+    exec_stub::seal(&copy)?;
     Ok(copy.into())
 }
