@@ -3,6 +3,7 @@
 //! the mount namespace last (joining it changes what paths mean).
 
 use crate::error::{Context, Error, Result};
+use crate::procfs::Procfs;
 use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespace, LinuxNamespaceType};
 use std::os::fd::OwnedFd;
@@ -111,10 +112,13 @@ impl NamespacePlan {
     }
 }
 
-/// Writes /proc/PID/uid_map or gid_map (as `containerID hostID size` lines) of a
+/// Writes /proc/PID/uid_map and gid_map (as `containerID hostID size` lines) of a
 /// process in a new user namespace: init's, or the one an idmapped mount borrows.
-pub fn write_id_map(pid: i32, file: &str, map: &[LinuxIdMapping]) -> Result<()> {
-    let text: String =
-        map.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
-    crate::procfs::Procfs::open()?.write(&format!("{pid}/{file}"), &text)
+pub fn write_id_maps(proc: &Procfs, pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
+    for (file, map) in [("uid_map", uid), ("gid_map", gid)] {
+        let text: String =
+            map.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+        proc.write(&format!("{pid}/{file}"), &text)?;
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ pub mod sync;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
+use crate::procfs::Procfs;
 use init::InitContext;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
@@ -184,7 +185,7 @@ pub(super) fn apply_limits(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<(
         nix::errno::Errno::result(r).ctx(|| format!("set {:?} to {}/{}", rl.typ(), rl.soft(), rl.hard()))?;
     }
     if let Some(adj) = process.oom_score_adj() {
-        crate::procfs::Procfs::open()?.write(&format!("{pid}/oom_score_adj"), &adj.to_string())?;
+        Procfs::open()?.write(&format!("{pid}/oom_score_adj"), &adj.to_string())?;
     }
     Ok(())
 }
@@ -219,8 +220,7 @@ fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
         return Err(Error::invalid("a new user namespace needs linux.uidMappings and linux.gidMappings"));
     }
     if nix::unistd::geteuid().is_root() {
-        crate::namespaces::write_id_map(pid, "uid_map", uid)?;
-        return crate::namespaces::write_id_map(pid, "gid_map", gid);
+        return crate::namespaces::write_id_maps(&Procfs::open()?, pid, uid, gid);
     }
     // Unprivileged, the kernel lets us map our own uid and gid, one ID each, and a
     // gid map only once setgroups is denied (or dropping groups could widen access).
@@ -228,9 +228,9 @@ fn write_id_maps(pid: i32, ctx: &InitContext) -> Result<()> {
     // /etc/subgid ranges.
     let own = |map: &[LinuxIdMapping], id: u32| matches!(map, [m] if m.host_id() == id && m.size() == 1);
     if own(uid, nix::unistd::geteuid().as_raw()) && own(gid, nix::unistd::getegid().as_raw()) {
-        crate::procfs::Procfs::open()?.write(&format!("{pid}/setgroups"), "deny")?;
-        crate::namespaces::write_id_map(pid, "uid_map", uid)?;
-        return crate::namespaces::write_id_map(pid, "gid_map", gid);
+        let proc = Procfs::open()?;
+        proc.write(&format!("{pid}/setgroups"), "deny")?;
+        return crate::namespaces::write_id_maps(&proc, pid, uid, gid);
     }
     run_id_map_helper("newuidmap", pid, uid)?;
     run_id_map_helper("newgidmap", pid, gid)

@@ -139,8 +139,8 @@ fn user_namespace_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result
         unsafe { libc::_exit(0) }
     }
     drop(hold);
-    let opened = crate::namespaces::write_id_map(pid, "uid_map", uid)
-        .and_then(|()| crate::namespaces::write_id_map(pid, "gid_map", gid))
+    let opened = crate::procfs::Procfs::open()
+        .and_then(|proc| crate::namespaces::write_id_maps(&proc, pid, uid, gid))
         .and_then(|()| {
             std::fs::File::open(format!("/proc/{pid}/ns/user"))
                 .map(OwnedFd::from)
