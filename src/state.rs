@@ -247,18 +247,20 @@ impl StateDir {
                     Errno::from_raw(e.raw_os_error().unwrap_or(0)),
                 ),
             })?;
-        let owner = dir.metadata().ctx(|| format!("stat {}", path.display()))?.uid();
-        if owner != nix::unistd::geteuid().as_raw() {
+        // Checked before the lock: someone else's directory may hold someone else's lock.
+        let locked = dir.metadata().ctx(|| format!("stat {}", path.display()))?;
+        if locked.uid() != nix::unistd::geteuid().as_raw() {
             return Err(Error::invalid(format!(
-                "state directory {} belongs to uid {owner}, not to this runtime's user: refused",
-                path.display()
+                "state directory {} belongs to uid {}, not to this runtime's user: refused",
+                path.display(),
+                locked.uid()
             )));
         }
         let lock = Flock::lock(dir, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()), e))?;
         // While we waited, a `delete` may have removed the directory (and a `create`
-        // made a new one under the same name): the lock must be on the live one.
-        let locked = lock.metadata().ctx(|| format!("stat {}", path.display()))?;
+        // made a new one under the same name): the lock must be on the live one. (The
+        // locked directory's device and inode cannot have changed meanwhile.)
         let current = fs::symlink_metadata(&path).ok();
         if current.is_none_or(|m| (m.dev(), m.ino()) != (locked.dev(), locked.ino())) {
             return Err(Error::NotExist(id.to_string()));
