@@ -11,11 +11,11 @@
  * and the stub makes the final execve: from then on /proc/self/exe, and anything
  * that resolves it, is the sealed copy of this stub, which nobody can write.
  *
- * No libc: raw system calls only, so the stub is a few hundred bytes that cost
- * almost nothing to copy and to exec.
+ * No libc: raw system calls only, so the stub is about 1 KiB that costs almost
+ * nothing to copy and to exec.
  *
  * argv: MAGIC, report fd, failure prefix, program path, the program's argv...
- *   The report fd (-1: none) is where a failed execve is told: the exec FIFO for
+ *   The report fd ("-": none) is where a failed execve is told: the exec FIFO for
  *   init, the sync socket for `exec`. The stub writes the failure prefix, the
  *   errno in decimal and FAILURE_SUFFIX there, which the runtime makes a JSON
  *   `Failed` message of (process/sync.rs). It is made close-on-exec first, so a
@@ -98,8 +98,8 @@ static void report(long fd, const char *prefix, long errno_value) {
     do
         digits[--d] = (char)('0' + errno_value % 10);
     while ((errno_value /= 10) && d > 0);
-    /* The prefix is short by construction (the runtime quotes at most part of the
-     * path); were it not, a cut message is still one write, one packet. */
+    /* The prefix holds the program's path, so it fits; a longer one would be cut
+     * (the runtime then shows the bytes as text), still in one write, one packet. */
     append(buf, sizeof(buf) - 32, &len, prefix);
     append(buf, sizeof(buf), &len, digits + d);
     append(buf, sizeof(buf), &len, FAILURE_SUFFIX);
