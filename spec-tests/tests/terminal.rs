@@ -13,17 +13,24 @@ fn receive_fd(listener: &UnixListener) -> OwnedFd {
     receive_with_fd(conn.as_raw_fd()).1
 }
 
-#[test]
-fn console_socket_receives_the_pty_master_and_the_program_runs_on_the_pty() {
-    let mut b = Bundle::new();
-    b.config["process"]["terminal"] = json!(true);
-    b.args(&["sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-terminal"]);
+/// `create --console-socket` (process.terminal set by the caller), and the pty master
+/// the runtime sends there.
+fn create_on_a_console(b: &Bundle) -> (Container<'_>, OwnedFd) {
     let socket = b.test_dir().join("console.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     // The connection waits in the listener's backlog with the master queued on it.
     let (c, created) = b.try_create(&["--console-socket", &socket.to_string_lossy()]);
     created.ok();
     let master = receive_fd(&listener);
+    (c, master)
+}
+
+#[test]
+fn console_socket_receives_the_pty_master_and_the_program_runs_on_the_pty() {
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = json!(true);
+    b.args(&["sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-terminal"]);
+    let (c, master) = create_on_a_console(&b);
     c.start().ok();
     c.wait_status("stopped");
     let mut out = String::new();
@@ -82,11 +89,7 @@ fn exec_with_a_terminal_leaves_dev_console_to_init() {
     let mut b = Bundle::new();
     b.config["process"]["terminal"] = json!(true);
     b.args(&["sleep", "30"]);
-    let socket = b.test_dir().join("console.sock");
-    let listener = UnixListener::bind(&socket).unwrap();
-    let (c, created) = b.try_create(&["--console-socket", &socket.to_string_lossy()]);
-    created.ok();
-    let _master = receive_fd(&listener);
+    let (c, _master) = create_on_a_console(&b);
     c.start().ok();
     let console = || c.exec(&[], &["stat", "-L", "-c", "%t:%T", "/dev/console"]).ok().stdout.clone();
     let before = console();
