@@ -83,7 +83,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     let bad = || Error::invalid(format!("unknown signal {s:?}"));
     let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     if let Ok(n) = s.parse::<i32>() {
-        let valid = Signal::try_from(n).is_ok() || (min..=max).contains(&n);
+        let valid = n == 0 || Signal::try_from(n).is_ok() || (min..=max).contains(&n);
         return if valid { Ok(n) } else { Err(bad()) };
     }
     let upper = s.to_ascii_uppercase();
@@ -119,14 +119,9 @@ fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
         Err(Error::NotExist(_)) if args.force => return Ok(0),
         r => r?,
     };
-    let st = match dir.load() {
+    let st = match dir.load_or_remains() {
         Ok(st) => st,
-        // A create killed before its first state write leaves only the directory.
-        Err(Error::NotExist(_)) => {
-            dir.remove()?;
-            return Ok(0);
-        }
-        Err(e) => return Err(e),
+        Err(damage) => return delete_damaged(dir, damage, args.force),
     };
     match st.status(&dir.path) {
         status @ (Status::Running | Status::Paused) if !args.force => Err(Error::WrongState(format!(
@@ -142,6 +137,31 @@ fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `delete` of a container whose state.json is missing or damaged: `--force` removes
+/// whatever the second record still finds (nothing is touched that it does not
+/// vouch for); without it, only a container that can no longer be running goes.
+fn delete_damaged(dir: StateDir, damage: state::Damage, force: bool) -> Result<i32> {
+    let (why, remains) = match damage {
+        // A create killed before its first state write leaves only the directory.
+        state::Damage::Missing(None) => return dir.remove().map(|()| 0),
+        state::Damage::Missing(remains) => ("its state.json is missing".to_string(), remains),
+        state::Damage::Unreadable(cause, remains) => (cause, remains),
+    };
+    let alive = remains.as_ref().is_some_and(state::Remains::may_be_alive);
+    if !force && (alive || remains.is_none()) {
+        return Err(Error::invalid(format!(
+            "cannot delete container {}: {why}; `delete --force {}` removes what is left of it",
+            dir.id, dir.id
+        )));
+    }
+    crate::logger::warn(format!("delete {}: {why}; removing what the runtime recorded besides", dir.id));
+    match remains {
+        Some(remains) => container::remove_remains(dir, &remains)?,
+        None => dir.remove()?,
+    }
+    Ok(0)
 }
 
 /// `run`: create and start; in the foreground, forward signals to the container (and
@@ -655,7 +675,9 @@ mod tests {
         assert_eq!(parse_signal("RTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
         assert_eq!(parse_signal("SIGRTMAX").unwrap(), libc::SIGRTMAX());
         assert_eq!(parse_signal("37").unwrap(), 37);
-        for bad in ["NOPE", "99", "0", "RTMIN+99", "RTMINX"] {
+        // 0 checks that the container is alive, as with runc and kill(1).
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        for bad in ["NOPE", "99", "-1", "RTMIN+99", "RTMINX"] {
             assert!(parse_signal(bad).is_err(), "{bad} accepted");
         }
     }

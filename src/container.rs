@@ -9,7 +9,7 @@ use crate::error::{Context, Error, Result};
 use crate::hooks::{self, OnFailure};
 use crate::namespaces::NamespacePlan;
 use crate::process::{self, init::InitContext, sync};
-use crate::state::{ContainerState, ProcessId, StateDir, Status};
+use crate::state::{ContainerState, ProcessId, Remains, StateDir, Status};
 use nix::sys::stat::Mode;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -63,11 +63,13 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
     let resources = linux.and_then(|l| l.resources().as_ref());
     let planned = Cgroup::plan(cgroups_path, &args.id)
         .and_then(|c| if host.rootless { c.delegated_only(resources) } else { Ok(c) })
-        .and_then(|c| c.check_unoccupied().map(|()| c));
+        .and_then(|c| c.check_adoptable().map(|()| c));
     let cgroup = match planned {
         Ok(c) => c,
         Err(e) => {
-            let _ = dir.remove();
+            if let Err(cleanup) = dir.remove() {
+                crate::logger::warn(format!("cleanup after failed create: {cleanup}"));
+            }
             return Err(e);
         }
     };
@@ -85,6 +87,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         creator: ProcessId::of(std::process::id() as i32)?,
         init: None,
         cgroup_dirs: cgroup.paths(),
+        own_pid_namespace: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
         hooks: bundle.spec.hooks().clone(),
     };
     let setup = Setup {
@@ -185,6 +188,9 @@ fn build(
     };
     let pid = process::spawn(&ctx, cgroup, &parent, child)?;
     crate::logger::debug(format!("create: init {pid} forked and released"));
+    // Known from here on to the cleanup of a failed create, which kills and reaps
+    // it; saved (which makes the container "created") only once init is ready.
+    state.init = Some(ProcessId::of(pid)?);
     loop {
         let (message, fd) = parent.recv_with_fd()?;
         match message {
@@ -211,7 +217,6 @@ fn build(
         }
     }
     let master = console.map(ConsoleLink::receive_master).transpose()?.flatten();
-    state.init = Some(ProcessId::of(pid)?);
     dir.save(state)?;
     if let Some(pid_file) = &args.pid_file {
         write_pid_file(pid_file, pid)?;
@@ -333,17 +338,24 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
 /// which containerd relies on).
 pub fn signal(dir: &StateDir, state: &ContainerState, sig: i32, all: bool) -> Result<()> {
     let status = state.status(&dir.path);
+    // Without a PID namespace of its own, init's death leaves the others running:
+    // runc then SIGKILLs the whole cgroup, as if --all had been given.
+    let all = all || (sig == libc::SIGKILL && !state.own_pid_namespace && !state.cgroup_dirs.is_empty());
     if all {
-        // Every v1 hierarchy holds every process of the container: one is enough.
-        for pid in state.cgroup_dirs.first().map(|d| cgroups::pids_recursive(d)).unwrap_or_default() {
-            // SAFETY: kill with plain integers.
-            unsafe { libc::kill(pid, sig) };
+        if sig == libc::SIGKILL {
+            cgroups::kill_all(&state.cgroup_dirs);
+        } else {
+            for pid in state.remains().live_pids() {
+                // SAFETY: kill with plain integers.
+                unsafe { libc::kill(pid, sig) };
+            }
         }
         return Ok(());
     }
     // containerd recognises runc's wording for this case.
     let init = state.init.filter(|_| matches!(status, Status::Created | Status::Running | Status::Paused));
     let init = init.ok_or_else(|| Error::WrongState(format!("container {} not running", state.id)))?;
+    // Signal 0 checks that init is alive, as kill(2) does.
     pidfd_signal(init, sig).ctx(|| format!("send signal {sig} to init (pid {})", init.pid))
 }
 
@@ -362,15 +374,22 @@ fn pidfd_signal(process: ProcessId, sig: i32) -> nix::Result<()> {
 /// Removes a container: kills what is left of it, removes its cgroup and state, and
 /// runs the poststop hooks (whose failures are only logged, as the spec says).
 pub fn destroy(dir: StateDir, state: &ContainerState) -> Result<()> {
-    crate::logger::debug("delete: removing the container");
-    remove_resources(state)?;
-    dir.remove()?;
-    crate::logger::debug("delete: cgroups and state removed");
+    remove_remains(dir, &state.remains())?;
     if let Some(poststop) = state.hooks.as_ref().and_then(|h| h.poststop().as_deref()) {
         let json = state.to_spec_json(Status::Stopped).to_string();
         // The spec: a failing poststop hook is logged; the rest and the lifecycle go on.
         let _ = hooks::run_all("poststop", poststop, &json, OnFailure::Warn);
     }
+    Ok(())
+}
+
+/// Kills every process of the container, removes its cgroups and its state
+/// directory: from the state, or from the second record when state.json is damaged.
+pub fn remove_remains(dir: StateDir, remains: &Remains) -> Result<()> {
+    crate::logger::debug("delete: removing the container");
+    remove_resources(remains)?;
+    dir.remove()?;
+    crate::logger::debug("delete: cgroups and state removed");
     Ok(())
 }
 
@@ -391,17 +410,30 @@ pub fn set_paused(dir: &StateDir, state: &ContainerState, paused: bool) -> Resul
 }
 
 /// Kills init and everything in the container's cgroups, then removes the cgroups.
-fn remove_resources(state: &ContainerState) -> Result<()> {
+fn remove_resources(remains: &Remains) -> Result<()> {
     // Frozen processes cannot act on SIGKILL until they are thawed.
-    if let Some(freezer) = Freezer::find(&state.cgroup_dirs).filter(Freezer::is_frozen) {
+    if let Some(freezer) = Freezer::find(&remains.cgroup_dirs).filter(Freezer::is_frozen) {
         let _ = freezer.set(false);
     }
-    if let Some(init) = state.init.filter(|i| i.is_alive()) {
-        let _ = pidfd_signal(init, libc::SIGKILL);
-        let _ = hooks::wait_exit(init.pid, 5000);
+    if let Some(init) = remains.init {
+        if init.is_alive() {
+            let _ = pidfd_signal(init, libc::SIGKILL);
+            let _ = hooks::wait_exit(init.pid, 5000);
+        }
+        // When init is this process's child (`run`, a failed create) it is reaped
+        // here, not left a zombie until the runtime exits; elsewhere ECHILD.
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(init.pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+    }
+    // Init unknown (a create killed before it was recorded), or its death not the
+    // end of the others (no PID namespace of its own): found by the cgroup.
+    if remains.init.is_none() || !remains.own_pid_namespace {
+        cgroups::kill_all(&remains.cgroup_dirs);
     }
     let mut first_error = None;
-    for dir in &state.cgroup_dirs {
+    for dir in &remains.cgroup_dirs {
         if let Err(e) = cgroups::remove_dir(dir) {
             first_error.get_or_insert(e);
         }

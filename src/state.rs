@@ -18,6 +18,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
+/// The second, small record of what `delete` must undo (see `Remains`).
+pub const REMAINS_FILE: &str = "remains.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 /// The one empty state directory a root keeps for the next `create` (see
 /// `StateDir::remove`). Not a valid ID, so no command can name it; `list` skips it,
@@ -103,12 +105,27 @@ pub struct ContainerState {
     /// Cgroup directories this container owns (absolute host paths).
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
+    /// Whether the container has a PID namespace of its own. Without one, init's
+    /// death does not end the other processes: they are killed through the cgroup.
+    /// (A state from before this field reads as shared, the safe side.)
+    #[serde(default)]
+    pub own_pid_namespace: bool,
     /// Hooks that run after create returned (poststart, poststop).
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 impl ContainerState {
+    /// What `delete` needs of this state to remove the container.
+    pub fn remains(&self) -> Remains {
+        Remains {
+            creator: self.creator,
+            init: self.init,
+            cgroup_dirs: self.cgroup_dirs.clone(),
+            own_pid_namespace: self.own_pid_namespace,
+        }
+    }
+
     /// `dir` is the container's state directory (the exec FIFO lives there).
     pub fn status(&self, dir: &Path) -> Status {
         match self.init {
@@ -155,6 +172,41 @@ impl ContainerState {
             "annotations": self.annotations,
         })
     }
+}
+
+/// What `delete --force` must undo, recorded a second time apart from state.json:
+/// written before it at each save, so a state.json that is damaged, truncated or
+/// gone still leaves enough to find the container's processes and cgroups. It also
+/// vouches for state.json's cgroup directories: a directory is the container's only
+/// where this record names it, so an edited or damaged state.json cannot have
+/// `delete` or `kill --all` reach into a cgroup that is not the container's (both
+/// would have to be changed alike for that).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Remains {
+    pub creator: ProcessId,
+    pub init: Option<ProcessId>,
+    pub cgroup_dirs: Vec<PathBuf>,
+    pub own_pid_namespace: bool,
+}
+
+impl Remains {
+    /// Whether any process of the container may still run.
+    pub fn may_be_alive(&self) -> bool {
+        self.creator.is_alive() || self.init.is_some_and(|i| i.is_alive()) || !self.live_pids().is_empty()
+    }
+
+    /// The processes in the container's cgroups (one hierarchy holds them all).
+    pub fn live_pids(&self) -> Vec<i32> {
+        self.cgroup_dirs.first().map(|d| crate::cgroups::pids_recursive(d)).unwrap_or_default()
+    }
+}
+
+/// Why a container's state could not be used, with what is left of it.
+pub enum Damage {
+    /// state.json is missing (a create killed before writing it, or removed).
+    Missing(Option<Remains>),
+    /// state.json cannot be read or parsed: the cause, quoted.
+    Unreadable(String, Option<Remains>),
 }
 
 fn owner_name(uid: u32) -> String {
@@ -268,8 +320,21 @@ impl StateDir {
         Ok(StateDir { id: id.to_string(), path, _lock: lock })
     }
 
+    /// The state, with only the cgroup directories both records vouch for.
     pub fn load(&self) -> Result<ContainerState> {
-        read_state_file(&self.path, &self.id)
+        let mut state = read_state_file(&self.path, &self.id)?;
+        state.cgroup_dirs = vouched_cgroup_dirs(&self.path, &state.cgroup_dirs);
+        Ok(state)
+    }
+
+    /// For `delete`: the state, or what is wrong with it and what the second record
+    /// still says.
+    pub fn load_or_remains(&self) -> std::result::Result<ContainerState, Damage> {
+        match self.load() {
+            Ok(state) => Ok(state),
+            Err(Error::NotExist(_)) => Err(Damage::Missing(read_remains(&self.path))),
+            Err(e) => Err(Damage::Unreadable(e.to_string(), read_remains(&self.path))),
+        }
     }
 
     /// Write-then-rename, so a reader sees the old state or the new one, never half.
@@ -281,8 +346,13 @@ impl StateDir {
     /// each `delete` here). Swapped, the file stays in the page cache until writeback,
     /// so a short-lived container's state never reaches the disk.
     pub fn save(&self, state: &ContainerState) -> Result<()> {
-        let tmp = self.path.join(".state.json.tmp");
-        let data = serde_json::to_vec(state).expect("state serializes");
+        let remains = serde_json::to_vec(&state.remains()).expect("remains serialize");
+        self.write_atomically(REMAINS_FILE, &remains)?;
+        self.write_atomically(STATE_FILE, &serde_json::to_vec(state).expect("state serializes"))
+    }
+
+    fn write_atomically(&self, name: &str, data: &[u8]) -> Result<()> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -291,8 +361,8 @@ impl StateDir {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .ctx(|| format!("write {}", tmp.display()))?;
-        f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;
-        let dest = self.path.join(STATE_FILE);
+        f.write_all(data).ctx(|| format!("write {}", tmp.display()))?;
+        let dest = self.path.join(name);
         let into_place = || format!("rename {} into place", tmp.display());
         match nix::fcntl::renameat2(None, &tmp, None, &dest, RenameFlags::RENAME_EXCHANGE) {
             Ok(()) => fs::remove_file(&tmp).ctx(|| format!("remove the replaced state {}", tmp.display())),
@@ -309,10 +379,18 @@ impl StateDir {
         self._lock.as_raw_fd()
     }
 
-    /// Fails on anything that is not a file (a spare must be empty).
+    /// Unlinks the files the runtime makes here, through the descriptor already held:
+    /// a create that failed for want of descriptors (EMFILE) still cleans up. What
+    /// else is there makes the directory fail to become the spare, and it is removed
+    /// whole instead.
     fn remove_files(&self) -> std::io::Result<()> {
-        for entry in fs::read_dir(&self.path)? {
-            fs::remove_file(entry?.path())?;
+        let names = [STATE_FILE, REMAINS_FILE, EXEC_FIFO];
+        let temporaries = names.map(|n| format!(".{n}.tmp"));
+        for name in names.iter().copied().chain(temporaries.iter().map(String::as_str)) {
+            match nix::unistd::unlinkat(Some(self.lock_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
@@ -331,7 +409,9 @@ impl StateDir {
         if self.remove_files().is_ok() {
             let spare = self.path.with_file_name(SPARE_DIR);
             // EEXIST: the root has its spare already.
-            if nix::fcntl::renameat2(None, &self.path, None, &spare, RenameFlags::RENAME_NOREPLACE).is_ok() {
+            if nix::fcntl::renameat2(None, &self.path, None, &spare, RenameFlags::RENAME_NOREPLACE).is_ok()
+                || fs::remove_dir(&self.path).is_ok()
+            {
                 return Ok(());
             }
         }
@@ -352,6 +432,42 @@ fn read_state_file(dir: &Path, id: &str) -> Result<ContainerState> {
         .map_err(|e| Error::invalid(format!("corrupt state file {}: {e}", file.display())))
 }
 
+/// The second record, if it is there and whole.
+fn read_remains(dir: &Path) -> Option<Remains> {
+    let data = crate::small_file::read(dir.join(REMAINS_FILE)).ok()?;
+    let remains: Remains = serde_json::from_slice(&data).ok()?;
+    let cgroup_dirs = remains.cgroup_dirs.iter().filter(|d| plausible_cgroup_dir(d)).cloned().collect();
+    Some(Remains { cgroup_dirs, ..remains })
+}
+
+/// The container's cgroup directories: those of the second record, which nothing
+/// but the runtime writes. State.json's are used only where that record is missing
+/// or damaged (one damage at a time is recovered from), and those it names beyond
+/// the record are refused with a warning. Either way only directories that could
+/// be a container's.
+fn vouched_cgroup_dirs(dir: &Path, recorded: &[PathBuf]) -> Vec<PathBuf> {
+    let Some(remains) = read_remains(dir) else {
+        return recorded.iter().filter(|d| plausible_cgroup_dir(d)).cloned().collect();
+    };
+    for d in recorded.iter().filter(|d| !remains.cgroup_dirs.contains(d)) {
+        crate::logger::warn(format!(
+            "{}: cgroup {} is not one the runtime recorded for this container: left alone",
+            dir.join(STATE_FILE).display(),
+            d.display()
+        ));
+    }
+    remains.cgroup_dirs
+}
+
+/// A directory the runtime could have made for a container: strictly below a
+/// mounted cgroup hierarchy, without `.` or `..`, and not holding the runtime itself.
+fn plausible_cgroup_dir(d: &Path) -> bool {
+    use std::path::Component;
+    d.is_absolute()
+        && d.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+        && crate::cgroups::is_below_a_hierarchy_and_not_ours(d)
+}
+
 /// A container's state and status read without its lock, for `state` and `list`:
 /// state.json is replaced atomically, so a whole state is always read, and these
 /// commands answer at once even while a create runs (showing it as creating).
@@ -362,7 +478,8 @@ pub fn peek(root: &Path, id: &str) -> Result<(ContainerState, Status)> {
     if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
         return Err(Error::NotExist(id.to_string()));
     }
-    let state = read_state_file(&dir, id)?;
+    let mut state = read_state_file(&dir, id)?;
+    state.cgroup_dirs = vouched_cgroup_dirs(&dir, &state.cgroup_dirs);
     let status = state.status(&dir);
     Ok((state, status))
 }

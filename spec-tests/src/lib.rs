@@ -804,14 +804,19 @@ pub fn cap_mask(bits: &[u32]) -> String {
 pub struct HostMount(pub PathBuf);
 
 fn host_mount(source: &str, target: &Path, fs_type: &str, flags: libc::c_ulong) {
+    host_mount_with(source, target, fs_type, flags, "")
+}
+
+fn host_mount_with(source: &str, target: &Path, fs_type: &str, flags: libc::c_ulong, data: &str) {
     let c = |s: &str| std::ffi::CString::new(s).unwrap();
+    let data = c(data);
     let rc = unsafe {
         libc::mount(
             c(source).as_ptr(),
             c(&target.to_string_lossy()).as_ptr(),
             c(fs_type).as_ptr(),
             flags,
-            std::ptr::null(),
+            data.as_ptr().cast(),
         )
     };
     assert_eq!(rc, 0, "mount {source} at {}: {}", target.display(), std::io::Error::last_os_error());
@@ -823,6 +828,18 @@ impl HostMount {
         fs::create_dir_all(at).expect("mount point");
         host_mount(source, at, "tmpfs", 0);
         HostMount(at.to_path_buf())
+    }
+
+    /// A tmpfs with mount options (`size=1m,nr_inodes=4`).
+    pub fn tmpfs_with(at: &Path, options: &str) -> Self {
+        fs::create_dir_all(at).expect("mount point");
+        host_mount_with("tmpfs", at, "tmpfs", 0, options);
+        HostMount(at.to_path_buf())
+    }
+
+    /// New options for the tmpfs this guard holds (`nr_inodes=64`).
+    pub fn remount(&self, options: &str) {
+        host_mount_with("tmpfs", &self.0, "tmpfs", libc::MS_REMOUNT, options);
     }
 
     /// Bind-mounts `dir` onto itself with shared propagation, like `/` on a

@@ -112,6 +112,22 @@ fn own_cgroup(h: &Hierarchy) -> PathBuf {
     PathBuf::from("/")
 }
 
+/// Whether `dir` lies strictly below a mounted hierarchy and is neither the
+/// runtime's own cgroup there nor above it: the only directories a recorded state may
+/// name for `delete` to kill in and remove.
+pub fn is_below_a_hierarchy_and_not_ours(dir: &Path) -> bool {
+    let Ok(hierarchies) = hierarchies() else { return false };
+    let holder = hierarchies
+        .iter()
+        .filter(|h| dir.starts_with(&h.mount_point) && dir != h.mount_point)
+        .max_by_key(|h| h.mount_point.as_os_str().len());
+    holder.is_some_and(|h| {
+        let own = own_cgroup(h);
+        let ours = h.mount_point.join(own.strip_prefix("/").unwrap_or(&own));
+        !ours.starts_with(dir)
+    })
+}
+
 /// Whether writing resources also (re)writes the device rules.
 #[derive(PartialEq, Eq, Clone, Copy)]
 enum Devices {
@@ -173,9 +189,17 @@ impl Cgroup {
 
     /// A cgroup that already holds processes belongs to someone else: adopting it
     /// would have `delete` (or a failed create's cleanup) kill them. runc 1.2 refuses
-    /// it too. Checked before the directories are recorded as the container's.
-    pub fn check_unoccupied(&self) -> Result<()> {
+    /// it too. A frozen one would stop init before it could report anything, and
+    /// `create` would wait for it forever. Checked before the directories are
+    /// recorded as the container's.
+    pub fn check_adoptable(&self) -> Result<()> {
         for (_, dir) in self.dirs.iter().filter(|(_, d)| d.exists()) {
+            if Freezer::find(std::slice::from_ref(dir)).is_some_and(|f| f.is_frozen()) {
+                return Err(Error::invalid(format!(
+                    "cgroup {} is frozen: a container started in it could not run; thaw it or use another cgroupsPath",
+                    dir.display()
+                )));
+            }
             let occupied = pids_recursive(dir);
             if !occupied.is_empty() {
                 return Err(Error::invalid(format!(
@@ -500,6 +524,28 @@ pub fn remove_dir(dir: &Path) -> Result<()> {
         }
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// SIGKILLs every process in the container's cgroups, children included, as runc
+/// does for a container without a PID namespace of its own: in one write where
+/// cgroup v2 has cgroup.kill (5.14+), else frozen first so that none can fork
+/// meanwhile, then thawed so the signals take effect.
+pub fn kill_all(dirs: &[PathBuf]) {
+    if let Some(v2) = dirs.iter().find(|d| d.join("cgroup.kill").exists()) {
+        if fs::write(v2.join("cgroup.kill"), "1").is_ok() {
+            return;
+        }
+    }
+    let freezer = Freezer::find(dirs);
+    if let Some(f) = &freezer {
+        let _ = f.set(true);
+    }
+    for pid in dirs.first().map(|d| pids_recursive(d)).unwrap_or_default() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    if let Some(f) = &freezer {
+        let _ = f.set(false);
+    }
 }
 
 /// Every process in a cgroup and its descendants, once each.

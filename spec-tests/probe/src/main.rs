@@ -59,6 +59,7 @@ fn main() {
         "fds" => fds(),
         "wait-signal" => wait_signal(),
         "steal-exe" => steal_exe(arg(1), arg(2).as_bytes()),
+        "subreaper" => subreaper(&args[1..]),
         other => usage_error(&format!("unknown subcommand {other:?}")),
     };
     print_json(&out);
@@ -409,4 +410,39 @@ fn rlimits() -> Map<String, Value> {
             (name.to_string(), json!([fmt(rl.rlim_cur), fmt(rl.rlim_max)]))
         })
         .collect()
+}
+
+/// `subreaper COMMAND...`, run on the host: runs the command as a child subreaper,
+/// so every process the command forked and did not reap comes to us when it exits.
+/// Waits for it, gives stragglers 300 ms, then reports its exit code and the
+/// orphans that came (zombies it left unreaped, or processes still running, which
+/// are killed): `{"exit": N, "orphans": [..]}`.
+fn subreaper(command: &[String]) -> Value {
+    use std::os::unix::process::ExitStatusExt;
+    if command.is_empty() {
+        usage_error("subreaper COMMAND...");
+    }
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return result(Err(io::Error::last_os_error()));
+    }
+    let status = match std::process::Command::new(&command[0]).args(&command[1..]).status() {
+        Ok(s) => s,
+        Err(e) => return result(Err(e)),
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut orphans = Vec::new();
+    let children = fs::read_to_string(format!("/proc/self/task/{}/children", std::process::id()));
+    for pid in children.unwrap_or_default().split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let comm = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map_or("", |(c, _)| c);
+        let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()).unwrap_or('?');
+        orphans.push(json!({"pid": pid, "comm": comm, "state": state.to_string()}));
+        // SAFETY: kill and waitpid on our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+    json!({"exit": status.code().or(status.signal().map(|s| 128 + s)), "orphans": orphans})
 }
