@@ -166,7 +166,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub no_new_keyring: bool,
     /// Pass this many extra file descriptors (from 3 up) to the container
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_preserve_fds)]
     pub preserve_fds: u32,
     pub id: String,
 }
@@ -213,7 +213,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pub process_label: Option<String>,
     /// Pass this many extra file descriptors (from 3 up) to the process
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_preserve_fds)]
     pub preserve_fds: u32,
     /// Exec even if the container is paused
     #[arg(long)]
@@ -346,4 +346,18 @@ pub struct SpecArgs {
     /// Write a config for a container run by an unprivileged user
     #[arg(long)]
     pub rootless: bool,
+}
+
+/// `--preserve-fds N`: descriptors 3 to N+2 go on to the container, so N+3 must fit
+/// the open-file limit (a count near 2^32 would otherwise wrap or make the runtime
+/// walk billions of descriptors).
+fn parse_preserve_fds(value: &str) -> Result<u32, String> {
+    let n: u32 = value.parse().map_err(|e| format!("{value:?}: {e}"))?;
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    if u64::from(n) + 3 > limit {
+        return Err(format!("{n} descriptors from 3 up exceed the open-file limit ({limit})"));
+    }
+    Ok(n)
 }

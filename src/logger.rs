@@ -32,18 +32,23 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-/// Sets up logging once, from the global flags. A log file that cannot be opened is
-/// reported on stderr and logging falls back to stderr, so the command still runs.
-pub fn init(path: Option<&std::path::Path>, json: bool, debug: bool) {
-    let file = path.and_then(|p| match OpenOptions::new().create(true).append(true).open(p) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            eprintln!("anchor-runtime: cannot open log file {}: {e}", p.display());
-            None
-        }
-    });
+/// Sets up logging once, from the global flags. A log file that cannot be opened (a
+/// directory, a missing parent) fails the command, as with runc: its caller reads
+/// errors from that file and would otherwise find none.
+pub fn init(path: Option<&std::path::Path>, json: bool, debug: bool) -> Result<(), String> {
+    let file = match path {
+        Some(p) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| format!("open log file {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
     let min_level = if debug { Level::Debug } else { Level::Warn };
     let _ = LOGGER.set(Logger { file, json, min_level });
+    Ok(())
 }
 
 pub fn debug_enabled() -> bool {
@@ -87,7 +92,7 @@ pub fn warn(msg: impl AsRef<str>) {
 
 /// Reports a failure: on stderr always, and in the log file when there is one.
 pub fn error(msg: impl AsRef<str>) {
-    let msg = msg.as_ref();
+    let msg = &crate::error::one_line(msg.as_ref());
     eprintln!("anchor-runtime: {msg}");
     log(Level::Error, msg);
 }

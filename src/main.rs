@@ -14,7 +14,10 @@ fn main() {
         ));
         return;
     }
-    logger::init(cli.log.as_deref(), cli.log_format == cli::LogFormat::Json, cli.debug);
+    if let Err(e) = logger::init(cli.log.as_deref(), cli.log_format == cli::LogFormat::Json, cli.debug) {
+        eprintln!("anchor-runtime: {e}");
+        std::process::exit(1);
+    }
     let Some(command) = &cli.command else {
         eprintln!("anchor-runtime: a command is required; see --help");
         std::process::exit(2);

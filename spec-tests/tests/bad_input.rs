@@ -325,3 +325,51 @@ fn unknown_capability_is_named_with_its_set() {
         out.stderr
     );
 }
+
+#[test]
+fn an_over_long_value_is_quoted_short_and_the_cause_still_reaches_the_user() {
+    // A 100,000-character hostname used to be echoed whole and overflow the sync
+    // socket's 64 KiB message: the user read `bad message on sync socket`.
+    let mut b = Bundle::new();
+    b.config["hostname"] = json!("h".repeat(100_000));
+    let out = create_fails(&b, &["hostname"]);
+    assert!(out.stderr.contains("(100000 bytes)") && out.stderr.contains("EINVAL"), "{out:#?}");
+    assert!(out.stderr.len() < 1000, "{} bytes of error", out.stderr.len());
+    assert!(!out.stderr.contains("sync socket"), "{out:#?}");
+}
+
+#[test]
+fn an_error_quoting_a_newline_stays_one_line_in_text_and_json_logs() {
+    let mut b = Bundle::new();
+    b.args(&["/no\nsuch-program"]);
+    let (c, out) = b.run(&[]);
+    out.fails_mentioning(&["ENOENT"]);
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:#?}");
+    assert_no_leftovers(&b, &c.id);
+
+    let log = b.host_dir("log").join("runtime.log");
+    let root = b.state_root();
+    let id = b.new_id();
+    b.write_config(&id);
+    let global = ["--root", root.to_str().unwrap(), "--log", log.to_str().unwrap(), "--log-format", "json"];
+    b.spawn_runtime_with(&global, &["run", "--bundle", &b.path_str(), &id]).wait().fails();
+    let text = fs::read_to_string(&log).unwrap();
+    let errors: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON line ({e}): {l:?}")))
+        .filter(|l: &Value| l["level"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(errors[0]["msg"].as_str().unwrap().contains("ENOENT"), "{text}");
+}
+
+#[test]
+fn a_failure_in_the_runtime_after_init_is_forked_is_the_only_line_reported() {
+    // Init used to print `the other end of the sync socket exited unexpectedly`
+    // before the real cause: when its parent is gone, init now exits quietly.
+    let mut b = Bundle::new();
+    b.hook("createRuntime", "exit 3");
+    let out = create_fails(&b, &["createRuntime"]);
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:#?}");
+    assert!(!out.stderr.contains("sync socket"), "{out:#?}");
+}

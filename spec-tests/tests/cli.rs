@@ -296,3 +296,41 @@ fn output_to_a_reader_that_has_gone_is_not_a_crash() {
         assert!(out.status.success() && !stderr.contains("panicked"), "{args:?}: {:?} {stderr}", out.status);
     }
 }
+
+#[test]
+fn a_log_path_that_is_a_directory_fails_clearly() {
+    // runc: "open DIR: is a directory"; exiting 0 would hide every error the
+    // caller looks for in that file.
+    let b = Bundle::new();
+    let dir = b.host_dir("logdir");
+    let root = b.state_root();
+    let out = b
+        .spawn_runtime_with(&["--root", root.to_str().unwrap(), "--log", dir.to_str().unwrap()], &["list"])
+        .wait();
+    out.fails_mentioning(&["is a directory"]);
+}
+
+#[test]
+fn preserve_fds_beyond_the_open_file_limit_is_refused() {
+    let b = waiting_bundle();
+    for count in ["4294967295", "4294967293", "1048576"] {
+        let (c, out) = b.try_create(&["--preserve-fds", count]);
+        out.fails_mentioning(&["open-file limit", "invalid value"]);
+        assert_no_leftovers(&b, &c.id);
+    }
+    let c = b.start();
+    c.exec(&["--preserve-fds", "4294967295"], &["true"]).fails_mentioning(&["open-file limit"]);
+}
+
+#[test]
+fn update_with_a_negative_pids_limit_removes_the_limit_as_runc_does() {
+    // runc writes "max" for any negative pids limit (cgroups' pids.go), and 0 from
+    // `update --pids-limit` leaves the limit as it is (runc 1.1 and 1.2).
+    let mut b = waiting_bundle();
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 42}});
+    let c = b.start();
+    c.cmd("update", &["--pids-limit", "0"]).ok();
+    assert_eq!(read_cgroup("pids", &c.id, "pids.max"), "42");
+    c.cmd("update", &["--pids-limit", "-5"]).ok();
+    assert_eq!(read_cgroup("pids", &c.id, "pids.max"), "max");
+}

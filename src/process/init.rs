@@ -52,8 +52,9 @@ pub fn run(ctx: &InitContext, sock: SyncSocket, stepwise: bool) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    if sock.send(&Message::Failed(err.clone())).is_err() {
-        eprintln!("anchor-runtime init: {err}");
+    // A parent that is gone has reported its own, real, cause: init says nothing.
+    if err != Error::PeerGone && sock.send(&Message::Failed(err.clone())).is_err() {
+        eprintln!("anchor-runtime init: {}", crate::error::one_line(&err.to_string()));
     }
     // SAFETY: _exit skips atexit handlers and buffers that belong to the parent.
     unsafe { libc::_exit(1) }
@@ -283,13 +284,13 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
 
 fn set_names(spec: &Spec) -> Result<()> {
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
+        nix::unistd::sethostname(name).ctx(|| format!("set hostname {}", crate::error::quoted(name)))?;
     }
     if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
         let c = std::ffi::CString::new(name).map_err(|_| Error::invalid("domainname has a NUL byte"))?;
         // SAFETY: c is a valid C string of the given length.
         let r = unsafe { libc::setdomainname(c.as_ptr(), name.len()) };
-        nix::errno::Errno::result(r).ctx(|| format!("set domainname {name:?}"))?;
+        nix::errno::Errno::result(r).ctx(|| format!("set domainname {}", crate::error::quoted(name)))?;
     }
     Ok(())
 }

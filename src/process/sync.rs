@@ -42,7 +42,7 @@ pub enum Message {
 /// The bytes of a `Failed` message: what goes on the sync socket and, from init
 /// during `start`, into the exec FIFO.
 pub fn failure_record(err: &Error) -> Vec<u8> {
-    serde_json::to_vec(&Message::Failed(err.clone())).expect("messages serialize")
+    serde_json::to_vec(&Message::Failed(err.clone().shortened())).expect("messages serialize")
 }
 
 /// What the exec stub writes before the errno of a failed execve (exec_stub.c appends
@@ -79,7 +79,11 @@ impl SyncSocket {
     }
 
     pub fn send(&self, msg: &Message) -> Result<()> {
-        let data = serde_json::to_vec(msg).expect("messages serialize");
+        let data = match msg {
+            // An error may quote a value of any size: cut to fit the receive buffer.
+            Message::Failed(e) => failure_record(e),
+            m => serde_json::to_vec(m).expect("messages serialize"),
+        };
         // MSG_NOSIGNAL: a dead peer is an error to report, not a SIGPIPE that kills us.
         send(self.fd.as_raw_fd(), &data, MsgFlags::MSG_NOSIGNAL).ctx(|| "send on sync socket")?;
         Ok(())
@@ -105,7 +109,7 @@ impl SyncSocket {
             }
         };
         if data.is_empty() {
-            return Err(Error::invalid("the other end of the sync socket exited unexpectedly"));
+            return Err(Error::PeerGone);
         }
         let msg = serde_json::from_slice(&data)
             .map_err(|e| Error::invalid(format!("bad message on sync socket: {e}")))?;
