@@ -33,8 +33,8 @@ impl Bundle {
         let dir = std::fs::canonicalize(dir)
             .map_err(|e| Error::invalid(format!("bundle {}: {e}", dir.display())))?;
         let config = dir.join("config.json");
-        let data =
-            std::fs::read(&config).map_err(|e| Error::invalid(format!("read {}: {e}", config.display())))?;
+        let data = crate::small_file::read_regular(&config)
+            .map_err(|e| Error::invalid(format!("read {}: {e}", config.display())))?;
         let spec =
             parse_spec(&data).map_err(|e| Error::invalid(format!("parse {}: {e}", config.display())))?;
         check_version(spec.version())?;

@@ -47,28 +47,132 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
-    // A hook that does not read its stdin must not block us: ignore EPIPE.
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(state_json.as_bytes());
-    }
-    let timeout_ms = hook.timeout().filter(|t| *t > 0).map(|t| t.saturating_mul(1000));
-    if let Some(ms) = timeout_ms {
-        if !wait_exit(child.id() as i32, ms).map_err(|e| e.to_string())? {
+    let deadline = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t as u64));
+    let talk = Conversation::new(&mut child, state_json.as_bytes()).map_err(|e| e.to_string())?;
+    let stderr = match talk.until_exit(deadline) {
+        Ok(Some(stderr)) => stderr,
+        Ok(None) => {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!("timed out after {}s", hook.timeout().unwrap_or_default()));
         }
-    }
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e.to_string());
+        }
+    };
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() {
         Ok(())
     } else {
+        let stderr = String::from_utf8_lossy(&stderr);
         let stderr = stderr.trim();
         Err(if stderr.is_empty() { status.to_string() } else { format!("{status}: {stderr}") })
+    }
+}
+
+/// Most of a hook's stderr kept for its error message: the end, where the cause is.
+const STDERR_KEPT: usize = 4096;
+
+/// A running hook's pipes, served together while it runs: the state goes to its
+/// stdin as fast as it reads (a hook that never reads it, with a state larger than
+/// the pipe, must not block us past its timeout), and its stderr is read as it
+/// comes (a hook writing more than the pipe holds must not block itself).
+struct Conversation<'a> {
+    pidfd: OwnedFd,
+    stdin: Option<std::process::ChildStdin>,
+    input: &'a [u8],
+    stderr: Option<std::process::ChildStderr>,
+    kept: Vec<u8>,
+}
+
+impl<'a> Conversation<'a> {
+    fn new(child: &mut std::process::Child, input: &'a [u8]) -> nix::Result<Self> {
+        let pidfd = pidfd_open(child.id() as i32)?;
+        let (stdin, stderr) = (child.stdin.take(), child.stderr.take());
+        for fd in [stdin.as_ref().map(|f| f.as_raw_fd()), stderr.as_ref().map(|f| f.as_raw_fd())]
+            .into_iter()
+            .flatten()
+        {
+            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+        }
+        Ok(Conversation { pidfd, stdin, input, stderr, kept: Vec::new() })
+    }
+
+    /// Serves the pipes until the hook exits (its stderr's end) or the deadline
+    /// passes (None).
+    fn until_exit(mut self, deadline: Option<std::time::Instant>) -> nix::Result<Option<Vec<u8>>> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        loop {
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                    None => return Ok(None),
+                    Some(left) => PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32 + 1)
+                        .unwrap_or(PollTimeout::MAX),
+                },
+            };
+            let mut fds = vec![PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+            if let Some(stdin) = &self.stdin {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+            }
+            if let Some(stderr) = &self.stderr {
+                fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
+            }
+            match nix::poll::poll(&mut fds, timeout) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => r?,
+            };
+            let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+            drop(fds);
+            self.feed_stdin();
+            self.read_stderr();
+            if exited {
+                // What it wrote last is still in the pipe.
+                self.read_stderr();
+                return Ok(Some(self.kept));
+            }
+        }
+    }
+
+    /// Writes what the pipe takes now; closes it once all is written or the hook
+    /// has closed its end (a hook need not read its stdin).
+    fn feed_stdin(&mut self) {
+        let Some(stdin) = &mut self.stdin else { return };
+        match stdin.write(self.input) {
+            Ok(n) => self.input = &self.input[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(_) => self.input = &[],
+        }
+        if self.input.is_empty() {
+            self.stdin = None;
+        }
+    }
+
+    /// Reads what is there, keeping the last `STDERR_KEPT` bytes.
+    fn read_stderr(&mut self) {
+        let Some(stderr) = &mut self.stderr else { return };
+        let mut buf = [0u8; 4096];
+        loop {
+            match stderr.read(&mut buf) {
+                Ok(0) => {
+                    self.stderr = None;
+                    return;
+                }
+                Ok(n) => {
+                    self.kept.extend_from_slice(&buf[..n]);
+                    let excess = self.kept.len().saturating_sub(STDERR_KEPT);
+                    self.kept.drain(..excess);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
     }
 }
 

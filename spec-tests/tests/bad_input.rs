@@ -373,3 +373,34 @@ fn a_failure_in_the_runtime_after_init_is_forked_is_the_only_line_reported() {
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:#?}");
     assert!(!out.stderr.contains("sync socket"), "{out:#?}");
 }
+
+#[test]
+fn a_fifo_where_config_json_is_expected_is_refused_without_hanging() {
+    let b = Bundle::new();
+    let id = b.new_id();
+    let config = b.path().join("config.json");
+    let _ = fs::remove_file(&config);
+    nix_mkfifo(&config);
+    let out = b.runtime(&["create", "--bundle", &b.path_str(), &id]);
+    out.fails_mentioning(&["not a regular file"]);
+    assert_no_leftovers(&b, &id);
+}
+
+#[test]
+fn a_fifo_planted_as_the_images_etc_passwd_does_not_hang_the_start() {
+    // Init reads the image's /etc/passwd for HOME when the process has none.
+    let mut b = Bundle::new();
+    b.args(&["sh", "-c", "echo home=$HOME"]);
+    b.config["process"]["env"] = json!(["PATH=/bin"]);
+    let passwd = b.rootfs().join("etc/passwd");
+    let _ = fs::remove_file(&passwd);
+    fs::create_dir_all(passwd.parent().unwrap()).unwrap();
+    nix_mkfifo(&passwd);
+    let out = b.run_ok();
+    assert_eq!(out.stdout.trim(), "home=/");
+}
+
+fn nix_mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}

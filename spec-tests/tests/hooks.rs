@@ -239,6 +239,40 @@ fn hook_timeout_is_enforced() {
     assert_no_leftovers(&b, &c.id);
 }
 
+#[test]
+fn a_hook_that_never_reads_a_large_state_still_times_out() {
+    // A state larger than a pipe holds (annotations of 256 KiB) and a hook that
+    // does not read its stdin: the write used to block before the timeout started.
+    let (mut b, _) = hook_bundle();
+    b.config["annotations"] = json!({"big": "a".repeat(256 * 1024)});
+    b.add_hook(
+        "createRuntime",
+        json!({"path": "/bin/sh", "args": ["sh", "-c", "exec sleep 15"], "timeout": 1}),
+    );
+    let started = Instant::now();
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["timed out"]);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn a_hook_writing_more_than_a_pipe_holds_to_stderr_is_not_blocked() {
+    // Its stderr is read while it runs: unread, a 1 MiB write would block the hook
+    // (and the runtime waiting for it) forever. The end of it names the failure.
+    let (mut b, _) = hook_bundle();
+    b.hook(
+        "createRuntime",
+        "head -c 1048576 /dev/zero | tr '\\0' x >&2; echo; echo the-real-cause >&2; exit 4",
+    );
+    let started = Instant::now();
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["the-real-cause"]);
+    assert!(out.stderr.len() < 16 * 1024, "{} bytes of error", out.stderr.len());
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_no_leftovers(&b, &c.id);
+}
+
 /// A failing `kind` hook must make `create` fail and leave nothing behind.
 fn check_failing_hook_fails_create(kind: &str) {
     let (mut b, _) = hook_bundle();

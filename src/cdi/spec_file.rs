@@ -94,7 +94,8 @@ impl SpecFile {
     /// Reads and checks one spec file; `.yaml`/`.yml` are YAML, anything else JSON.
     /// The error names what is wrong; the caller adds the file's name.
     pub fn read(path: &Path) -> Result<SpecFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let bytes = crate::small_file::read_regular(path).map_err(|e| e.to_string())?;
+        let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
         let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
         let value = if yaml {
             yaml_to_json(&text)?

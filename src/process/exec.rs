@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Personality domains (linux/personality.h); libc does not export them.
@@ -177,17 +177,8 @@ fn switch_user(p: &Process) -> Result<()> {
 /// none), for a process started without HOME, as runc does. Only a regular file is
 /// read: the image could make it a FIFO and hang create.
 fn home_of(uid: u32) -> String {
-    let passwd = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open("/etc/passwd")
-        .ok()
-        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
-        .and_then(|mut f| {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut f, &mut text).ok().map(|_| text)
-        })
-        .unwrap_or_default();
+    let passwd = crate::small_file::read_regular("/etc/passwd").unwrap_or_default();
+    let passwd = String::from_utf8_lossy(&passwd);
     passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
