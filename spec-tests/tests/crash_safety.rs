@@ -136,3 +136,77 @@ fn commands_are_not_blocked_after_run_is_killed_during_start() {
     delete.ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+/// Kills of one command at seeded random instants, each followed by `delete
+/// --force` and a leftovers check; `prepare` makes the container the command works
+/// on, `command` gives the command's arguments for it. Returns how many kills
+/// landed while the command was still running (the rest came after it ended).
+fn kill_at_random_instants(
+    b: &Bundle,
+    what: &str,
+    kills: u64,
+    max_us: u64,
+    prepare: impl Fn(&Bundle) -> String,
+    command: impl Fn(&str) -> Vec<String>,
+) -> usize {
+    let mut mid_command = 0;
+    for i in 0..kills {
+        let id = prepare(b);
+        let args = command(&id);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let running = b.spawn_runtime(&args);
+        std::thread::sleep(delay_for(i * 7919 + max_us, max_us));
+        let pid = running.pid();
+        // Still running (not yet a zombie) when the signal lands?
+        if process_alive(pid) {
+            mid_command += 1;
+        }
+        running.signal(libc::SIGKILL);
+        let out = running.wait();
+        assert!(!out.timed_out, "{what} #{i} hung: {out:#?}");
+        let delete = b.runtime(&["delete", "--force", &id]);
+        assert!(!delete.timed_out && delete.success(), "{what} #{i} killed: {delete:#?}");
+        assert_no_leftovers(b, &id);
+    }
+    println!("fault injection: {kills} kills of {what} ({mid_command} while it ran), 0 left");
+    mid_command
+}
+
+fn created(b: &Bundle) -> String {
+    let id = b.new_id();
+    b.write_config(&id);
+    b.runtime(&["create", "--bundle", &b.path_str(), &id]).ok();
+    id
+}
+
+fn started(b: &Bundle) -> String {
+    let id = created(b);
+    b.runtime(&["start", &id]).ok();
+    id
+}
+
+#[test]
+fn start_killed_at_any_instant_leaves_nothing_after_delete_force() {
+    let mut b = Bundle::new();
+    b.args(&["sleep", "300"]);
+    let mid = kill_at_random_instants(&b, "start", 50, 3000, created, |id| vec!["start".into(), id.into()]);
+    assert!(mid >= 5, "only {mid} of 50 kills landed while start ran");
+}
+
+#[test]
+fn exec_killed_at_any_instant_leaves_nothing_after_delete_force() {
+    let mut b = Bundle::new();
+    b.args(&["sleep", "300"]);
+    let exec = |id: &str| ["exec", id, "sleep", "300"].map(String::from).to_vec();
+    let mid = kill_at_random_instants(&b, "exec", 50, 8000, started, exec);
+    assert!(mid >= 5, "only {mid} of 50 kills landed while exec ran");
+}
+
+#[test]
+fn delete_killed_at_any_instant_leaves_nothing_after_another_delete_force() {
+    let mut b = Bundle::new();
+    b.args(&["sleep", "300"]);
+    let delete = |id: &str| ["delete", "--force", id].map(String::from).to_vec();
+    let mid = kill_at_random_instants(&b, "delete --force", 50, 6000, started, delete);
+    assert!(mid >= 5, "only {mid} of 50 kills landed while delete ran");
+}
