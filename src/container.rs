@@ -255,15 +255,28 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     written.ctx(step)
 }
 
+/// Why `start` failed: after init was let go (the container is used up), or before
+/// (it stays created and can be started again).
+enum StartFailure {
+    Released(String),
+    NotReleased(String),
+}
+
+impl From<String> for StartFailure {
+    fn from(why: String) -> Self {
+        StartFailure::Released(why)
+    }
+}
+
 /// Opens the exec FIFO, which lets init go on, and waits for the outcome: the FIFO
 /// closes without a word when init has exec'd the program (close-on-exec); init
 /// writes its error there when the startContainer hooks or the exec fail.
-fn release_init(dir: &StateDir, init: i32) -> std::result::Result<(), String> {
+fn release_init(dir: &StateDir, init: ProcessId) -> std::result::Result<(), StartFailure> {
     use nix::poll::{PollFd, PollFlags};
     // The pidfd catches an init that died before getting to the FIFO. It is taken
     // first: once the FIFO is open, init may exec a program that exits and is reaped
     // by the caller (containerd's shim) before this line could run.
-    let pidfd = hooks::pidfd_open(init).map_err(|e| format!("pidfd_open init: {e}"))?;
+    let pidfd = hooks::pidfd_open(init.pid).map_err(|e| format!("pidfd_open init: {e}"))?;
     // A non-blocking open succeeds with no writer yet; init's blocking open then
     // completes.
     let fifo = std::fs::OpenOptions::new()
@@ -275,8 +288,17 @@ fn release_init(dir: &StateDir, init: i32) -> std::result::Result<(), String> {
     loop {
         let mut fds =
             [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+        // Woken now and then to notice an init that was stopped (SIGSTOP): it would
+        // never open the FIFO, and `start` would wait forever.
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u8)) {
             Err(nix::errno::Errno::EINTR) => continue,
+            // Still there: init has not opened it (it removes it as soon as it has).
+            Ok(0) if init.is_stopped() && dir.exec_fifo().exists() => {
+                return Err(StartFailure::NotReleased(format!(
+                    "init (pid {}) is stopped: continue it (SIGCONT), then start again",
+                    init.pid
+                )))
+            }
             r => r.map_err(|e| format!("wait for init: {e}"))?,
         };
         let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
@@ -287,16 +309,16 @@ fn release_init(dir: &StateDir, init: i32) -> std::result::Result<(), String> {
                 Ok(0) => break,
                 Ok(n) => message.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(format!("read exec FIFO: {e}")),
+                Err(e) => return Err(format!("read exec FIFO: {e}").into()),
             }
         } else if init_gone {
-            return Err("init exited before it could start".into());
+            return Err(String::from("init exited before it could start").into());
         }
     }
     if message.is_empty() {
         Ok(())
     } else {
-        Err(sync::read_failure(&message))
+        Err(sync::read_failure(&message).into())
     }
 }
 
@@ -311,7 +333,13 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
         )));
     }
     let init = state.init.expect("a created container has an init");
-    let outcome = release_init(dir, init.pid);
+    let outcome = match release_init(dir, init) {
+        Err(StartFailure::NotReleased(why)) => {
+            return Err(Error::WrongState(format!("start container {}: {why}", state.id)))
+        }
+        Err(StartFailure::Released(why)) => Err(why),
+        Ok(()) => Ok(()),
+    };
     crate::logger::debug("start: init released");
     // init removes it as soon as its open returns (so a `start` killed now does not
     // leave the container looking created); inside a user namespace it may not.

@@ -64,6 +64,11 @@ impl ProcessId {
         Ok(ProcessId { pid, start_time })
     }
 
+    /// Stopped by a signal (SIGSTOP, a debugger): it will not get on until continued.
+    pub fn is_stopped(&self) -> bool {
+        matches!(read_stat(self.pid), Ok((start, state)) if start == self.start_time && matches!(state, 'T' | 't'))
+    }
+
     /// True while the process runs (a zombie has exited and counts as gone).
     pub fn is_alive(&self) -> bool {
         matches!(read_stat(self.pid), Ok((start, state)) if start == self.start_time && state != 'Z' && state != 'X')

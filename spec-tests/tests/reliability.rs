@@ -200,7 +200,18 @@ fn a_failed_create_or_exec_reaps_every_process_it_forked() {
     assert!(orphans.is_empty(), "a create that failed after init was ready left {orphans:?}");
     assert_no_leftovers(&b, &id);
 
+    // Fails in the parent between the fork and init's go (a CPU quota the kernel
+    // refuses: below its 1 ms minimum).
     b.config["hooks"] = json!({});
+    b.config["linux"]["resources"] = json!({"cpu": {"quota": 500, "period": 100000}});
+    let id = b.new_id();
+    b.write_config(&id);
+    let (report, orphans) = orphans_of(&b, &["create", "--bundle", &path, &id]);
+    assert_eq!(report["exit"], 1, "{report}");
+    assert!(orphans.is_empty(), "a create that failed setting the cgroup left {orphans:?}");
+    assert_no_leftovers(&b, &id);
+
+    b.config["linux"].as_object_mut().unwrap().remove("resources");
     let c = running_container(&b, 0);
     let (report, orphans) = orphans_of(&b, &["exec", &c.id, "/nonexistent"]);
     assert_ne!(report["exit"], 0, "{report}");
@@ -274,4 +285,20 @@ fn a_create_on_a_full_state_root_leaves_nothing_and_the_id_stays_usable() {
     }
     println!("state root with 1 to 8 inodes: {failed} creates failed for ENOSPC, none left anything");
     assert!(failed >= 2, "only {failed} creates failed: the loop proves nothing");
+}
+
+#[test]
+fn start_of_a_stopped_init_fails_clearly_and_the_container_stays_startable() {
+    // An init stopped by SIGSTOP never opens the exec FIFO: `start` used to wait
+    // for it forever.
+    let mut b = Bundle::new();
+    b.args(&["sleep", "300"]);
+    let c = b.create();
+    let init = c.pid();
+    assert_eq!(unsafe { libc::kill(init, libc::SIGSTOP) }, 0);
+    c.start().fails_mentioning(&["stopped", "SIGCONT"]);
+    assert_eq!(c.status(), "created");
+    assert_eq!(unsafe { libc::kill(init, libc::SIGCONT) }, 0);
+    c.start().ok();
+    assert_eq!(c.status(), "running");
 }

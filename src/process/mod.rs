@@ -50,6 +50,28 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     }
     drop(child);
     drop(cgroup_dir);
+    // The child this process must reap should the rest fail: the forked one, or
+    // init once the intermediate child has been reaped.
+    let mut ours = pid;
+    let released = release(ctx, cgroup, parent, pid, in_v2, &mut ours);
+    if released.is_err() {
+        kill_and_reap(ours);
+    }
+    released
+}
+
+/// The parent's part of `spawn` after the fork: cgroups, limits, ID maps, and the
+/// go-ahead; init's PID when it is through.
+fn release(
+    ctx: &InitContext,
+    cgroup: &Cgroup,
+    parent: &SyncSocket,
+    pid: i32,
+    in_v2: bool,
+    ours: &mut i32,
+) -> Result<i32> {
+    let plan = ctx.namespaces;
+    let single = plan.single_clone();
     cgroup.create_v1_and_apply(ctx.spec.linux().as_ref().and_then(|l| l.resources().as_ref()))?;
     // Step marks: with --debug the log's timestamps show where create spends its time.
     crate::logger::debug("create: cgroups made");
@@ -82,8 +104,24 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
     };
     // Reap the intermediate child; init is reparented to us (the subreaper).
     nix::sys::wait::waitpid(Pid::from_raw(pid), None).ctx(|| "wait for intermediate child")?;
+    *ours = init_pid;
     parent.send(&Message::Go)?;
     Ok(init_pid)
+}
+
+/// After a failed create step: SIGKILL for a child of ours and its reaping, so it is
+/// not left a zombie until the runtime exits. Bounded: a child that cannot die (stuck
+/// in the kernel) is left to the runtime's exit rather than waited on forever.
+fn kill_and_reap(child: i32) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let child = Pid::from_raw(child);
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    for _ in 0..5000 {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            _ => return,
+        }
+    }
 }
 
 /// Makes this process non-dumpable. Until the exec stub runs, a runtime process in a
