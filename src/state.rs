@@ -441,7 +441,7 @@ fn read_state_file(dir: &Path, id: &str) -> Result<ContainerState> {
 fn read_remains(dir: &Path) -> Option<Remains> {
     let data = crate::small_file::read(dir.join(REMAINS_FILE)).ok()?;
     let remains: Remains = serde_json::from_slice(&data).ok()?;
-    let cgroup_dirs = remains.cgroup_dirs.iter().filter(|d| plausible_cgroup_dir(d)).cloned().collect();
+    let cgroup_dirs = crate::cgroups::container_dirs_only(&remains.cgroup_dirs);
     Some(Remains { cgroup_dirs, ..remains })
 }
 
@@ -452,7 +452,7 @@ fn read_remains(dir: &Path) -> Option<Remains> {
 /// be a container's.
 fn vouched_cgroup_dirs(dir: &Path, recorded: &[PathBuf]) -> Vec<PathBuf> {
     let Some(remains) = read_remains(dir) else {
-        return recorded.iter().filter(|d| plausible_cgroup_dir(d)).cloned().collect();
+        return crate::cgroups::container_dirs_only(recorded);
     };
     for d in recorded.iter().filter(|d| !remains.cgroup_dirs.contains(d)) {
         crate::logger::warn(format!(
@@ -462,15 +462,6 @@ fn vouched_cgroup_dirs(dir: &Path, recorded: &[PathBuf]) -> Vec<PathBuf> {
         ));
     }
     remains.cgroup_dirs
-}
-
-/// A directory the runtime could have made for a container: strictly below a
-/// mounted cgroup hierarchy, without `.` or `..`, and not holding the runtime itself.
-fn plausible_cgroup_dir(d: &Path) -> bool {
-    use std::path::Component;
-    d.is_absolute()
-        && d.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
-        && crate::cgroups::is_below_a_hierarchy_and_not_ours(d)
 }
 
 /// A container's state and status read without its lock, for `state` and `list`:

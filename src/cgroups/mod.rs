@@ -92,11 +92,11 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
     Ok(found)
 }
 
-/// The runtime's own cgroup in one hierarchy, from /proc/self/cgroup, for relative
-/// `cgroupsPath` values (runc interprets them relative to its own cgroup).
-fn own_cgroup(h: &Hierarchy) -> PathBuf {
-    let data = crate::small_file::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    for line in data.lines() {
+/// The runtime's own cgroup in one hierarchy, from /proc/self/cgroup (`own`, read
+/// once by the caller), for relative `cgroupsPath` values (runc interprets them
+/// relative to its own cgroup).
+fn own_cgroup(own: &str, h: &Hierarchy) -> PathBuf {
+    for line in own.lines() {
         let mut parts = line.splitn(3, ':');
         let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
         let matches = if h.v2 {
@@ -112,20 +112,32 @@ fn own_cgroup(h: &Hierarchy) -> PathBuf {
     PathBuf::from("/")
 }
 
-/// Whether `dir` lies strictly below a mounted hierarchy and is neither the
-/// runtime's own cgroup there nor above it: the only directories a recorded state may
-/// name for `delete` to kill in and remove.
-pub fn is_below_a_hierarchy_and_not_ours(dir: &Path) -> bool {
-    let Ok(hierarchies) = hierarchies() else { return false };
-    let holder = hierarchies
-        .iter()
-        .filter(|h| dir.starts_with(&h.mount_point) && dir != h.mount_point)
-        .max_by_key(|h| h.mount_point.as_os_str().len());
-    holder.is_some_and(|h| {
-        let own = own_cgroup(h);
-        let ours = h.mount_point.join(own.strip_prefix("/").unwrap_or(&own));
-        !ours.starts_with(dir)
-    })
+fn read_own_cgroups() -> String {
+    crate::small_file::read_to_string("/proc/self/cgroup").unwrap_or_default()
+}
+
+/// Of `dirs`, those a container's cgroup could be: absolute, without `.` or `..`,
+/// strictly below a mounted hierarchy, and neither the runtime's own cgroup there
+/// nor above it. Only such directories may a recorded state name for `delete` to
+/// kill in and remove.
+pub fn container_dirs_only(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    use std::path::Component;
+    let Ok(hierarchies) = hierarchies() else { return Vec::new() };
+    let own = read_own_cgroups();
+    let plausible = |dir: &PathBuf| {
+        let normal = dir.is_absolute()
+            && dir.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        let holder = hierarchies
+            .iter()
+            .filter(|h| dir.starts_with(&h.mount_point) && *dir != h.mount_point)
+            .max_by_key(|h| h.mount_point.as_os_str().len());
+        normal
+            && holder.is_some_and(|h| {
+                let ours = own_cgroup(&own, h);
+                !h.mount_point.join(ours.strip_prefix("/").unwrap_or(&ours)).starts_with(dir)
+            })
+    };
+    dirs.iter().filter(|d| plausible(d)).cloned().collect()
 }
 
 /// Whether writing resources also (re)writes the device rules.
@@ -151,10 +163,12 @@ impl Cgroup {
         if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
             return Err(Error::invalid(format!("linux.cgroupsPath {} must not contain ..", path.display())));
         }
+        let own = if path.is_absolute() { String::new() } else { read_own_cgroups() };
         let dirs = hierarchies()?
             .into_iter()
             .map(|h| {
-                let full = if path.is_absolute() { path.to_path_buf() } else { own_cgroup(&h).join(path) };
+                let full =
+                    if path.is_absolute() { path.to_path_buf() } else { own_cgroup(&own, &h).join(path) };
                 let dir = h.mount_point.join(full.strip_prefix("/").unwrap_or(&full));
                 (h, dir)
             })
