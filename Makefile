@@ -37,7 +37,7 @@ DEB_DEPS    := busybox-static gcc libc6-dev runc uidmap
 # test-cgroupv2: the spec-tests (spec-tests/tests/<name>.rs) run in the guest,
 # and the packages it needs on top of DEB_DEPS. The guest boots the host's kernel
 # from linux-image-amd64; procps: run.sh copies the host's ps into the guest.
-CGROUPV2_TESTS    := cgroups
+CGROUPV2_TESTS    := cgroups reliability
 CGROUPV2_DEB_DEPS := qemu-system-x86 linux-image-amd64 busybox-static cpio procps
 # test-e2e: the tools spec-tests/e2e/run.sh drives, from Debian; the suites start
 # their own containerd and give podman its own storage, so none needs a service.
