@@ -149,7 +149,7 @@ fn delete_damaged(dir: StateDir, damage: state::Damage, force: bool) -> Result<i
         state::Damage::Missing(remains) => ("its state.json is missing".to_string(), remains),
         state::Damage::Unreadable(cause, remains) => (cause, remains),
     };
-    let alive = remains.as_ref().is_some_and(state::Remains::may_be_alive);
+    let alive = remains.as_ref().is_some_and(|r| r.may_be_alive());
     if !force && (alive || remains.is_none()) {
         return Err(Error::invalid(format!(
             "cannot delete container {}: {why}; `delete --force {}` removes what is left of it",

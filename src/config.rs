@@ -61,9 +61,18 @@ impl Bundle {
             )));
         }
         let namespaces = self.namespace_types()?;
-        if !namespaces.contains(&LinuxNamespaceType::Mount) {
+        // Without a mount namespace the container shares the runtime's, as the spec
+        // says; masking or making read-only a path there would do it to the host
+        // (runc refuses it too, with these words).
+        let linux = self.spec.linux().as_ref();
+        let restricts = |paths: Option<&Vec<String>>| paths.is_some_and(|p| !p.is_empty());
+        if !namespaces.contains(&LinuxNamespaceType::Mount)
+            && (restricts(linux.and_then(|l| l.masked_paths().as_ref()))
+                || restricts(linux.and_then(|l| l.readonly_paths().as_ref())))
+        {
             return Err(Error::invalid(
-                "linux.namespaces must include a mount namespace: the runtime never changes the host's mounts",
+                "unable to restrict sys entries without a private MNT namespace: linux.maskedPaths and \
+                 linux.readonlyPaths need a mount namespace",
             ));
         }
         let names = [("hostname", self.spec.hostname()), ("domainname", self.spec.domainname())];

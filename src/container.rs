@@ -9,7 +9,7 @@ use crate::error::{Context, Error, Result};
 use crate::hooks::{self, OnFailure};
 use crate::namespaces::NamespacePlan;
 use crate::process::{self, init::InitContext, sync};
-use crate::state::{ContainerState, ProcessId, Remains, StateDir, Status};
+use crate::state::{ContainerState, HostBind, ProcessId, Remains, StateDir, Status};
 use nix::sys::stat::Mode;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -88,6 +88,13 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         init: None,
         cgroup_dirs: cgroup.paths(),
         own_pid_namespace: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
+        host_rootfs_bind: match process::init::own_mount_ns(&plan) {
+            true => None,
+            false => Some(HostBind {
+                rootfs: bundle.rootfs.clone(),
+                mount_before: crate::rootfs::mount_id(&bundle.rootfs)?,
+            }),
+        },
         hooks: bundle.spec.hooks().clone(),
     };
     let setup = Setup {
@@ -463,6 +470,11 @@ fn remove_resources(remains: &Remains) -> Result<()> {
     let mut first_error = None;
     for dir in &remains.cgroup_dirs {
         if let Err(e) = cgroups::remove_dir(dir) {
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(bind) = &remains.host_rootfs_bind {
+        if let Err(e) = crate::rootfs::detach_host_bind(&bind.rootfs, bind.mount_before) {
             first_error.get_or_insert(e);
         }
     }

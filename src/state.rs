@@ -115,6 +115,9 @@ pub struct ContainerState {
     /// (A state from before this field reads as shared, the safe side.)
     #[serde(default)]
     pub own_pid_namespace: bool,
+    /// Without a mount namespace of its own: the rootfs bind made in the host's.
+    #[serde(default)]
+    pub host_rootfs_bind: Option<HostBind>,
     /// Hooks that run after create returned (poststart, poststop).
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
@@ -128,6 +131,7 @@ impl ContainerState {
             init: self.init,
             cgroup_dirs: self.cgroup_dirs.clone(),
             own_pid_namespace: self.own_pid_namespace,
+            host_rootfs_bind: self.host_rootfs_bind.clone(),
         }
     }
 
@@ -192,6 +196,17 @@ pub struct Remains {
     pub init: Option<ProcessId>,
     pub cgroup_dirs: Vec<PathBuf>,
     pub own_pid_namespace: bool,
+    #[serde(default)]
+    pub host_rootfs_bind: Option<HostBind>,
+}
+
+/// The bind of the rootfs onto itself that a container without a mount namespace of
+/// its own gets in the host's, recorded before it is made: `delete` detaches the
+/// topmost mount at `rootfs` only while it is not the one that was there before.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct HostBind {
+    pub rootfs: PathBuf,
+    pub mount_before: u64,
 }
 
 impl Remains {
@@ -209,9 +224,9 @@ impl Remains {
 /// Why a container's state could not be used, with what is left of it.
 pub enum Damage {
     /// state.json is missing (a create killed before writing it, or removed).
-    Missing(Option<Remains>),
+    Missing(Option<Box<Remains>>),
     /// state.json cannot be read or parsed: the cause, quoted.
-    Unreadable(String, Option<Remains>),
+    Unreadable(String, Option<Box<Remains>>),
 }
 
 fn owner_name(uid: u32) -> String {
@@ -337,8 +352,8 @@ impl StateDir {
     pub fn load_or_remains(&self) -> std::result::Result<ContainerState, Damage> {
         match self.load() {
             Ok(state) => Ok(state),
-            Err(Error::NotExist(_)) => Err(Damage::Missing(read_remains(&self.path))),
-            Err(e) => Err(Damage::Unreadable(e.to_string(), read_remains(&self.path))),
+            Err(Error::NotExist(_)) => Err(Damage::Missing(read_remains(&self.path).map(Box::new))),
+            Err(e) => Err(Damage::Unreadable(e.to_string(), read_remains(&self.path).map(Box::new))),
         }
     }
 

@@ -210,3 +210,25 @@ fn delete_killed_at_any_instant_leaves_nothing_after_another_delete_force() {
     let mid = kill_at_random_instants(&b, "delete --force", 50, 6000, started, delete);
     assert!(mid >= 5, "only {mid} of 50 kills landed while delete ran");
 }
+
+#[test]
+fn create_in_the_host_mount_namespace_killed_at_any_instant_leaves_no_mount() {
+    // Without a mount namespace the container's mounts are made in the host's: a
+    // create killed half-way must not leave them there.
+    let mut b = Bundle::new();
+    b.remove_namespace("mount").args(&["sleep", "300"]);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    let mut counts = [0usize; 3];
+    for i in 0..30 {
+        let delay = delay_for(i + 1000, 8000);
+        let (id, reached) = kill_create_after(&b, delay);
+        let delete = b.runtime(&["delete", "--force", &id]);
+        assert!(delete.success(), "iteration {i} (killed after {delay:?}, {reached:?}): {delete:#?}");
+        assert_no_leftovers(&b, &id);
+        counts[reached as usize] += 1;
+    }
+    let [not_started, mid_create, created] = counts;
+    println!("fault injection: 30 kills of create in the host mount namespace ({not_started} before it began, {mid_create} mid-create, {created} after), 0 left");
+    assert!(mid_create >= 3, "only {mid_create} of 30 kills landed mid-create");
+}

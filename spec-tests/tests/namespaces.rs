@@ -30,7 +30,16 @@ fn check_shared_namespace((kind, proc_name): (&str, &str)) {
         // Setting a hostname requires a private UTS namespace.
         b.config.as_object_mut().unwrap().remove("hostname");
     }
+    if kind == "mount" {
+        // Masking needs a private mount namespace (runc refuses it too).
+        without_masked_and_readonly_paths(&mut b);
+    }
     assert_eq!(container_ns(&mut b, proc_name), ns_of("self", proc_name));
+}
+
+fn without_masked_and_readonly_paths(b: &mut Bundle) {
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
 }
 
 /// Joins the namespace of a host helper made with `unshare <flag>`.
@@ -99,6 +108,89 @@ fn unlisted_uts_namespace_is_shared_with_host() {
 #[test]
 fn unlisted_cgroup_namespace_is_shared_with_host() {
     check_shared_namespace(CGROUP);
+}
+
+#[test]
+fn unlisted_mount_namespace_is_shared_with_host() {
+    // The spec: an unlisted type is inherited from the runtime. (run_json checks that
+    // no mount is left under the bundle.)
+    check_shared_namespace(MNT);
+}
+
+#[test]
+fn unlisted_user_and_time_namespaces_are_shared_with_host() {
+    let mut b = Bundle::new();
+    let info = b.probe_info();
+    for kind in ["user", "time"] {
+        assert_eq!(info["namespaces"][kind], json!(ns_of("self", kind)), "{kind}");
+    }
+}
+
+#[test]
+fn a_config_without_any_namespace_shares_every_one_of_the_runtimes() {
+    let mut b = Bundle::new();
+    b.config["linux"]["namespaces"] = json!([]);
+    b.config.as_object_mut().unwrap().remove("hostname");
+    without_masked_and_readonly_paths(&mut b);
+    let info = b.probe_info();
+    for kind in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
+        assert_eq!(info["namespaces"][kind], json!(ns_of("self", kind)), "{kind}");
+    }
+}
+
+#[test]
+fn masked_paths_without_a_mount_namespace_are_refused_as_runc_does() {
+    let mut b = Bundle::new();
+    b.remove_namespace("mount");
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["without a private MNT namespace"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// The optional fields (shared:N, master:N) of the host's `/` in mountinfo.
+fn root_propagation() -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info.lines().find(|l| l.split(' ').nth(4) == Some("/")).unwrap().to_string();
+    let fields: Vec<&str> = line.split(" - ").next().unwrap().split(' ').collect();
+    fields[6..].join(" ")
+}
+
+#[test]
+fn a_container_in_the_host_mount_namespace_keeps_its_mounts_to_itself() {
+    // runc makes the host's / rslave and leaves the container's mounts behind; here
+    // the host's propagation is left alone, the container's mounts (its /proc) reach
+    // no peer mount namespace, exec sees the rootfs, and delete removes them all.
+    let mut b = Bundle::new();
+    b.remove_namespace("mount").args(&["sleep", "300"]);
+    without_masked_and_readonly_paths(&mut b);
+    // The test directory shared with a peer mount namespace, as / is on systemd hosts.
+    let _shared = HostMount::shared_bind(b.test_dir());
+    let peer = HostProcess::spawn("unshare", &["-m", "--propagation", "unchanged", "sleep", "300"]);
+    let peer_sees = |what: &std::path::Path| {
+        let info = std::fs::read_to_string(format!("/proc/{}/mountinfo", peer.pid())).unwrap_or_default();
+        info.lines().any(|l| l.split(' ').nth(4).is_some_and(|m| std::path::Path::new(m).starts_with(what)))
+    };
+    wait_until("the peer mount namespace", || ns_of(&peer.pid().to_string(), "mnt") != ns_of("self", "mnt"));
+    let propagation = root_propagation();
+    let c = b.start();
+    let proc_mount = b.rootfs().join("proc");
+    assert!(
+        mountinfo().iter().any(|m| m.mount_point == proc_mount),
+        "the container's /proc is not in the host's mount table"
+    );
+    // The rootfs bind itself reaches the peer (it is made under a shared mount): the
+    // set-up propagates, and what is mounted below the bind does not.
+    assert!(
+        peer_sees(&b.rootfs()),
+        "the peer does not receive this directory's mounts: the test proves nothing"
+    );
+    assert!(!peer_sees(&proc_mount), "the container's /proc propagated into a peer mount namespace");
+    assert_eq!(root_propagation(), propagation, "the host's / propagation changed");
+    let exec = c.exec(&[], &["/probe", "info"]).ok().json();
+    assert_eq!(exec["namespaces"]["mnt"], json!(ns_of("self", "mnt")));
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+    assert!(!peer_sees(&b.rootfs()), "the rootfs bind is left in a peer mount namespace");
 }
 
 #[test]

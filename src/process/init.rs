@@ -118,6 +118,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         cgroup: ctx.cgroup,
         new_cgroup_ns: plan.creates(LinuxNamespaceType::Cgroup),
         in_user_ns: plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
+        own_mount_ns: own_mount_ns(plan),
         idmapped: ctx.idmapped,
     })?;
     crate::logger::debug("init: rootfs mounted");
@@ -140,7 +141,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         .filter(|h| !h.is_empty())
         .map(|h| (h, state_json(Status::Created)));
     set_names(ctx.spec)?;
-    rootfs::enter(ctx.rootfs, ctx.no_pivot)?;
+    rootfs::enter(ctx.rootfs, ctx.no_pivot, own_mount_ns(plan))?;
     crate::logger::debug("init: in the rootfs");
     if let Some(socket) = ctx.console_socket {
         crate::console::setup_in_container(socket, true)?;
@@ -280,6 +281,11 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
         proc.write("self/timens_offsets", line)?;
     }
     Ok(())
+}
+
+/// Whether the container has a mount namespace apart from the host's (new or joined).
+pub fn own_mount_ns(plan: &crate::namespaces::NamespacePlan) -> bool {
+    plan.creates(LinuxNamespaceType::Mount) || plan.joins(LinuxNamespaceType::Mount)
 }
 
 fn set_names(spec: &Spec) -> Result<()> {

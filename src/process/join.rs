@@ -11,8 +11,9 @@ use crate::error::{Context, Error, Result};
 use crate::seccomp::Filter;
 use nix::sched::setns;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// Namespaces in the order they are entered.
@@ -44,6 +45,7 @@ pub struct Join<'a> {
 /// stopped it).
 pub fn spawn(join: &Join) -> Result<i32> {
     let namespaces = open_namespaces(join.init)?;
+    let root = open_root_if_mount_ns_shared(join.init, &namespaces)?;
     let (parent, child) = sync::pair()?;
     // The process is a grandchild; it must come back to us when its parent exits.
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
@@ -51,7 +53,7 @@ pub fn spawn(join: &Join) -> Result<i32> {
     match unsafe { nix::unistd::fork() }.ctx(|| "fork")? {
         nix::unistd::ForkResult::Child => {
             parent.close_in_child();
-            let err = match enter_and_exec(&namespaces, &child, join) {
+            let err = match enter_and_exec(&namespaces, root.as_ref(), &child, join) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -97,6 +99,25 @@ pub fn spawn(join: &Join) -> Result<i32> {
     }
 }
 
+/// A container sharing the runtime's mount namespace is chrooted into its rootfs:
+/// its init's root, which the exec'd process must get too (joining the mount
+/// namespace would otherwise have set it).
+fn open_root_if_mount_ns_shared(
+    init: i32,
+    namespaces: &[(LinuxNamespaceType, OwnedFd)],
+) -> Result<Option<OwnedFd>> {
+    if namespaces.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
+        return Ok(None);
+    }
+    let root = format!("/proc/{init}/root");
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(&root)
+        .ctx(|| format!("open {root}"))?;
+    Ok(Some(OwnedFd::from(dir)))
+}
+
 /// The namespaces of init that are not already ours.
 fn open_namespaces(init: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
     let mut out = Vec::new();
@@ -115,6 +136,7 @@ fn open_namespaces(init: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
 
 fn enter_and_exec(
     namespaces: &[(LinuxNamespaceType, OwnedFd)],
+    root: Option<&OwnedFd>,
     sock: &SyncSocket,
     join: &Join,
 ) -> Result<std::convert::Infallible> {
@@ -122,6 +144,10 @@ fn enter_and_exec(
     for (typ, fd) in namespaces {
         setns(fd, crate::namespaces::clone_flag(*typ))
             .ctx(|| format!("join the container's {typ} namespace"))?;
+    }
+    if let Some(root) = root {
+        nix::unistd::fchdir(root.as_raw_fd()).ctx(|| "chdir to the container's root")?;
+        nix::unistd::chroot(".").ctx(|| "chroot into the container's root")?;
     }
     // Before the fork puts it in the container's PID namespace, where its
     // /proc/PID/exe (the host binary) could otherwise be opened (CVE-2019-5736); after

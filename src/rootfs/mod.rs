@@ -2,6 +2,12 @@
 //! namespace: the mounts of config.json in order, the standard devices, then the
 //! switch into the rootfs, then masked and read-only paths. Every destination is
 //! resolved inside the rootfs through `safe_path`, never by joining strings.
+//!
+//! A container without a mount namespace of its own shares the runtime's (the
+//! host's), as the spec says. The host's propagation is then left as it is (runc
+//! makes the host's `/` rslave); the rootfs is bound onto itself and made private,
+//! so the container's mounts below it reach no other mount namespace, init chroots
+//! into it, and `delete` detaches that bind with everything below it.
 
 pub mod devices;
 pub mod idmap;
@@ -29,6 +35,8 @@ pub struct RootfsContext<'a> {
     pub cgroup: &'a Cgroup,
     pub new_cgroup_ns: bool,
     pub in_user_ns: bool,
+    /// A mount namespace of the container's own (new or joined), not the host's.
+    pub own_mount_ns: bool,
     /// The idmapped mounts, made by the parent (see `idmap`).
     pub idmapped: &'a [idmap::IdmappedTree],
 }
@@ -36,12 +44,19 @@ pub struct RootfsContext<'a> {
 /// Everything before the switch into the rootfs: propagation, the rootfs bind mount,
 /// every configured mount, devices and /dev symlinks.
 pub fn prepare(ctx: &RootfsContext) -> Result<()> {
-    let propagation = root_propagation(ctx.spec)?;
-    mount(NONE, "/", NONE, propagation, NONE).ctx(|| "set the propagation of /")?;
-    make_parent_mount_private(ctx.rootfs)?;
-    // pivot_root needs the new root to be a mount point.
+    if ctx.own_mount_ns {
+        let propagation = root_propagation(ctx.spec)?;
+        mount(NONE, "/", NONE, propagation, NONE).ctx(|| "set the propagation of /")?;
+        make_parent_mount_private(ctx.rootfs)?;
+    }
+    // pivot_root needs the new root to be a mount point; in the host's mount
+    // namespace it is what `delete` detaches.
     mount(Some(ctx.rootfs), ctx.rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
         .ctx(|| format!("bind mount rootfs {}", ctx.rootfs.display()))?;
+    if !ctx.own_mount_ns {
+        mount(NONE, ctx.rootfs, NONE, MsFlags::MS_PRIVATE | MsFlags::MS_REC, NONE)
+            .ctx(|| format!("make the rootfs bind {} private", ctx.rootfs.display()))?;
+    }
     let root = safe_path::open_root(ctx.rootfs)?;
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
     for (index, m) in mounts.iter().enumerate() {
@@ -330,9 +345,13 @@ fn reopen(root: &OwnedFd, dest: &Path) -> nix::Result<OwnedFd> {
 }
 
 /// Makes the rootfs the container's `/`. pivot_root detaches the host's tree
-/// entirely; `--no-pivot` (for a rootfs on ramfs) moves it over / and chroots.
-pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
-    if no_pivot {
+/// entirely; `--no-pivot` (for a rootfs on ramfs) moves it over / and chroots; in
+/// the host's mount namespace, where neither may touch the host's `/`, a chroot.
+pub fn enter(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
+    if !own_mount_ns {
+        nix::unistd::chdir(rootfs).ctx(|| format!("chdir to {}", rootfs.display()))?;
+        nix::unistd::chroot(".").ctx(|| "chroot into rootfs")?;
+    } else if no_pivot {
         nix::unistd::chdir(rootfs).ctx(|| format!("chdir to {}", rootfs.display()))?;
         mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).ctx(|| "move rootfs onto /")?;
         nix::unistd::chroot(".").ctx(|| "chroot into rootfs")?;
@@ -376,6 +395,35 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         mount(NONE, "/", NONE, root_propagation(spec)?, NONE).ctx(|| "set the rootfs propagation")?;
     }
     Ok(())
+}
+
+/// The ID of the mount at `path` (the topmost), for telling the rootfs bind made in
+/// the host's mount namespace from whatever was mounted there before.
+pub fn mount_id(path: &Path) -> Result<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::invalid(format!("{} has a NUL byte", path.display())))?;
+    // SAFETY: statx fills the zeroed buffer it is given.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and buffer; AT_FDCWD with an absolute path.
+    let r = unsafe {
+        libc::statx(libc::AT_FDCWD, c.as_ptr(), libc::AT_NO_AUTOMOUNT, libc::STATX_MNT_ID, &mut stx)
+    };
+    nix::errno::Errno::result(r).ctx(|| format!("statx {}", path.display()))?;
+    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(Error::invalid("this kernel does not report mount IDs (statx, Linux 5.8)"));
+    }
+    Ok(stx.stx_mnt_id)
+}
+
+/// `delete` of a container in the host's mount namespace: detaches the rootfs bind
+/// create made, with every mount below it, when the topmost mount at `rootfs` is no
+/// longer the one that was there before (`before`): never what was there already.
+pub fn detach_host_bind(rootfs: &Path, before: u64) -> Result<()> {
+    match mount_id(rootfs) {
+        Ok(now) if now != before => umount2(rootfs, MntFlags::MNT_DETACH)
+            .ctx(|| format!("detach the rootfs bind {}", rootfs.display())),
+        _ => Ok(()),
+    }
 }
 
 /// The propagation of the container's mount tree: `linux.rootfsPropagation` when set
