@@ -98,7 +98,7 @@ impl Bundle {
                     mount.destination().display()
                 )));
             }
-            check_proc_mount(mount)?;
+            check_proc_mount(mount, &self.dir)?;
         }
         self.check_hook_paths()
     }
@@ -261,9 +261,9 @@ fn check_version(version: &str) -> Result<()> {
 
 /// The destination as written; where it really lands is checked again when it is
 /// mounted (`rootfs`), since a symlink in the image can lead it into /proc.
-fn check_proc_mount(mount: &oci_spec::runtime::Mount) -> Result<()> {
+fn check_proc_mount(mount: &oci_spec::runtime::Mount, bundle: &Path) -> Result<()> {
     let dest = Path::new("/").join(crate::rootfs::safe_path::relative(mount.destination()));
-    crate::procfs::check_mount_destination(&dest, mount.typ().as_deref().unwrap_or(""))
+    crate::procfs::check_mount_destination(&dest, &crate::rootfs::mount_kind(mount, bundle))
 }
 
 /// A sysctl may only be set when the container has its own copy of the namespace

@@ -52,7 +52,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         None => None,
     };
     // Made before anything is recorded: a mapping the kernel refuses leaves nothing.
-    let idmapped = crate::rootfs::idmap::prepare(&bundle.spec, &bundle.dir)?;
+    let detached_trees = crate::rootfs::idmap::prepare(&bundle.spec, &bundle.dir)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let console = ConsoleLink::new(terminal, args.console_socket.as_deref(), keep_master)?;
     let linux = bundle.spec.linux().as_ref();
@@ -103,7 +103,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         cgroup: &cgroup,
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
-        idmapped: &idmapped,
+        detached_trees: &detached_trees,
     };
     match build(&setup, &dir, &mut state, args, listen_fds + args.preserve_fds) {
         Ok(master) => Ok(Created { dir, state, master }),
@@ -154,7 +154,7 @@ struct Setup<'a> {
     cgroup: &'a Cgroup,
     console: Option<&'a ConsoleLink>,
     seccomp: Option<&'a crate::seccomp::Filter>,
-    idmapped: &'a [crate::rootfs::idmap::IdmappedTree],
+    detached_trees: &'a [crate::rootfs::idmap::DetachedTree],
 }
 
 fn build(
@@ -164,7 +164,7 @@ fn build(
     args: &CreateArgs,
     preserve_fds: u32,
 ) -> Result<Option<OwnedFd>> {
-    let Setup { bundle, plan, cgroup, console, seccomp, idmapped } = *setup;
+    let Setup { bundle, plan, cgroup, console, seccomp, detached_trees } = *setup;
     // Recorded before they exist: a create killed from here on leaves a state that
     // `delete --force` cleans up from.
     dir.save(state)?;
@@ -191,7 +191,7 @@ fn build(
         lock_fd: dir.lock_fd(),
         no_pivot: args.no_pivot,
         preserve_fds,
-        idmapped,
+        detached_trees,
     };
     let pid = process::spawn(&ctx, cgroup, &parent, child)?;
     crate::logger::debug(format!("create: init {pid} forked and released"));

@@ -74,6 +74,13 @@ const ALLOWED_UNDER_PROC: [&str; 10] = [
     "/proc/sys/crypto/fips_enabled",
 ];
 
+/// Whether `path` is on a procfs: a bind of one counts as a proc mount (runc's
+/// checkProcMount), which a container sharing the host's PID namespace uses to see it
+/// where it cannot mount a new one (rootless).
+pub fn is_procfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+}
+
 /// What a mount of type `typ` may cover in /proc, `dest` being where it really lands in
 /// the container: /proc itself only with a proc mount, below it only the allowed
 /// files, as runc's checkProcMount (CVE-2019-19921). The runtime works through the

@@ -451,3 +451,16 @@ fn socket_activation_for_another_pid_is_ignored() {
     let fds = run_with_inherited_fds(&mut b, &["passed-listen"], prelude, "", &["fds"]);
     assert_eq!(inherited(&fds), [], "{fds}");
 }
+
+#[test]
+fn an_empty_home_is_replaced_and_each_variable_set_once_as_runc_does() {
+    // runc's env.bats: HOME= (empty) counts as unset and comes from /etc/passwd, and
+    // of a repeated variable the last one wins, set once.
+    let mut b = Bundle::new();
+    b.config["process"]["env"] = json!(["PATH=/bin", "HOME=/override", "ONE=two", "HOME=", "ONE=three"]);
+    b.args(&["env"]);
+    let out = b.run_ok();
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["HOME=/root", "ONE=three", "PATH=/bin"], "{out:#?}");
+}

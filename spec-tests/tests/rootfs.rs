@@ -3,6 +3,7 @@
 
 use spec_tests::*;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 const EROFS: i64 = libc::EROFS as i64;
 
@@ -444,4 +445,69 @@ fn idmap_option_uses_the_containers_mappings_in_its_user_namespace() {
     assert_eq!(got[0]["uid"], 0, "{}", got[0]);
     assert_eq!(got[1]["uid"], 1000, "{}", got[1]);
     assert_eq!(got[2]["uid"], 65534, "without idmap host root is unmapped here: {}", got[2]);
+}
+
+#[test]
+fn a_read_only_dev_tmpfs_is_filled_first_and_made_read_only_after() {
+    // runc mounts a read-only tmpfs writable, makes the devices, /dev/pts and the
+    // other mount points under it, and remounts it read-only at the end.
+    let mut b = Bundle::new();
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push(json!("ro"));
+        }
+    }
+    b.args(&[
+        "sh",
+        "-c",
+        "[ -c /dev/null ] && [ -d /dev/pts ] && echo devices; touch /dev/x 2>&1 || echo read-only",
+    ]);
+    let out = b.run_ok();
+    assert!(out.stdout.contains("devices"), "{out:#?}");
+    assert!(out.stdout.contains("Read-only file system") && out.stdout.contains("read-only"), "{out:#?}");
+}
+
+#[test]
+fn a_bind_source_the_containers_root_cannot_reach_is_mounted_in_a_user_namespace() {
+    // The source lies below a directory only the host's root may search: runc opens
+    // mount sources before it enters the user namespace, and so does the runtime.
+    let mut b = Bundle::new();
+    let private = b.host_dir("private");
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let shared = private.join("shared");
+    fs::create_dir_all(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(shared.join("file"), "reachable\n").unwrap();
+    fs::set_permissions(shared.join("file"), fs::Permissions::from_mode(0o644)).unwrap();
+    b.user_namespace(100000, 65536);
+    // On a directory the image has: the container's root could not make one.
+    b.bind(&shared, "/tmp", &["rbind", "ro"]);
+    b.args(&["cat", "/tmp/file"]);
+    let out = b.run_ok();
+    assert_eq!(out.stdout.trim(), "reachable");
+}
+
+#[test]
+fn proc_bound_from_the_host_is_accepted_with_the_hosts_pid_namespace() {
+    // runc's checkProcMount: a bind of a procfs on /proc counts as a proc mount (what
+    // a rootless container in the host's PID namespace uses).
+    let mut b = Bundle::new();
+    b.remove_namespace("pid");
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            *m = json!({"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"]});
+        }
+    }
+    b.args(&["sh", "-c", "[ -e /proc/1/stat ] && echo host-proc"]);
+    let out = b.run_ok();
+    assert_eq!(out.stdout.trim(), "host-proc");
+    // A bind of anything else there is still refused.
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            m["source"] = json!("/tmp");
+        }
+    }
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["/proc must be a proc mount"]);
+    assert_no_leftovers(&b, &c.id);
 }

@@ -49,6 +49,48 @@ fn console_socket_receives_the_pty_master_and_the_program_runs_on_the_pty() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// What the container wrote on its terminal until it stopped.
+fn read_until_closed(master: OwnedFd) -> String {
+    let mut out = String::new();
+    let mut file = std::fs::File::from(master);
+    // Reading a pty master whose slave is closed ends with EIO: take what came.
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = file.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    out
+}
+
+#[test]
+fn a_terminal_works_with_a_time_namespace_and_a_joined_namespace() {
+    // Init forks once more for these, and its child must lead a session of its own
+    // to take the terminal: `make the pty the controlling terminal: EPERM` (runc's
+    // tests run both).
+    let helper = HostProcess::spawn("unshare", &["--ipc", "sleep", "60"]);
+    let pid = helper.pid().to_string();
+    wait_until("unshare to create the namespace", || ns_of(&pid, "ipc") != ns_of("self", "ipc"));
+    for joined in [false, true] {
+        let mut b = Bundle::new();
+        b.config["process"]["terminal"] = json!(true);
+        b.args(&["sh", "-c", "[ -t 0 ] && echo stdio-is-a-terminal"]);
+        if joined {
+            b.set_namespace("ipc", Some(&format!("/proc/{pid}/ns/ipc")));
+        } else {
+            b.set_namespace("time", None);
+        }
+        let (c, master) = create_on_a_console(&b);
+        c.start().ok();
+        c.wait_status("stopped");
+        let out = read_until_closed(master);
+        assert!(out.contains("stdio-is-a-terminal"), "joined {joined}: {out:?}");
+        c.delete(&[]).ok();
+        assert_no_leftovers(&b, &c.id);
+    }
+}
+
 #[test]
 fn detached_terminal_without_console_socket_is_refused() {
     let mut b = Bundle::new();

@@ -45,10 +45,7 @@ impl<'a> Program<'a> {
         seccomp: Option<&'a crate::seccomp::Filter>,
     ) -> Result<Self> {
         let process = spec.process().as_ref().ok_or_else(|| Error::invalid("config.json has no process"))?;
-        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-        if !env.iter().any(|e| e.starts_with("HOME=")) {
-            env.push(format!("HOME={}", home_of(process.user().uid())));
-        }
+        let env = prepare_env(process.env().as_deref().unwrap_or(&[]), || home_of(process.user().uid()))?;
         let args = process.args().as_deref().unwrap_or(&[]);
         let path = lookup(&args[0], &env, process.cwd())?;
         let cstr =
@@ -173,6 +170,44 @@ fn switch_user(p: &Process) -> Result<()> {
     keep_across_setuid(false)
 }
 
+/// The environment as runc hands it over: the last of each repeated name, in the
+/// order given, and HOME from the image's /etc/passwd (`home`) when it is missing or
+/// empty. An entry without `=` or with an empty name is refused, as runc does.
+fn prepare_env(env: &[String], home: impl FnOnce() -> String) -> Result<Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(env.len() + 1);
+    let mut home_set = false;
+    for kv in env.iter().rev() {
+        let key = match kv.split_once('=') {
+            None => {
+                return Err(Error::invalid(format!(
+                    "invalid environment variable {}: missing '='",
+                    crate::error::quoted(kv)
+                )))
+            }
+            Some(("", _)) => {
+                return Err(Error::invalid("invalid environment variable: name cannot be empty"))
+            }
+            Some((key, _)) => key,
+        };
+        if !seen.insert(key) {
+            continue;
+        }
+        if key == "HOME" {
+            if kv.len() == "HOME=".len() {
+                continue;
+            }
+            home_set = true;
+        }
+        out.push(kv.clone());
+    }
+    out.reverse();
+    if !home_set {
+        out.push(format!("HOME={}", home()));
+    }
+    Ok(out)
+}
+
 /// The user's home directory from the container's /etc/passwd ("/" when it has
 /// none), for a process started without HOME, as runc does. Only a regular file is
 /// read: the image could make it a FIFO and hang create.
@@ -221,4 +256,24 @@ fn lookup(arg0: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
         return Err(Error::invalid(format!("exec: {arg0:?} is the runtime's own binary: refused")));
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(list: &[&str]) -> Result<Vec<String>> {
+        prepare_env(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>(), || "/root".into())
+    }
+
+    #[test]
+    fn the_environment_is_prepared_as_runc_does() {
+        assert_eq!(env(&["HOME=/override"]).unwrap(), ["HOME=/override"]);
+        assert_eq!(env(&["HOME="]).unwrap(), ["HOME=/root"]);
+        assert_eq!(env(&["HOME=/override", "HOME="]).unwrap(), ["HOME=/root"]);
+        assert_eq!(env(&["ONE=two", "ONE=", "PATH=/bin"]).unwrap(), ["ONE=", "PATH=/bin", "HOME=/root"]);
+        assert_eq!(env(&["A=1", "B=2", "A=3"]).unwrap(), ["B=2", "A=3", "HOME=/root"]);
+        assert!(env(&["NOEQUALS"]).is_err());
+        assert!(env(&["=x"]).is_err());
+    }
 }

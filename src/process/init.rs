@@ -41,8 +41,8 @@ pub struct InitContext<'a> {
     pub lock_fd: RawFd,
     pub no_pivot: bool,
     pub preserve_fds: u32,
-    /// The idmapped mounts' trees, made by the parent.
-    pub idmapped: &'a [crate::rootfs::idmap::IdmappedTree],
+    /// The bind mounts' trees, made by the parent (see `rootfs::idmap`).
+    pub detached_trees: &'a [crate::rootfs::idmap::DetachedTree],
 }
 
 /// The child side of `spawn`; never returns. A failure before `create` finished goes
@@ -119,7 +119,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         new_cgroup_ns: plan.creates(LinuxNamespaceType::Cgroup),
         in_user_ns: plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
         own_mount_ns: own_mount_ns(plan),
-        idmapped: ctx.idmapped,
+        detached_trees: ctx.detached_trees,
     })?;
     crate::logger::debug("init: rootfs mounted");
     let hooks = ctx.spec.hooks().as_ref();
@@ -261,6 +261,9 @@ fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<()>
             // Our parent is exiting; the runtime (subreaper) adopts us and says so.
             sock.expect("Go", |m| matches!(m, Message::Go))?;
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "prctl(PR_SET_PDEATHSIG)")?;
+            // A session of its own again: only a session leader can take a
+            // terminal (TIOCSCTTY), and the leader was the parent that exits.
+            nix::unistd::setsid().ctx(|| "setsid")?;
             Ok(())
         }
     }

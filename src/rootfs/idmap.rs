@@ -1,18 +1,20 @@
-//! Idmapped bind mounts: `mounts[]` entries with `uidMappings`/`gidMappings`, or the
-//! `idmap` / `ridmap` option (recursive), which then take the container's own
-//! mappings. Files appear through such a mount with their owners translated: an
-//! on-disk owner is read as an ID inside the mapping and shown as the host ID it maps
-//! to.
+//! Bind mounts whose trees the parent prepares before init is forked, as detached
+//! copies of their sources (open_tree) that init attaches in its own mount namespace
+//! (move_mount, which the capabilities of its user namespace allow):
 //!
-//! Making one needs CAP_SYS_ADMIN over the source's filesystem, which init no longer
-//! has once it is in the container's user namespace. So the parent makes them before
-//! init is forked: a detached copy of each source (open_tree), given the mapping of a
-//! user namespace made for the purpose (mount_setattr with MOUNT_ATTR_IDMAP). init
-//! inherits the fds and attaches them in its own mount namespace (move_mount), which
-//! the capabilities of its user namespace allow.
+//! - Idmapped bind mounts: `mounts[]` entries with `uidMappings`/`gidMappings`, or
+//!   the `idmap` / `ridmap` option (recursive), which then take the container's own
+//!   mappings. Files appear through such a mount with their owners translated. Making
+//!   one needs CAP_SYS_ADMIN over the source's filesystem, which init no longer has
+//!   in the container's user namespace: the copy gets the mapping of a user namespace
+//!   made for the purpose (mount_setattr with MOUNT_ATTR_IDMAP).
+//! - Every bind mount of a container with a new user namespace: init, as the
+//!   container's root, may not be able to reach a source the runtime can (a 0700
+//!   directory of the host's root on the way), so the source is opened here, as runc
+//!   opens mount sources before it enters the user namespace.
 
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
@@ -21,8 +23,8 @@ const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x04;
 const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
-/// A detached, idmapped copy of mount number `index`'s source.
-pub struct IdmappedTree {
+/// A detached copy of mount number `index`'s source, idmapped or not.
+pub struct DetachedTree {
     pub index: usize,
     pub is_dir: bool,
     tree: OwnedFd,
@@ -36,13 +38,54 @@ pub fn wanted(m: &Mount) -> bool {
         || opts.clone().any(|o| o == "idmap" || o == "ridmap")
 }
 
-/// In the parent: the idmapped trees of every mount that wants one.
-pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<IdmappedTree>> {
-    let mounts = spec.mounts().iter().flatten().enumerate().filter(|(_, m)| wanted(m));
-    mounts.map(|(index, m)| prepare_one(spec, bundle, index, m)).collect()
+/// In the parent: the trees of every idmapped mount, and of every bind mount when
+/// the container gets a new user namespace.
+pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<DetachedTree>> {
+    let new_userns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none()));
+    let mut trees = Vec::new();
+    for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        if wanted(m) {
+            trees.push(prepare_idmapped(spec, bundle, index, m)?);
+        } else if new_userns && super::is_bind(m) {
+            let source = super::bind_source(m, bundle)?;
+            let step = |what: &str| {
+                format!("bind mount {} on {}: {what}", source.display(), m.destination().display())
+            };
+            let is_dir =
+                std::fs::metadata(&source).map_err(|e| Error::invalid(step(&e.to_string())))?.is_dir();
+            match clone_tree(&source, m, &step) {
+                Ok(tree) => trees.push(DetachedTree { index, is_dir, tree }),
+                // An unprivileged (rootless) runtime may not clone a mount; its
+                // container's root is the runtime's own user, who reaches what it does:
+                // init binds the source itself.
+                Err(Error::Sys { errno, .. }) if errno == libc::EPERM => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(trees)
 }
 
-fn prepare_one(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Result<IdmappedTree> {
+/// A detached copy of `source` (with its submounts for `rbind`).
+fn clone_tree(source: &Path, m: &Mount, step: &dyn Fn(&str) -> String) -> Result<OwnedFd> {
+    let recursive_tree = m.options().iter().flatten().any(|o| o == "rbind");
+    let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::invalid(step("the source has a NUL byte")))?;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | if recursive_tree { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
+    // SAFETY: a valid C string; open_tree returns a new fd or -1.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c_source.as_ptr(), flags) };
+    let fd = nix::errno::Errno::result(r).map_err(|e| Error::sys(step("open_tree"), e))?;
+    // SAFETY: open_tree returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn prepare_idmapped(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Result<DetachedTree> {
     let dest = m.destination().display();
     let opts: Vec<&str> = m.options().iter().flatten().map(String::as_str).collect();
     if !super::is_bind(m) {
@@ -70,17 +113,7 @@ fn prepare_one(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Result<Id
     let step = |what: &str| format!("idmapped mount {} on {dest}: {what}", source.display());
     let is_dir = std::fs::metadata(&source).map_err(|e| Error::invalid(step(&e.to_string())))?.is_dir();
     let userns = user_namespace_with(uid, gid).map_err(|e| Error::invalid(step(&e.to_string())))?;
-    let recursive_tree = opts.contains(&"rbind");
-    let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::invalid(step("the source has a NUL byte")))?;
-    let flags = OPEN_TREE_CLONE
-        | libc::O_CLOEXEC as libc::c_uint
-        | if recursive_tree { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-    // SAFETY: a valid C string; open_tree returns a new fd or -1.
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c_source.as_ptr(), flags) };
-    let fd = nix::errno::Errno::result(r).map_err(|e| Error::sys(step("open_tree"), e))?;
-    // SAFETY: open_tree returned a new fd that nothing else owns.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let tree = clone_tree(&source, m, &step)?;
     let attr = super::MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
@@ -100,10 +133,10 @@ fn prepare_one(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Result<Id
         )
     };
     nix::errno::Errno::result(r).map_err(|e| Error::sys(step("mount_setattr(MOUNT_ATTR_IDMAP)"), e))?;
-    Ok(IdmappedTree { index, is_dir, tree })
+    Ok(DetachedTree { index, is_dir, tree })
 }
 
-impl IdmappedTree {
+impl DetachedTree {
     /// In init: attaches the tree on `target` (an fd inside the rootfs).
     pub fn attach(&self, target: &OwnedFd) -> nix::Result<()> {
         // SAFETY: both fds are valid; empty paths name the fds themselves.

@@ -37,8 +37,8 @@ pub struct RootfsContext<'a> {
     pub in_user_ns: bool,
     /// A mount namespace of the container's own (new or joined), not the host's.
     pub own_mount_ns: bool,
-    /// The idmapped mounts, made by the parent (see `idmap`).
-    pub idmapped: &'a [idmap::IdmappedTree],
+    /// The bind mounts' trees the parent made (see `idmap`).
+    pub detached_trees: &'a [idmap::DetachedTree],
 }
 
 /// Everything before the switch into the rootfs: propagation, the rootfs bind mount,
@@ -60,8 +60,8 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     let root = safe_path::open_root(ctx.rootfs)?;
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
     for (index, m) in mounts.iter().enumerate() {
-        match ctx.idmapped.iter().find(|tree| tree.index == index) {
-            Some(tree) => attach_idmapped(ctx, &root, m, tree)?,
+        match ctx.detached_trees.iter().find(|tree| tree.index == index) {
+            Some(tree) => attach_detached(ctx, &root, m, tree)?,
             None => mount_one(ctx, &root, m)?,
         }
     }
@@ -94,7 +94,12 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     }
     let target = mount_target(ctx, root, dest, typ, Leaf::Dir)?;
     let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ));
-    let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let mut flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    if read_only_later(m) {
+        // Devices, mount points and tmpcopyup still go in: `finalize` makes it
+        // read-only afterwards, as runc does.
+        flags.remove(MsFlags::MS_RDONLY);
+    }
     // Opened before the mount hides it: the image's files at this path.
     let copy_from = if opts.tmpcopyup && typ == "tmpfs" {
         Some(OwnedFd::from(std::fs::File::open(fd_path(&target)).ctx(|| step("open for tmpcopyup"))?))
@@ -172,6 +177,14 @@ fn mount_target(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, typ: &str, lea
     Ok(target)
 }
 
+/// The mount's type for the /proc rules: a bind of a procfs counts as `proc`.
+pub fn mount_kind(m: &Mount, bundle: &Path) -> String {
+    if is_bind(m) && bind_source(m, bundle).is_ok_and(|source| crate::procfs::is_procfs(&source)) {
+        return "proc".to_string();
+    }
+    m.typ().clone().unwrap_or_default()
+}
+
 /// A bind mount is asked for by type or by option.
 fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind") || MountOptions::parse(m.options().as_deref().unwrap_or(&[])).is_bind()
@@ -197,13 +210,14 @@ fn bind_source(m: &Mount, bundle: &Path) -> Result<std::path::PathBuf> {
     Ok(if source.is_absolute() { source.clone() } else { bundle.join(source) })
 }
 
-/// An idmapped bind mount: the parent made the tree; it goes on its destination.
-fn attach_idmapped(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, tree: &idmap::IdmappedTree) -> Result<()> {
+/// A bind mount whose tree the parent made (idmapped, or for a user namespace): it
+/// goes on its destination.
+fn attach_detached(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, tree: &idmap::DetachedTree) -> Result<()> {
     let dest = m.destination();
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
     let leaf = if tree.is_dir { Leaf::Dir } else { Leaf::File };
     let target = mount_target(ctx, root, dest, "bind", leaf)?;
-    let step = |what: &str| format!("idmapped mount on {}: {what}", dest.display());
+    let step = |what: &str| format!("bind mount on {}: {what}", dest.display());
     tree.attach(&target).ctx(|| step("move_mount"))?;
     finish_bind(root, dest, &opts, &step)
 }
@@ -368,11 +382,28 @@ pub fn enter(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
     nix::unistd::chdir("/").ctx(|| "chdir to new root")
 }
 
-/// After the switch: masked and read-only paths, a read-only root, and the rootfs
-/// propagation the config asks for.
+/// A read-only tmpfs (a `/dev` above all) that is mounted writable and made
+/// read-only only in `finalize`: what goes below it (the devices, /dev/pts, the
+/// mount points of later mounts) could not be made on it otherwise.
+fn read_only_later(m: &Mount) -> bool {
+    let typ = m.typ().as_deref().unwrap_or("none");
+    !is_bind(m)
+        && (typ == "tmpfs" || m.destination() == Path::new("/dev"))
+        && MountOptions::parse(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_RDONLY)
+}
+
+/// After the switch: the read-only tmpfs mounts, masked and read-only paths, a
+/// read-only root, and the rootfs propagation the config asks for.
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = safe_path::open_root(Path::new("/"))?;
+    for m in spec.mounts().iter().flatten().filter(|m| read_only_later(m)) {
+        let dest = m.destination();
+        let step = || format!("remount {} read-only", dest.display());
+        let mounted = open_in_root(&root, dest, libc::O_PATH | libc::O_DIRECTORY, 0).ctx(step)?;
+        let flags = MountOptions::parse(m.options().as_deref().unwrap_or(&[])).flags;
+        remount(&mounted, (flags & !MsFlags::MS_REC) | MsFlags::MS_BIND | MsFlags::MS_RDONLY).ctx(step)?;
+    }
     let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]);
     let readonly = linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]);
     let root_readonly = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
