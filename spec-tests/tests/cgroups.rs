@@ -528,6 +528,20 @@ fn device_rules_are_enforced_inside_the_container() {
 }
 
 #[test]
+fn device_access_letters_beyond_rwm_are_ignored_as_runc_does() {
+    // runc's update.bats sends access "rwa"; runc's Permissions.toSet ignores the a.
+    let mut b = waiting();
+    b.config["linux"]["devices"] = json!([probe_dev()]);
+    b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 200, "access": "rwa"}]});
+    let c = b.start();
+    c.wait_probe_ready();
+    assert_eq!(open_errno(&c, "rw"), libc::ENXIO, "r and w allowed: the driver answers");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
 fn devices_without_an_allow_rule_cannot_be_opened() {
     let mut b = Bundle::new();
     b.config["linux"]["devices"] = json!([probe_dev()]);

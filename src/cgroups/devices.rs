@@ -86,13 +86,18 @@ fn parse(r: &LinuxDeviceCgroup) -> Result<Rule> {
         None | Some(-1) => Ok(None),
         Some(n) => u32::try_from(n).map(Some).map_err(|_| bad(format!("{what} {n} is out of range"))),
     };
+    // Letters other than r, w and m are ignored, as runc's Permissions.toSet does:
+    // runc's own tests send "rwa".
     let mut access = 0;
     for c in r.access().as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm").chars() {
         access |= match c {
             'r' => ACC_READ,
             'w' => ACC_WRITE,
             'm' => ACC_MKNOD,
-            _ => return Err(bad(format!("access {c:?} is not r, w or m"))),
+            other => {
+                crate::logger::debug(format!("device rule access {other:?} ignored: not r, w or m"));
+                0
+            }
         };
     }
     // A rule for every device has no numbers, whatever the config wrote.
