@@ -243,7 +243,12 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
         state: st.to_spec_json(crate::state::Status::Running),
     })?;
     if let Some(pid_file) = &args.pid_file {
-        container::write_pid_file(pid_file, pid)?;
+        if let Err(e) = container::write_pid_file(pid_file, pid) {
+            // Its caller cannot learn its PID: as runc, it does not keep running.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            return Err(e);
+        }
     }
     if args.detach {
         return Ok(0);

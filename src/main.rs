@@ -26,7 +26,9 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logger::error(e.to_string());
-            std::process::exit(1);
+            // `exec` answers with the program's own status, so its own failures use
+            // 255, which no program's exit status can be taken for (runc does too).
+            std::process::exit(if matches!(command, cli::Command::Exec(_)) { 255 } else { 1 });
         }
     }
 }

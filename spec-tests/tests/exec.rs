@@ -113,6 +113,25 @@ fn exec_gets_the_containers_seccomp_filter_and_no_new_privs() {
 }
 
 #[test]
+fn exec_exits_255_for_its_own_failures_as_runc_does() {
+    // runc's exec.bats "[exit codes]": the program's status as it is, 255 when exec
+    // itself fails (a pid file it cannot write, a missing program or container). A
+    // process whose PID could not be written is not left running.
+    let b = waiting_bundle();
+    let c = running(&b);
+    assert_eq!(c.exec(&[], &["false"]).code, Some(1));
+    assert_eq!(c.exec(&[], &["sh", "-c", "exit 42"]).code, Some(42));
+    let pid_file = c.exec(&["--pid-file", "/non-existent/directory"], &["sleep", "300"]);
+    assert_eq!(pid_file.fails().code, Some(255), "{pid_file:#?}");
+    assert_eq!(c.exec(&[], &["no-such-binary"]).fails().code, Some(255));
+    assert_eq!(b.runtime(&["exec", "no_such_container", "true"]).fails().code, Some(255));
+    let procs = c.cmd("ps", &["--format", "json"]).ok().json();
+    assert_eq!(procs, json!([c.pid()]), "only init is left in the container");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
 fn exec_of_a_missing_program_fails_clearly() {
     let b = waiting_bundle();
     let c = running(&b);
