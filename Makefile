@@ -3,7 +3,7 @@
 #   make test   formatting, lints, unit tests and the spec-tests conformance suite,
 #               here and (test-cgroupv2) in a pure cgroup-v2 guest
 #   make test-cgroupv2  the cgroup spec-tests in a pure cgroup-v2 qemu guest
-#   make test-e2e  containerd, podman and buildah drive the runtime end to end
+#   make test-e2e  containerd, podman, Docker and buildah drive the runtime end to end
 #               (E2E_RUNTIME=/usr/sbin/runc runs the same suites against runc)
 #   make test-gpu  GPU containers on a host with an NVIDIA GPU (GPU_COMPARE=runc
 #               adds runc's results); says so and passes on a host without one
@@ -41,7 +41,7 @@ CGROUPV2_TESTS    := cgroups reliability
 CGROUPV2_DEB_DEPS := qemu-system-x86 linux-image-amd64 busybox-static cpio procps
 # test-e2e: the tools spec-tests/e2e/run.sh drives, from Debian; the suites start
 # their own containerd and give podman its own storage, so none needs a service.
-E2E_DEB_DEPS      := containerd podman buildah conmon golang-github-containers-common procps
+E2E_DEB_DEPS      := containerd podman buildah conmon golang-github-containers-common procps docker.io
 E2E_RUNTIME       ?= $(RUNTIME)
 # bench: the tools benches/lifecycle.sh uses, and crun to compare with.
 BENCH_DEB_DEPS    := hyperfine jq bc time crun
@@ -90,7 +90,7 @@ test: deps
 	$(MAKE) test-e2e
 	$(MAKE) test-cgroupv2
 
-# End to end: containerd's runc shim (ctr), podman with conmon, podman build and
+# End to end: containerd's runc shim (ctr), podman with conmon, Docker, podman build and
 # buildah, each scenario asserting output and exit code (spec-tests/e2e/).
 test-e2e: deps build bundle
 	$(call apt_install,$(E2E_DEB_DEPS))

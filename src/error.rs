@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error, Serialize, Deserialize, Clone, PartialEq)]
 pub enum Error {
     /// A system call failed while doing `step`.
-    #[error("{step}: {}", Errno::from_raw(*errno).desc_with_name())]
+    #[error("{step}: {}", errno_text(Errno::from_raw(*errno)))]
     Sys { step: String, errno: i32 },
     /// The request or the bundle is invalid; nothing was created.
     #[error("{0}")]
@@ -109,15 +109,12 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
-/// "EPERM: Operation not permitted", the form runc users know.
-trait DescWithName {
-    fn desc_with_name(self) -> String;
-}
-
-impl DescWithName for Errno {
-    fn desc_with_name(self) -> String {
-        format!("{self:?}: {}", self.desc())
-    }
+/// "ENOENT: no such file or directory": the name, then the text as Go (and so runc)
+/// writes it, in lower case. Clients match that text: Docker's CLI exits 127 for a
+/// program that is missing only when it reads "no such file or directory", 126 for
+/// "permission denied".
+pub fn errno_text(errno: Errno) -> String {
+    format!("{errno:?}: {}", errno.desc().to_lowercase())
 }
 
 #[cfg(test)]

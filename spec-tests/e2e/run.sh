@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end suites: the real tools, from Debian's packages, drive the runtime the
-# way they drive runc. containerd (ctr, through the io.containerd.runc.v2 shim),
+# way they drive runc. containerd (ctr, through the io.containerd.runc.v2 shim), Docker,
 # podman (through conmon), and podman build / buildah.
 #
 # Usage: run.sh RUNTIME ROOTFS [SUITE...]
 #   RUNTIME  the runtime binary (anchor-runtime; runc or crun to check the tests)
 #   ROOTFS   a busybox root filesystem (make bundle builds bundles/busybox/rootfs)
-#   SUITE    containerd, podman, build (default: all three)
+#   SUITE    containerd, podman, build, docker (default: all four)
 #
 # Nothing of the host's own setup is used or touched: containerd is a private
 # instance with its own root, state, sockets and config.toml, and podman runs with
@@ -23,7 +23,7 @@ RUNTIME=$(realpath "$1")
 rootfs=$2
 shift 2
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(containerd podman build)
+[ ${#suites[@]} -gt 0 ] || suites=(containerd podman build docker)
 [ -x "$RUNTIME" ] || { echo "$0: $RUNTIME is not executable" >&2; exit 2; }
 [ -x "$rootfs/bin/busybox" ] || { echo "$0: no busybox rootfs at $rootfs (make bundle)" >&2; exit 2; }
 

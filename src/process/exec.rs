@@ -240,7 +240,8 @@ fn lookup(arg0: &str, env: &[String], cwd: &Path) -> Result<PathBuf> {
             let path = cwd.join(arg0);
             // The errno's own words: podman maps "no such file or directory" to exit 127
             // and "permission denied" to 126, as for runc's messages.
-            runnable(&path).map_err(|e| Error::invalid(format!("exec: {arg0:?}: {e}")))?;
+            runnable(&path)
+                .map_err(|e| Error::invalid(format!("exec: {arg0:?}: {}", crate::error::errno_text(e))))?;
             path
         } else {
             let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);

@@ -110,10 +110,19 @@ fn gpu_rules_allow_what_they_name_and_nothing_else() {
 }
 
 #[test]
+fn access_letters_beyond_rwm_are_ignored_as_runc_does() {
+    let config: Vec<LinuxDeviceCgroup> =
+        serde_json::from_str(r#"[{"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwa"}]"#)
+            .unwrap();
+    let rules = effective_rules(&config).unwrap();
+    let rule = rules.iter().find(|r| (r.major, r.minor) == (Some(1), Some(11))).unwrap();
+    assert_eq!(rule.access, ACC_READ | ACC_WRITE);
+}
+
+#[test]
 fn bad_rules_are_refused_by_name() {
     for (json, word) in [
         (r#"[{"allow": true, "type": "p"}]"#, "type"),
-        (r#"[{"allow": true, "type": "c", "major": 1, "access": "rx"}]"#, "access"),
         (r#"[{"allow": true, "type": "c", "major": 99999999999}]"#, "major"),
     ] {
         let config: Vec<LinuxDeviceCgroup> = serde_json::from_str(json).unwrap();
