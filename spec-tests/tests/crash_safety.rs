@@ -63,20 +63,26 @@ fn kill_create_after(b: &Bundle, delay: Duration) -> (String, Reached) {
     (id, reached)
 }
 
+/// `kills` creates killed at seeded instants (iterations `first..first + kills`),
+/// each followed by `delete --force` and a leftovers check; how far they had got.
+fn kill_creates(b: &Bundle, first: u64, kills: u64) -> [usize; 3] {
+    let mut counts = [0usize; 3];
+    for i in first..first + kills {
+        let delay = delay_for(i, 8000);
+        let (id, reached) = kill_create_after(b, delay);
+        let delete = b.runtime(&["delete", "--force", &id]);
+        assert!(delete.success(), "iteration {i} (killed after {delay:?}, {reached:?}): {delete:#?}");
+        assert_no_leftovers(b, &id);
+        counts[reached as usize] += 1;
+    }
+    counts
+}
+
 #[test]
 fn create_killed_at_any_instant_leaves_nothing_after_delete_force() {
     let mut b = Bundle::new();
     b.probe(&["wait-signal"]);
-    let mut counts = [0usize; 3];
-    for i in 0..60 {
-        let delay = delay_for(i, 8000);
-        let (id, reached) = kill_create_after(&b, delay);
-        let delete = b.runtime(&["delete", "--force", &id]);
-        assert!(delete.success(), "iteration {i} (killed after {delay:?}, {reached:?}): {delete:#?}");
-        assert_no_leftovers(&b, &id);
-        counts[reached as usize] += 1;
-    }
-    let [not_started, mid_create, created] = counts;
+    let [not_started, mid_create, created] = kill_creates(&b, 0, 60);
     println!(
         "create killed: {not_started} before it began, {mid_create} mid-create, {created} after created"
     );
@@ -219,16 +225,7 @@ fn create_in_the_host_mount_namespace_killed_at_any_instant_leaves_no_mount() {
     b.remove_namespace("mount").args(&["sleep", "300"]);
     b.config["linux"]["maskedPaths"] = json!([]);
     b.config["linux"]["readonlyPaths"] = json!([]);
-    let mut counts = [0usize; 3];
-    for i in 0..30 {
-        let delay = delay_for(i + 1000, 8000);
-        let (id, reached) = kill_create_after(&b, delay);
-        let delete = b.runtime(&["delete", "--force", &id]);
-        assert!(delete.success(), "iteration {i} (killed after {delay:?}, {reached:?}): {delete:#?}");
-        assert_no_leftovers(&b, &id);
-        counts[reached as usize] += 1;
-    }
-    let [not_started, mid_create, created] = counts;
+    let [not_started, mid_create, created] = kill_creates(&b, 1000, 30);
     println!("fault injection: 30 kills of create in the host mount namespace ({not_started} before it began, {mid_create} mid-create, {created} after), 0 left");
     assert!(mid_create >= 3, "only {mid_create} of 30 kills landed mid-create");
 }

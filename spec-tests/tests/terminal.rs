@@ -33,16 +33,7 @@ fn console_socket_receives_the_pty_master_and_the_program_runs_on_the_pty() {
     let (c, master) = create_on_a_console(&b);
     c.start().ok();
     c.wait_status("stopped");
-    let mut out = String::new();
-    let mut file = std::fs::File::from(master);
-    // Reading a pty master whose slave is closed ends with EIO: take what came.
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = file.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let out = read_until_closed(master);
     assert!(out.contains("/dev/pts/"), "tty output: {out:?}");
     assert!(out.contains("stdio-is-a-terminal"), "tty output: {out:?}");
     c.delete(&[]).ok();
