@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs runc's own integration suite (prepared by prepare.sh) against a runtime:
+#   run.sh RUNTIME [FILE.bats...]
+# Each file runs under a pseudo-terminal (the suite's terminal tests need one) with
+# a time limit; whatever a file leaves running (a file that timed out leaves its
+# container, whose cgroup would fail every later test reusing the ID) is deleted
+# with the runtime before the next. Prints each test's outcome, then the counts.
+# SUITE overrides where the prepared copy is; PER_FILE_TIMEOUT the limit (s).
+
+set -uo pipefail
+runtime=$(realpath "$1")
+shift
+suite=${SUITE:-/var/cache/anchor-runtime/runc-bats-v1.1.5}
+[ -d "$suite/tests/integration" ] || { echo "$0: no prepared suite at $suite (prepare.sh)" >&2; exit 2; }
+files=("$@")
+[ ${#files[@]} -gt 0 ] || mapfile -t files < <(cd "$suite/tests/integration" && ls ./*.bats | sed 's|^\./||')
+out=$(mktemp -d /tmp/runc-bats.XXXXXX)
+ln -sf "$runtime" "$suite/runc"
+
+for file in "${files[@]}"; do
+	work=$out/${file%.bats}
+	mkdir -p "$work"
+	(cd "$suite" && TMPDIR=$work script -qec "timeout ${PER_FILE_TIMEOUT:-600} bats -t tests/integration/$file" /dev/null) \
+		>"$work.tap" 2>&1 </dev/null
+	# A container a test left behind: its state directory holds state.json.
+	for state in $(find "$work" -name state.json 2>/dev/null); do
+		container=$(dirname "$state")
+		"$runtime" --root "$(dirname "$container")" delete --force "$(basename "$container")" >/dev/null 2>&1
+	done
+	grep -a -E '^(ok|not ok) ' "$work.tap" | tr -d '\r' | sed "s|^|$file: |"
+done | tee "$out/results"
+
+ok=$(grep -c -E ': ok [0-9]+ .*# skip' "$out/results")
+passed=$(grep -E ': ok [0-9]+' "$out/results" | grep -c -v '# skip')
+failed=$(grep -c -E ': not ok ' "$out/results")
+echo "runc bats ($(basename "$runtime")): $passed passed, $failed failed, $ok skipped; TAP output in $out"
