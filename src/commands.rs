@@ -399,12 +399,12 @@ fn events(root: &Path, args: &EventsArgs) -> Result<i32> {
         return Err(Error::WrongState(format!("container {} is not running", args.id)));
     }
     let cgroup = crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs)?;
-    let event = |kind: &str, data: Option<serde_json::Value>| {
-        let mut e = serde_json::json!({"type": kind, "id": args.id});
-        if let Some(data) = data {
-            e["data"] = data;
-        }
-        say(e)
+    // In runc's key order (type, id, data), which tools match line by line
+    // (runc's events.bats does); serde_json's maps would sort the keys.
+    let id = serde_json::Value::from(args.id.as_str());
+    let event = |kind: &str, data: Option<serde_json::Value>| match data {
+        Some(data) => say(format_args!(r#"{{"type":"{kind}","id":{id},"data":{data}}}"#)),
+        None => say(format_args!(r#"{{"type":"{kind}","id":{id}}}"#)),
     };
     if args.stats {
         event("stats", Some(cgroup.stats()));

@@ -6,7 +6,7 @@
 # tool library's `fetch github:opencontainers/runc` gives); DEST defaults to
 # /var/cache/anchor-runtime/runc-bats-v1.1.5. Needs bats, golang-go (Debian's 1.19:
 # runc 1.1.5's go.mod asks for 1.16, its test helpers build with it; newer tags want
-# a newer Go) and libseccomp-dev, all from Debian. The suite's images, which it would
+# a newer Go), libseccomp-dev, gawk and jq, all from Debian. The suite's images, which it would
 # download, are made from this project's busybox rootfs (make bundle).
 
 set -euo pipefail
@@ -22,8 +22,10 @@ git --git-dir "$git_dir" archive v1.1.5 | tar -C "$dest" -x
 cd "$dest"
 # The test helpers the suite runs (recvtty for terminals, the seccomp agent, the
 # systemd helper), from runc's vendored sources.
+# The seccomp agent needs the seccomp build tag (cgo and libseccomp), or it only says
+# "Not supported".
 for helper in recvtty sd-helper seccompagent; do
-	GOFLAGS=-mod=vendor go build -o "contrib/cmd/$helper/$helper" "./contrib/cmd/$helper"
+	GOFLAGS=-mod=vendor go build -tags seccomp -o "contrib/cmd/$helper/$helper" "./contrib/cmd/$helper"
 done
 # get-images.sh downloads nothing when the files are there: both images are the
 # busybox rootfs (the few tests that need Debian's tools fail or skip, and are
