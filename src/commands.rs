@@ -40,7 +40,7 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         }
         Command::State(a) => {
             let (st, status) = state::peek(root, &a.id)?;
-            print_json(&st.to_spec_json(status));
+            say(serde_json::to_string_pretty(&st.spec_state(status)).expect("the state serializes"));
             Ok(0)
         }
         Command::Kill(a) => kill(root, a),
@@ -619,26 +619,28 @@ fn reap(init: nix::unistd::Pid) -> Option<i32> {
 }
 
 fn list(root: &Path, args: &ListArgs) -> Result<i32> {
-    let mut rows = Vec::new();
+    let mut states = Vec::new();
     for id in state::list_ids(root)? {
         // A container deleted while we list is simply not listed.
         if let Ok((st, status)) = state::peek(root, &id) {
-            rows.push(st.to_spec_json(status));
+            states.push((st, status));
         }
     }
+    let rows: Vec<state::SpecState> = states.iter().map(|(st, status)| st.spec_state(*status)).collect();
     if args.quiet {
         for r in &rows {
-            say(r["id"].as_str().unwrap_or_default());
+            say(r.id);
         }
     } else if args.format == ListFormat::Json {
-        say(serde_json::Value::Array(rows));
+        say(serde_json::to_string(&rows).expect("the states serialize"));
     } else {
-        let cell = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
         let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
         let table: Vec<Vec<String>> = rows
             .iter()
             .map(|r| {
-                ["id", "pid", "status", "bundle", "created", "owner"].iter().map(|k| cell(&r[*k])).collect()
+                let v = serde_json::to_value(r).expect("the state serializes");
+                let cell = |k: &str| v[k].as_str().map_or_else(|| v[k].to_string(), str::to_string);
+                ["id", "pid", "status", "bundle", "created", "owner"].iter().map(|k| cell(k)).collect()
             })
             .collect();
         let widths: Vec<usize> = (0..header.len())

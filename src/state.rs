@@ -162,25 +162,47 @@ impl ContainerState {
 
     /// The state a hook reads on stdin, with init's PID as seen where the hook runs.
     pub fn hook_json(&self, pid: i32, status: Status) -> String {
-        let mut json = self.to_spec_json(status);
-        json["pid"] = pid.into();
-        json.to_string()
+        let state = SpecState { pid, ..self.spec_state(status) };
+        serde_json::to_string(&state).expect("the state serializes")
+    }
+
+    /// The runtime-spec state object, for those who take it as JSON values.
+    pub fn to_spec_json(&self, status: Status) -> serde_json::Value {
+        serde_json::to_value(self.spec_state(status)).expect("the state serializes")
     }
 
     /// The runtime-spec state object (plus runc's rootfs, created and owner fields).
-    pub fn to_spec_json(&self, status: Status) -> serde_json::Value {
-        serde_json::json!({
-            "ociVersion": crate::config::SPEC_VERSION,
-            "id": self.id,
-            "pid": self.pid(status),
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": owner_name(self.owner),
-            "annotations": self.annotations,
-        })
+    pub fn spec_state(&self, status: Status) -> SpecState<'_> {
+        SpecState {
+            oci_version: crate::config::SPEC_VERSION,
+            id: &self.id,
+            pid: self.pid(status),
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: owner_name(self.owner),
+            annotations: &self.annotations,
+        }
     }
+}
+
+/// The state as `state`, `list --format json` and hooks show it, in runc's field
+/// order, which tools (and runc's own tests) match as text: serde keeps a struct's
+/// order where a JSON map would sort its keys.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecState<'a> {
+    oci_version: &'static str,
+    pub id: &'a str,
+    pub pid: i32,
+    status: &'static str,
+    bundle: &'a Path,
+    rootfs: &'a Path,
+    created: &'a str,
+    owner: String,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    annotations: &'a HashMap<String, String>,
 }
 
 /// What `delete --force` must undo, recorded a second time apart from state.json:

@@ -334,3 +334,26 @@ fn update_with_a_negative_pids_limit_removes_the_limit_as_runc_does() {
     c.cmd("update", &["--pids-limit", "-5"]).ok();
     assert_eq!(read_cgroup("pids", &c.id, "pids.max"), "max");
 }
+
+#[test]
+fn state_and_list_json_keep_runcs_field_order() {
+    // Tools (and runc's list.bats) match this output as text: ociVersion, id, pid,
+    // status, bundle, rootfs, created, owner, as runc prints them.
+    let b = waiting_bundle();
+    let c = b.start();
+    let order = ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"];
+    let positions = |text: &str| -> Vec<usize> {
+        order
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\"")).unwrap_or_else(|| panic!("{k} in {text}")))
+            .collect()
+    };
+    let list = b.runtime(&["list", "--format", "json"]);
+    let state = c.cmd("state", &[]);
+    for text in [&list.ok().stdout, &state.ok().stdout] {
+        let found = positions(text);
+        assert!(found.windows(2).all(|w| w[0] < w[1]), "fields out of runc's order: {text}");
+    }
+    assert!(list.stdout.starts_with(r#"[{"ociVersion":""#), "{}", list.stdout);
+    c.delete(&["--force"]).ok();
+}
