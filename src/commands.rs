@@ -206,6 +206,12 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     let init = match (status, st.init) {
         (Status::Created | Status::Running, Some(init)) => init.pid,
         (Status::Paused, Some(init)) if args.ignore_paused => init.pid,
+        // runc's words, which its tests and tools look for.
+        (Status::Paused, _) => {
+            return Err(Error::WrongState(
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+            ))
+        }
         _ => {
             return Err(Error::WrongState(format!(
                 "cannot exec in container {}: it is {}",

@@ -179,3 +179,23 @@ fn exec_into_a_stopped_container_is_an_error() {
     c.delete(&[]).ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+#[test]
+fn exec_into_a_paused_container_needs_ignore_paused_as_with_runc() {
+    // runc's cgroups.bats looks for its words: "cannot exec in a paused container".
+    let b = waiting_bundle();
+    let c = running(&b);
+    c.cmd("pause", &[]).ok();
+    let refused = c.exec(&[], &["true"]);
+    refused.fails_mentioning(&["cannot exec in a paused container"]);
+    assert_eq!(refused.code, Some(255));
+    // With --ignore-paused it goes ahead and, frozen with the rest, finishes once
+    // the container is resumed (runc's test resumes it a moment later, too).
+    let exec = b.spawn_runtime(&["exec", "--ignore-paused", &c.id, "echo", "ok"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    c.cmd("resume", &[]).ok();
+    let out = exec.wait();
+    assert_eq!(out.ok().stdout.trim(), "ok");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}

@@ -156,7 +156,8 @@ fn a_frozen_cgroup_is_refused_up_front_instead_of_hanging() {
     fs::write(dir.join(file), frozen).unwrap();
     b.write_config(&id);
     let out = b.runtime(&["run", "-d", "--bundle", &b.path_str(), &id]);
-    out.fails_mentioning(&["frozen"]);
+    // runc's words first ("container's cgroup unexpectedly frozen").
+    out.fails_mentioning(&["container's cgroup unexpectedly frozen"]);
     assert!(!b.state_root().join(&id).exists(), "the refused create left its state");
     fs::write(dir.join(file), if cgroup_v2_only() { "0" } else { "THAWED" }).unwrap();
     fs::remove_dir(&dir).unwrap();

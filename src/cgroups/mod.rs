@@ -210,7 +210,7 @@ impl Cgroup {
         for (_, dir) in self.dirs.iter().filter(|(_, d)| d.exists()) {
             if Freezer::find(std::slice::from_ref(dir)).is_some_and(|f| f.is_frozen()) {
                 return Err(Error::invalid(format!(
-                    "cgroup {} is frozen: a container started in it could not run; thaw it or use another cgroupsPath",
+                    "container's cgroup unexpectedly frozen (runc's words): {} is frozen, and a container started in it could not run; thaw it or use another cgroupsPath",
                     dir.display()
                 )));
             }
