@@ -88,7 +88,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         init: None,
         cgroup_dirs: cgroup.paths(),
         own_pid_namespace: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
-        host_rootfs_bind: match process::init::own_mount_ns(&plan) {
+        host_rootfs_bind: match plan.apart(oci_spec::runtime::LinuxNamespaceType::Mount) {
             true => None,
             false => Some(HostBind {
                 rootfs: bundle.rootfs.clone(),

@@ -62,6 +62,12 @@ impl NamespacePlan {
         self.joins.iter().any(|(t, _)| *t == typ)
     }
 
+    /// Whether the container has a namespace of this type apart from the runtime's:
+    /// a new one or one joined by path (an unlisted type is the runtime's own).
+    pub fn apart(&self, typ: LinuxNamespaceType) -> bool {
+        self.creates(typ) || self.joins(typ)
+    }
+
     /// One clone(2) with every flag does the whole job when nothing is joined and no
     /// time namespace is needed; otherwise init enters them step by step.
     pub fn single_clone(&self) -> bool {
@@ -86,7 +92,7 @@ impl NamespacePlan {
     /// A new PID or time namespace (created or joined) only applies to children, so
     /// the step-by-step path forks once more after entering them.
     pub fn needs_inner_fork(&self) -> bool {
-        [LinuxNamespaceType::Pid, LinuxNamespaceType::Time].iter().any(|t| self.creates(*t) || self.joins(*t))
+        [LinuxNamespaceType::Pid, LinuxNamespaceType::Time].iter().any(|t| self.apart(*t))
     }
 
     /// Joins the user namespace, if one is given by path.

@@ -93,7 +93,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     } else if plan.creates(LinuxNamespaceType::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "create cgroup namespace")?;
     }
-    if plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User) {
+    if plan.apart(LinuxNamespaceType::User) {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .ctx(|| "become root (gid) in the user namespace")?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into())
@@ -117,8 +117,8 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         bundle: ctx.bundle,
         cgroup: ctx.cgroup,
         new_cgroup_ns: plan.creates(LinuxNamespaceType::Cgroup),
-        in_user_ns: plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
-        own_mount_ns: own_mount_ns(plan),
+        in_user_ns: plan.apart(LinuxNamespaceType::User),
+        own_mount_ns: plan.apart(LinuxNamespaceType::Mount),
         detached_trees: ctx.detached_trees,
     })?;
     crate::logger::debug("init: rootfs mounted");
@@ -141,7 +141,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         .filter(|h| !h.is_empty())
         .map(|h| (h, state_json(Status::Created)));
     set_names(ctx.spec)?;
-    rootfs::enter(ctx.rootfs, ctx.no_pivot, own_mount_ns(plan))?;
+    rootfs::enter(ctx.rootfs, ctx.no_pivot, plan.apart(LinuxNamespaceType::Mount))?;
     crate::logger::debug("init: in the rootfs");
     if let Some(socket) = ctx.console_socket {
         crate::console::setup_in_container(socket, true)?;
@@ -284,11 +284,6 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
         proc.write("self/timens_offsets", line)?;
     }
     Ok(())
-}
-
-/// Whether the container has a mount namespace apart from the host's (new or joined).
-pub fn own_mount_ns(plan: &crate::namespaces::NamespacePlan) -> bool {
-    plan.creates(LinuxNamespaceType::Mount) || plan.joins(LinuxNamespaceType::Mount)
 }
 
 fn set_names(spec: &Spec) -> Result<()> {

@@ -139,17 +139,15 @@ pub(super) fn become_undumpable() -> Result<()> {
 /// non-dumpable process's /proc gives to root; and init's own timens_offsets in a user
 /// namespace, for the same reason.
 pub(super) fn undumpable_from_the_start(plan: Option<&crate::namespaces::NamespacePlan>) -> bool {
-    let writes_time_offsets_in_userns = plan.is_some_and(|p| {
-        p.creates(LinuxNamespaceType::Time)
-            && (p.creates(LinuxNamespaceType::User) || p.joins(LinuxNamespaceType::User))
-    });
+    let writes_time_offsets_in_userns =
+        plan.is_some_and(|p| p.creates(LinuxNamespaceType::Time) && p.apart(LinuxNamespaceType::User));
     nix::unistd::geteuid().is_root() && !writes_time_offsets_in_userns
 }
 
 /// Whether init moves itself into its v1 cgroups: it can write their `tasks` files
 /// when it came from one clone and is root outside any user namespace.
 pub(super) fn init_joins_v1_itself(plan: &crate::namespaces::NamespacePlan) -> bool {
-    let user_ns = plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User);
+    let user_ns = plan.apart(LinuxNamespaceType::User);
     plan.single_clone() && !user_ns && nix::unistd::geteuid().is_root()
 }
 
