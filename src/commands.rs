@@ -251,8 +251,7 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     if let Some(pid_file) = &args.pid_file {
         if let Err(e) = container::write_pid_file(pid_file, pid) {
             // Its caller cannot learn its PID: as runc, it does not keep running.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            crate::process::kill_and_reap(pid);
             return Err(e);
         }
     }
@@ -342,7 +341,7 @@ fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci
 /// the table is ps(1)'s own output, kept to the container's PIDs, as runc does.
 fn ps(root: &Path, args: &PsArgs) -> Result<i32> {
     let (st, _) = state::peek(root, &args.id)?;
-    let pids = st.cgroup_dirs.first().map(|d| crate::cgroups::pids_recursive(d)).unwrap_or_default();
+    let pids = crate::cgroups::pids_of(&st.cgroup_dirs);
     if args.format == ListFormat::Json {
         say(serde_json::json!(pids));
         return Ok(0);

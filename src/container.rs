@@ -380,7 +380,7 @@ pub fn signal(dir: &StateDir, state: &ContainerState, sig: i32, all: bool) -> Re
         if sig == libc::SIGKILL {
             cgroups::kill_all(&state.cgroup_dirs);
         } else {
-            for pid in state.remains().live_pids() {
+            for pid in cgroups::pids_of(&state.cgroup_dirs) {
                 // SAFETY: kill with plain integers.
                 unsafe { libc::kill(pid, sig) };
             }

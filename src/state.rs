@@ -234,12 +234,9 @@ pub struct HostBind {
 impl Remains {
     /// Whether any process of the container may still run.
     pub fn may_be_alive(&self) -> bool {
-        self.creator.is_alive() || self.init.is_some_and(|i| i.is_alive()) || !self.live_pids().is_empty()
-    }
-
-    /// The processes in the container's cgroups (one hierarchy holds them all).
-    pub fn live_pids(&self) -> Vec<i32> {
-        self.cgroup_dirs.first().map(|d| crate::cgroups::pids_recursive(d)).unwrap_or_default()
+        self.creator.is_alive()
+            || self.init.is_some_and(|i| i.is_alive())
+            || !crate::cgroups::pids_of(&self.cgroup_dirs).is_empty()
     }
 }
 

@@ -554,12 +554,18 @@ pub fn kill_all(dirs: &[PathBuf]) {
     if let Some(f) = &freezer {
         let _ = f.set(true);
     }
-    for pid in dirs.first().map(|d| pids_recursive(d)).unwrap_or_default() {
+    for pid in pids_of(dirs) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
     if let Some(f) = &freezer {
         let _ = f.set(false);
     }
+}
+
+/// Every process of a container, from its cgroup directories: every v1 hierarchy
+/// (and the cgroup2 tree) holds all of them, so the first one is enough.
+pub fn pids_of(dirs: &[PathBuf]) -> Vec<i32> {
+    dirs.first().map(|d| pids_recursive(d)).unwrap_or_default()
 }
 
 /// Every process in a cgroup and its descendants, once each.

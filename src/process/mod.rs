@@ -109,10 +109,11 @@ fn release(
     Ok(init_pid)
 }
 
-/// After a failed create step: SIGKILL for a child of ours and its reaping, so it is
-/// not left a zombie until the runtime exits. Bounded: a child that cannot die (stuck
-/// in the kernel) is left to the runtime's exit rather than waited on forever.
-fn kill_and_reap(child: i32) {
+/// After a failed step (of create, or exec's pid file): SIGKILL for a child of ours
+/// and its reaping, so it is not left a zombie until the runtime exits. Bounded: a
+/// child that cannot die (stuck in the kernel) is left to the runtime's exit rather
+/// than waited on forever.
+pub fn kill_and_reap(child: i32) {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let child = Pid::from_raw(child);
     let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
