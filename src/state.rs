@@ -359,11 +359,9 @@ impl StateDir {
         Ok(StateDir { id: id.to_string(), path, _lock: lock })
     }
 
-    /// The state, with only the cgroup directories both records vouch for.
+    /// The state, with the cgroup directories the second record vouches for.
     pub fn load(&self) -> Result<ContainerState> {
-        let mut state = read_state_file(&self.path, &self.id)?;
-        state.cgroup_dirs = vouched_cgroup_dirs(&self.path, &state.cgroup_dirs);
-        Ok(state)
+        read_state(&self.path, &self.id)
     }
 
     /// For `delete`: the state, or what is wrong with it and what the second record
@@ -471,6 +469,14 @@ fn read_state_file(dir: &Path, id: &str) -> Result<ContainerState> {
         .map_err(|e| Error::invalid(format!("corrupt state file {}: {e}", file.display())))
 }
 
+/// state.json with the cgroup directories the second record vouches for: what `load`
+/// and `peek` give every command.
+fn read_state(dir: &Path, id: &str) -> Result<ContainerState> {
+    let mut state = read_state_file(dir, id)?;
+    state.cgroup_dirs = vouched_cgroup_dirs(dir, &state.cgroup_dirs);
+    Ok(state)
+}
+
 /// The second record, if it is there and whole.
 fn read_remains(dir: &Path) -> Option<Remains> {
     let data = crate::small_file::read(dir.join(REMAINS_FILE)).ok()?;
@@ -508,8 +514,7 @@ pub fn peek(root: &Path, id: &str) -> Result<(ContainerState, Status)> {
     if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
         return Err(Error::NotExist(id.to_string()));
     }
-    let mut state = read_state_file(&dir, id)?;
-    state.cgroup_dirs = vouched_cgroup_dirs(&dir, &state.cgroup_dirs);
+    let state = read_state(&dir, id)?;
     let status = state.status(&dir);
     Ok((state, status))
 }

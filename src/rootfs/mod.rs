@@ -95,7 +95,7 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     let target = mount_target(ctx, root, dest, typ, Leaf::Dir)?;
     let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ));
     let mut flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-    if read_only_later(m) {
+    if read_only_later(m, &opts) {
         // Devices, mount points and tmpcopyup still go in: `finalize` makes it
         // read-only afterwards, as runc does.
         flags.remove(MsFlags::MS_RDONLY);
@@ -187,7 +187,12 @@ pub fn mount_kind(m: &Mount, bundle: &Path) -> String {
 
 /// A bind mount is asked for by type or by option.
 fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind") || MountOptions::parse(m.options().as_deref().unwrap_or(&[])).is_bind()
+    asks_for_bind(m, &MountOptions::parse(m.options().as_deref().unwrap_or(&[])))
+}
+
+/// `is_bind` with the options already parsed.
+fn asks_for_bind(m: &Mount, opts: &MountOptions) -> bool {
+    m.typ().as_deref() == Some("bind") || opts.is_bind()
 }
 
 fn bind_mount(ctx: &RootfsContext, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
@@ -385,11 +390,10 @@ pub fn enter(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
 /// A read-only tmpfs (a `/dev` above all) that is mounted writable and made
 /// read-only only in `finalize`: what goes below it (the devices, /dev/pts, the
 /// mount points of later mounts) could not be made on it otherwise.
-fn read_only_later(m: &Mount) -> bool {
-    let typ = m.typ().as_deref().unwrap_or("none");
-    !is_bind(m)
-        && (typ == "tmpfs" || m.destination() == Path::new("/dev"))
-        && MountOptions::parse(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_RDONLY)
+fn read_only_later(m: &Mount, opts: &MountOptions) -> bool {
+    !asks_for_bind(m, opts)
+        && (m.typ().as_deref() == Some("tmpfs") || m.destination() == Path::new("/dev"))
+        && opts.flags.contains(MsFlags::MS_RDONLY)
 }
 
 /// After the switch: the read-only tmpfs mounts, masked and read-only paths, a
@@ -397,12 +401,16 @@ fn read_only_later(m: &Mount) -> bool {
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let root = safe_path::open_root(Path::new("/"))?;
-    for m in spec.mounts().iter().flatten().filter(|m| read_only_later(m)) {
+    for m in spec.mounts().iter().flatten() {
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+        if !read_only_later(m, &opts) {
+            continue;
+        }
         let dest = m.destination();
         let step = || format!("remount {} read-only", dest.display());
         let mounted = open_in_root(&root, dest, libc::O_PATH | libc::O_DIRECTORY, 0).ctx(step)?;
-        let flags = MountOptions::parse(m.options().as_deref().unwrap_or(&[])).flags;
-        remount(&mounted, (flags & !MsFlags::MS_REC) | MsFlags::MS_BIND | MsFlags::MS_RDONLY).ctx(step)?;
+        remount(&mounted, (opts.flags & !MsFlags::MS_REC) | MsFlags::MS_BIND | MsFlags::MS_RDONLY)
+            .ctx(step)?;
     }
     let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]);
     let readonly = linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]);
