@@ -8,6 +8,33 @@ use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 use std::str::FromStr;
 
+/// Removes the capability names this runtime does not know from a process object's
+/// sets (`process` in config.json, or exec's process.json) and warns about them. The
+/// runtime-spec asks for a warning, not a failure, for a capability that cannot be
+/// granted, and runc ignores unknown names the same way. Returns whether any was
+/// removed.
+pub fn drop_unknown(process: &mut serde_json::Value) -> bool {
+    let Some(sets) = process.get_mut("capabilities").and_then(|c| c.as_object_mut()) else {
+        return false;
+    };
+    let mut dropped = Vec::new();
+    for (set, names) in sets.iter_mut() {
+        let Some(names) = names.as_array_mut() else { continue };
+        names.retain(|name| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                let text = name.as_str().map_or_else(|| name.to_string(), str::to_owned);
+                dropped.push(format!("process.capabilities.{set} {}", crate::error::quoted(&text)));
+            }
+            known
+        });
+    }
+    if !dropped.is_empty() {
+        crate::logger::warn(format!("ignoring unknown capabilities: {}", dropped.join(", ")));
+    }
+    !dropped.is_empty()
+}
+
 /// The capabilities of one set, as the `caps` crate names them. Names this kernel
 /// does not know (newer than it) are dropped with a warning, as runc does.
 fn to_caps(set: &Option<Capabilities>, supported: &CapsHashSet) -> Result<CapsHashSet> {
@@ -66,24 +93,27 @@ impl CapabilityPlan {
         Ok(())
     }
 
-    /// After the user switch: effective first (it must stay within the permitted set
-    /// as that shrinks), then permitted, inheritable and ambient.
+    /// After the user switch: inheritable first, while the permitted set still holds
+    /// everything (the kernel only lets a process add to its inheritable set what it
+    /// has permitted, and the config may ask for inheritable capabilities outside its
+    /// permitted set, as runc's single capset allows); then effective (it must stay
+    /// within the permitted set as that shrinks), permitted and ambient.
     pub fn apply(&self) -> Result<()> {
         let set = |which: CapSet, value: &CapsHashSet| {
             caps::set(None, which, value)
                 .map_err(|e| Error::invalid(format!("set {which:?} capabilities: {e}")))
         };
+        set(CapSet::Inheritable, &self.inheritable)?;
         set(CapSet::Effective, &self.effective)?;
         set(CapSet::Permitted, &self.permitted)?;
-        set(CapSet::Inheritable, &self.inheritable)?;
         // Raising ambient needs each capability permitted and inheritable; `runc spec`
         // lists ambient capabilities without inheritable ones, so, as with runc, one
-        // that cannot be raised is skipped (logged at debug level), not a failure.
+        // that cannot be raised is skipped with runc's warning, not a failure.
         caps::clear(None, CapSet::Ambient)
             .map_err(|e| Error::invalid(format!("clear ambient capabilities: {e}")))?;
         for cap in &self.ambient {
             if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
-                crate::logger::debug(format!("cannot raise ambient capability {cap}: {e}"));
+                crate::logger::warn(format!("can't raise ambient capability {cap}: {e}"));
             }
         }
         Ok(())

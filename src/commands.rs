@@ -6,7 +6,7 @@ use crate::cli::{
 };
 use crate::console::{ConsoleLink, Flow, Proxy};
 use crate::container;
-use crate::error::{Context, Error, Result};
+use crate::error::{quoted, Context, Error, Result};
 use crate::state::{self, StateDir, Status};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use std::os::fd::AsFd;
@@ -274,6 +274,7 @@ fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci
         if let Some(fields) = process.as_object_mut() {
             fields.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
         }
+        crate::capabilities::drop_unknown(&mut process);
         return serde_json::from_value(process).map_err(|e| parse(&e));
     }
     if args.command.is_empty() {
@@ -305,21 +306,30 @@ fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci
     }
     p.set_user(user);
     if !args.cap.is_empty() {
-        let extra: oci_spec::runtime::Capabilities = args
-            .cap
-            .iter()
-            .map(|c| {
-                let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
-                serde_json::from_value(serde_json::Value::String(name.clone()))
-                    .map_err(|_| Error::invalid(format!("unknown capability {name}")))
-            })
-            .collect::<Result<_>>()?;
+        // runc adds each --cap to the bounding, effective and permitted sets, and to
+        // the ambient set when the config has an inheritable set (ambient needs it);
+        // a name it does not know is ignored with a warning, as in config.json.
+        let mut extra = oci_spec::runtime::Capabilities::new();
+        for c in &args.cap {
+            let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
+            match serde_json::from_value(serde_json::Value::String(name.clone())) {
+                Ok(cap) => _ = extra.insert(cap),
+                Err(_) => crate::logger::warn(format!("ignoring unknown capability --cap {}", quoted(c))),
+            }
+        }
         let add = |set: &Option<oci_spec::runtime::Capabilities>| {
             Some(set.clone().unwrap_or_default().union(&extra).cloned().collect())
         };
-        let mut caps = p.capabilities().clone().unwrap_or_default();
+        // Not oci-spec's default, which would add its own capabilities to every set.
+        let mut caps = p
+            .capabilities()
+            .clone()
+            .unwrap_or_else(|| serde_json::from_value(serde_json::json!({})).expect("all sets are optional"));
         let (bounding, effective, permitted) =
             (add(caps.bounding()), add(caps.effective()), add(caps.permitted()));
+        if caps.inheritable().is_some() {
+            caps.set_ambient(add(caps.ambient()));
+        }
         caps.set_bounding(bounding);
         caps.set_effective(effective);
         caps.set_permitted(permitted);

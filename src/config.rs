@@ -35,9 +35,10 @@ impl Bundle {
         let config = dir.join("config.json");
         let data = crate::small_file::read_regular(&config)
             .map_err(|e| Error::invalid(format!("read {}: {e}", config.display())))?;
-        let spec =
+        let mut spec =
             parse_spec(&data).map_err(|e| Error::invalid(format!("parse {}: {e}", config.display())))?;
         check_version(spec.version())?;
+        anchor_mount_destinations(&mut spec);
         let root = spec.root().as_ref().ok_or_else(|| Error::invalid("config.json has no root"))?;
         let rootfs = dir.join(root.path());
         let rootfs = std::fs::canonicalize(&rootfs)
@@ -92,12 +93,6 @@ impl Bundle {
         Self::check_priorities(process)?;
         crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
-            if !mount.destination().is_absolute() {
-                return Err(Error::invalid(format!(
-                    "mount destination {} must be an absolute path",
-                    mount.destination().display()
-                )));
-            }
             check_proc_mount(mount, &self.dir)?;
         }
         self.check_hook_paths()
@@ -221,23 +216,41 @@ impl Bundle {
     }
 }
 
-/// config.json's text as oci-spec's `Spec`. serde's message for a name it does not
-/// know lists every name it does; for capabilities, the mistake people make most,
-/// the message says which set holds the unknown name instead.
+/// config.json's text as oci-spec's `Spec`. Capability names this runtime does not
+/// know are dropped with a warning (`capabilities::drop_unknown`); that costs a second
+/// parse only for a config that has them.
 pub fn parse_spec(data: &[u8]) -> std::result::Result<Spec, String> {
-    serde_json::from_slice(data).map_err(|e| unknown_capability(data).unwrap_or_else(|| e.to_string()))
+    serde_json::from_slice(data).or_else(|e: serde_json::Error| {
+        let mut config: serde_json::Value = serde_json::from_slice(data).map_err(|_| e.to_string())?;
+        let dropped = config.get_mut("process").is_some_and(crate::capabilities::drop_unknown);
+        if !dropped {
+            return Err(e.to_string());
+        }
+        serde_json::from_value(config).map_err(|e| e.to_string())
+    })
 }
 
-fn unknown_capability(data: &[u8]) -> Option<String> {
-    let config: serde_json::Value = serde_json::from_slice(data).ok()?;
-    let sets = config.pointer("/process/capabilities")?.as_object()?;
-    sets.iter().find_map(|(set, names)| {
-        let unknown = names
-            .as_array()?
-            .iter()
-            .find(|name| serde_json::from_value::<oci_spec::runtime::Capability>((*name).clone()).is_err())?;
-        Some(format!("process.capabilities.{set}: unknown capability {unknown}"))
-    })
+/// The spec wants absolute mount destinations; runc takes a relative one as relative
+/// to the rootfs, with a warning, and configs that rely on it exist (its own test
+/// suite has one). Made absolute here, so every later step sees one form.
+fn anchor_mount_destinations(spec: &mut Spec) {
+    let relative = |m: &oci_spec::runtime::Mount| !m.destination().is_absolute();
+    if !spec.mounts().iter().flatten().any(relative) {
+        return;
+    }
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    let anchored = mounts.into_iter().map(|mut mount| {
+        if !mount.destination().is_absolute() {
+            let dest = mount.destination().display().to_string();
+            crate::logger::warn(format!(
+                "mount destination {} is not absolute; taken as relative to the rootfs",
+                crate::error::quoted(&dest)
+            ));
+            mount.set_destination(Path::new("/").join(dest));
+        }
+        mount
+    });
+    spec.set_mounts(Some(anchored.collect()));
 }
 
 /// Accepts every released 1.x version up to the one implemented (pre-release tags

@@ -67,7 +67,9 @@ pub fn log(level: Level, msg: &str) {
         let record = serde_json::json!({"level": level.name(), "msg": msg, "time": rfc3339_now()});
         format!("{record}\n")
     } else {
-        format!("time=\"{}\" level={} msg=\"{}\"\n", rfc3339_now(), level.name(), msg.escape_default())
+        // Quoted as logrus (Go's %q) quotes: quotes, backslashes and control characters
+        // escaped; an apostrophe or a printable non-ASCII letter kept as it is.
+        format!("time=\"{}\" level={} msg={msg:?}\n", rfc3339_now(), level.name())
     };
     match &logger.file {
         Some(f) => {

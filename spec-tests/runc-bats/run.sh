@@ -10,11 +10,15 @@
 set -uo pipefail
 runtime=$(realpath "$1")
 shift
-suite=${SUITE:-/var/cache/anchor-runtime/runc-bats-v1.1.5}
+suite=${SUITE:-/var/cache/anchor-runtime/runc-bats-v1.3.6}
 [ -d "$suite/tests/integration" ] || { echo "$0: no prepared suite at $suite (prepare.sh)" >&2; exit 2; }
 files=("$@")
 [ ${#files[@]} -gt 0 ] || mapfile -t files < <(cd "$suite/tests/integration" && ls ./*.bats | sed 's|^\./||')
 out=$(mktemp -d /tmp/runc-bats.XXXXXX)
+# The suite's own temporary directories are made searchable by all (a container
+# root mapped to another host user must reach its rootfs, as in runc's CI where
+# they lie under /tmp); mktemp made this one 0700.
+chmod a+x "$out"
 ln -sf "$runtime" "$suite/runc"
 
 for file in "${files[@]}"; do

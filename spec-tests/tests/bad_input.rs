@@ -315,18 +315,6 @@ fn idmap_option_without_any_mappings_is_rejected() {
 }
 
 #[test]
-fn unknown_capability_is_named_with_its_set() {
-    let mut b = Bundle::new();
-    b.config["process"]["capabilities"]["effective"] = json!(["CAP_CHOWN", "CAP_NOT_A_CAPABILITY"]);
-    let out = create_fails(&b, &["CAP_NOT_A_CAPABILITY"]);
-    assert!(
-        out.stderr.contains("process.capabilities.effective: unknown capability \"CAP_NOT_A_CAPABILITY\""),
-        "the error names the set and the capability, and nothing else: {}",
-        out.stderr
-    );
-}
-
-#[test]
 fn an_over_long_value_is_quoted_short_and_the_cause_still_reaches_the_user() {
     // A 100,000-character hostname used to be echoed whole and overflow the sync
     // socket's 64 KiB message: the user read `bad message on sync socket`.

@@ -52,6 +52,39 @@ fn exec_flags_set_env_cwd_and_user() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// runc's `exec --cap`: added to the bounding, effective and permitted sets, and to
+/// the ambient set only when the config has an inheritable set; an unknown name is a
+/// warning (capabilities.bats "runc exec --cap" and "[ambient is set from spec]").
+#[test]
+fn exec_cap_adds_to_the_process_sets_and_to_ambient_with_an_inheritable_set() {
+    let caps_of = |b: &Bundle, flags: &[&str]| {
+        let c = running(b);
+        let out = c.exec(flags, &["/probe", "info"]);
+        let caps = out.ok().json()["caps"].clone();
+        c.delete(&["--force"]).ok();
+        assert_no_leftovers(b, &c.id);
+        (caps, out.stderr)
+    };
+    let mut b = waiting_bundle();
+    b.config["process"]["capabilities"] = json!({});
+    let (caps, stderr) = caps_of(&b, &["--cap", "CAP_KILL", "--cap", "CAP_AUDIT_WRITE", "--cap", "CAP_NOPE"]);
+    let added = cap_mask(&[5, 29]);
+    for set in ["bounding", "effective", "permitted"] {
+        assert_eq!(caps[set], added.as_str(), "{set}");
+    }
+    assert_eq!(
+        (caps["inheritable"].as_str(), caps["ambient"].as_str()),
+        (Some(cap_mask(&[]).as_str()), Some(cap_mask(&[]).as_str()))
+    );
+    assert!(stderr.contains("CAP_NOPE"), "the unknown name is warned about: {stderr}");
+
+    b.config["process"]["capabilities"] = json!({"inheritable": ["CAP_CHOWN", "CAP_SYSLOG"], "permitted": ["CAP_CHOWN"],
+        "effective": ["CAP_CHOWN"], "bounding": ["CAP_CHOWN", "CAP_SYSLOG"], "ambient": ["CAP_CHOWN"]});
+    let (caps, _) = caps_of(&b, &["--cap", "CAP_SYSLOG"]);
+    assert_eq!(caps["ambient"], cap_mask(&[0, 34]).as_str());
+    assert_eq!(caps["permitted"], cap_mask(&[0, 34]).as_str());
+}
+
 /// runc reads a process.json without `user` as uid 0, gid 0 (its Go structure's zero
 /// value); its own test suite sends such files.
 #[test]

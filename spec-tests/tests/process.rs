@@ -298,6 +298,61 @@ fn ambient_capabilities_are_kept_for_non_root_user() {
 }
 
 #[test]
+fn unknown_capabilities_are_ignored_with_a_warning_naming_their_set() {
+    // runtime-spec: a capability that cannot be granted is logged as a warning, not a
+    // failure; runc 1.3 ignores unknown names so (its capabilities.bats "runc run
+    // with unknown capability").
+    let mut b = Bundle::new();
+    b.config["process"]["capabilities"]["bounding"] = json!(["CAP_CHOWN", "CAP_UNKNOWN", "UNKNOWN_CAP"]);
+    b.probe(&[]);
+    let out = b.run_ok();
+    assert_eq!(out.json()["caps"]["bounding"], cap_mask(&[0]).as_str());
+    for name in ["CAP_UNKNOWN", "UNKNOWN_CAP"] {
+        let warning = out.stderr.lines().find(|l| l.contains(name)).unwrap_or_default();
+        assert!(
+            warning.contains("process.capabilities.bounding"),
+            "a warning names {name} and its set: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn inheritable_capabilities_outside_the_permitted_set_are_granted() {
+    // The kernel lets a process add to its inheritable set only what it holds as
+    // permitted; runc sets the sets in one capset while everything is still
+    // permitted, so a config may ask for inheritable capabilities it does not permit
+    // (capabilities.bats "runc exec --cap [ambient is set from spec]").
+    let mut b = Bundle::new();
+    let caps = &mut b.config["process"]["capabilities"];
+    caps["inheritable"] = json!(["CAP_CHOWN", "CAP_SYSLOG"]);
+    caps["permitted"] = json!(["CAP_KILL", "CAP_CHOWN"]);
+    caps["effective"] = json!(["CAP_KILL"]);
+    caps["bounding"] = json!(["CAP_KILL", "CAP_CHOWN", "CAP_SYSLOG"]);
+    caps["ambient"] = json!(["CAP_CHOWN"]);
+    let got = &b.probe_info()["caps"];
+    // Ambient capabilities are added to permitted and effective by execve.
+    assert_eq!(got["inheritable"], cap_mask(&[0, 34]).as_str());
+    assert_eq!(got["permitted"], cap_mask(&[0, 5]).as_str());
+    assert_eq!(got["effective"], cap_mask(&[0, 5]).as_str());
+    assert_eq!(got["ambient"], cap_mask(&[0]).as_str());
+}
+
+#[test]
+fn an_ambient_capability_that_cannot_be_raised_is_a_warning() {
+    // Ambient needs the capability inheritable too; runc warns in its words and
+    // runs the container (capabilities.bats "ambient caps not set in inheritable
+    // result in a warning").
+    let mut b = Bundle::new();
+    b.config["process"]["capabilities"]["inheritable"] = json!(["CAP_KILL"]);
+    b.config["process"]["capabilities"]["ambient"] = json!(["CAP_KILL", "CAP_CHOWN"]);
+    b.probe(&[]);
+    let out = b.run_ok();
+    assert_eq!(out.json()["caps"]["ambient"], cap_mask(&[5]).as_str());
+    assert!(out.stderr.contains("can't raise ambient capability CAP_CHOWN: "), "{}", out.stderr);
+}
+
+#[test]
 fn stdin_and_stdout_are_not_terminals_without_terminal() {
     let mut b = Bundle::new();
     assert_eq!(b.probe_info()["isatty"], json!({"stdin": false, "stdout": false}));

@@ -53,6 +53,22 @@ fn mounts_are_applied_in_config_order() {
     assert_eq!(out["content"], json!(["from-second"]));
 }
 
+/// The spec wants an absolute destination; runc takes a relative one as relative to
+/// the rootfs, with a warning (its idmap.bats "idmap mount with relative path").
+/// Followed as runc does, and it never reaches outside the rootfs.
+#[test]
+fn a_relative_mount_destination_is_taken_below_the_rootfs_with_a_warning() {
+    let mut b = Bundle::new();
+    let dir = host_dir_with_file(&b, "relative", "seen", "");
+    b.bind(&dir, "/ignored", &[]);
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.last_mut().unwrap()["destination"] = json!("tmp/../../mnt/relative");
+    b.probe(&["ls", "/mnt/relative"]);
+    let out = b.run_ok();
+    assert_eq!(out.json()["content"], json!(["seen"]));
+    assert!(out.stderr.contains("is not absolute"), "{}", out.stderr);
+}
+
 #[test]
 fn nested_mount_after_its_parent_is_visible() {
     // /outer/inner is mounted after /outer, so it sits on top of the tmpfs.
