@@ -361,8 +361,13 @@ pub fn start(dir: &StateDir, state: &ContainerState) -> Result<()> {
     }
     if let Some(poststart) = state.hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
         let json = state.to_spec_json(Status::Running).to_string();
-        // The spec: a failing poststart hook is logged; the rest and the lifecycle go on.
-        let _ = hooks::run_all("poststart", poststart, &json, OnFailure::Warn);
+        // runc, not the spec (which asks for a warning and the lifecycle to go on):
+        // the first failing poststart hook stops the container and fails `start`.
+        // Engines were built against runc's behaviour.
+        if let Err(e) = hooks::run_all("poststart", poststart, &json, OnFailure::Stop) {
+            let _ = signal(dir, state, libc::SIGKILL, false);
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -98,6 +98,31 @@ fn tmpfs_mount_honours_size_and_mode() {
     assert_eq!(st["mode"], 0o710);
 }
 
+/// runc (its issues 3911 and 3952): a tmpfs on a directory the image has takes the
+/// directory's mode, setuid, setgid and sticky bits included, unless its options
+/// give one; on a directory made for it, tmpfs's default 1777.
+#[test]
+fn tmpfs_on_an_image_directory_takes_its_mode_unless_the_options_give_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = Bundle::new();
+    for (dir, mode) in [("kept", 0o7777), ("explicit", 0o710)] {
+        let path = b.rootfs().join(dir);
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    b.add_mount(json!({"destination": "/kept", "type": "tmpfs", "source": "tmpfs", "options": ["nodev"]}));
+    b.add_mount(
+        json!({"destination": "/explicit", "type": "tmpfs", "source": "tmpfs", "options": ["mode=0444"]}),
+    );
+    b.add_mount(json!({"destination": "/made", "type": "tmpfs", "source": "tmpfs"}));
+    let modes: Vec<Value> = b
+        .run_probes(&[&["stat", "/kept"], &["stat", "/explicit"], &["stat", "/made"]])
+        .iter()
+        .map(|st| st["mode"].clone())
+        .collect();
+    assert_eq!(modes, [json!(0o7777), json!(0o444), json!(0o1777)]);
+}
+
 #[test]
 fn tmpfs_tmpcopyup_starts_with_the_images_files() {
     // runc's extension, which podman puts on every tmpfs it asks for.

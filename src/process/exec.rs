@@ -71,6 +71,11 @@ impl<'a> Program<'a> {
         })
     }
 
+    /// The program's environment as prepared (HOME added where runc adds it).
+    pub fn environment(&self) -> Vec<String> {
+        self.env.iter().map(|e| e.to_string_lossy().into_owned()).collect()
+    }
+
     /// A filter with a listener goes in now, at the end of create (or of `exec`'s
     /// setup), not right before execve: its notify fd must reach the listener while
     /// the runtime is still there to pass it on. The runtime's remaining syscalls

@@ -187,7 +187,19 @@ fn start_steps(
     fifo: &OwnedFd,
 ) -> Result<Infallible> {
     if let Some((hooks, state_json)) = start_container {
-        crate::hooks::run_all("startContainer", hooks, &state_json, OnFailure::Stop)?;
+        // Not in the spec, but runc's long-standing behaviour that hooks rely on: a
+        // startContainer hook without an env of its own gets the program's.
+        let hooks: Vec<_> = hooks
+            .iter()
+            .cloned()
+            .map(|mut hook| {
+                if hook.env().is_none() {
+                    hook.set_env(Some(program.environment()));
+                }
+                hook
+            })
+            .collect();
+        crate::hooks::run_all("startContainer", &hooks, &state_json, OnFailure::Stop)?;
     }
     program.exec(Some(fifo.as_raw_fd()))
 }

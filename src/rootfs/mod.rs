@@ -92,8 +92,17 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroups(ctx, root, dest, &opts);
     }
+    let existing_mode = if typ == "tmpfs" { directory_mode(root, dest) } else { None };
     let target = mount_target(ctx, root, dest, typ, Leaf::Dir)?;
     let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ));
+    // runc: a tmpfs on a directory the image has takes that directory's mode (setuid,
+    // setgid and sticky bits included), unless the options say otherwise (the later
+    // mode= wins); on a directory made for it, tmpfs's own default (1777).
+    let data = match (existing_mode, opts.data()) {
+        (Some(mode), Some(data)) => Some(format!("mode={mode:04o},{data}")),
+        (Some(mode), None) => Some(format!("mode={mode:04o}")),
+        (None, data) => data,
+    };
     let mut flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
     if read_only_later(m, &opts) {
         // Devices, mount points and tmpcopyup still go in: `finalize` makes it
@@ -106,7 +115,7 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     } else {
         None
     };
-    let result = mount(Some(source), &fd_path(&target), Some(typ), flags, opts.data().as_deref());
+    let result = mount(Some(source), &fd_path(&target), Some(typ), flags, data.as_deref());
     match result {
         // sysfs cannot be mounted from a user namespace that does not own the network
         // namespace; a recursive bind of the host's /sys is what runc does then.
@@ -126,6 +135,12 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
         tmpcopyup::copy_tree(from, mounted.as_fd()).ctx(|| step("tmpcopyup"))?;
     }
     finish_mount(&mounted, &opts).ctx(|| step("set propagation or attributes"))
+}
+
+/// The permission bits of the directory at `dest` in the rootfs, if there is one.
+fn directory_mode(root: &OwnedFd, dest: &Path) -> Option<u32> {
+    let dir = open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
+    nix::sys::stat::fstat(dir.as_raw_fd()).ok().map(|st| st.st_mode & 0o7777)
 }
 
 /// The mount point for `dest`, made inside the rootfs where missing, and checked where
