@@ -39,6 +39,7 @@ impl Bundle {
             parse_spec(&data).map_err(|e| Error::invalid(format!("parse {}: {e}", config.display())))?;
         check_version(spec.version())?;
         anchor_mount_destinations(&mut spec);
+        drop_empty_namespace_paths(&mut spec);
         let root = spec.root().as_ref().ok_or_else(|| Error::invalid("config.json has no root"))?;
         let rootfs = dir.join(root.path());
         let rootfs = std::fs::canonicalize(&rootfs)
@@ -251,6 +252,18 @@ fn anchor_mount_destinations(spec: &mut Spec) {
         mount
     });
     spec.set_mounts(Some(anchored.collect()));
+}
+
+/// An empty namespace path is Go's zero value, and runc reads it as none: a new
+/// namespace (its run.bats joins every namespace of another container but the mount
+/// one that way). Made `None` here, so every later step sees one form.
+fn drop_empty_namespace_paths(spec: &mut Spec) {
+    let Some(linux) = spec.linux_mut() else { return };
+    let Some(namespaces) = linux.namespaces_mut() else { return };
+    for ns in namespaces.iter_mut().filter(|ns| ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()))
+    {
+        ns.set_path(None);
+    }
 }
 
 /// Accepts every released 1.x version up to the one implemented (pre-release tags

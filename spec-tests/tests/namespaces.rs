@@ -55,6 +55,17 @@ fn check_joined_namespace((kind, proc_name): (&str, &str), unshare_flag: &str) {
     assert_eq!(container_ns(&mut b, proc_name), ns_of(&pid, proc_name));
 }
 
+/// An empty path is Go's zero value: runc makes a new namespace for it (its run.bats
+/// "joining existing container namespaces" sends `"path": ""` for the mount one).
+#[test]
+fn a_namespace_with_an_empty_path_is_a_new_one() {
+    for (kind, proc_name) in [MNT, NET, UTS] {
+        let mut b = Bundle::new();
+        b.set_namespace(kind, Some(""));
+        assert_ne!(container_ns(&mut b, proc_name), ns_of("self", proc_name), "{kind}");
+    }
+}
+
 #[test]
 fn new_pid_namespace_differs_from_host() {
     check_new_namespace(PID);
