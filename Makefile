@@ -74,6 +74,7 @@ probe:
 bundle: deps
 	rm -rf $(ROOTFS)
 	mkdir -p $(ROOTFS)/bin $(ROOTFS)/proc $(ROOTFS)/sys $(ROOTFS)/dev $(ROOTFS)/tmp $(ROOTFS)/etc
+	mkdir -m 0700 $(ROOTFS)/root
 	install -m 0755 /bin/busybox $(ROOTFS)/bin/busybox
 	for applet in $$(/bin/busybox --list); do [ $$applet = busybox ] || ln -sf busybox $(ROOTFS)/bin/$$applet; done
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > $(ROOTFS)/etc/passwd

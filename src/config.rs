@@ -38,15 +38,15 @@ impl Bundle {
         let mut spec =
             parse_spec(&data).map_err(|e| Error::invalid(format!("parse {}: {e}", config.display())))?;
         check_version(spec.version())?;
-        anchor_mount_destinations(&mut spec);
         drop_empty_namespace_paths(&mut spec);
         let root = spec.root().as_ref().ok_or_else(|| Error::invalid("config.json has no root"))?;
-        let rootfs = dir.join(root.path());
-        let rootfs = std::fs::canonicalize(&rootfs)
-            .map_err(|e| Error::invalid(format!("rootfs {}: {e}", rootfs.display())))?;
+        let given = dir.join(root.path());
+        let rootfs = std::fs::canonicalize(&given)
+            .map_err(|e| Error::invalid(format!("rootfs {}: {e}", given.display())))?;
         if !rootfs.is_dir() {
             return Err(Error::invalid(format!("rootfs {} is not a directory", rootfs.display())));
         }
+        anchor_mount_destinations(&mut spec, &[&given, &rootfs]);
         Ok(Bundle { dir, rootfs, spec })
     }
 
@@ -231,27 +231,25 @@ pub fn parse_spec(data: &[u8]) -> std::result::Result<Spec, String> {
     })
 }
 
-/// The spec wants absolute mount destinations; runc takes a relative one as relative
-/// to the rootfs, with a warning, and configs that rely on it exist (its own test
-/// suite has one). Made absolute here, so every later step sees one form.
-fn anchor_mount_destinations(spec: &mut Spec) {
-    let relative = |m: &oci_spec::runtime::Mount| !m.destination().is_absolute();
-    if !spec.mounts().iter().flatten().any(relative) {
-        return;
-    }
-    let mounts = spec.mounts().clone().unwrap_or_default();
-    let anchored = mounts.into_iter().map(|mut mount| {
-        if !mount.destination().is_absolute() {
-            let dest = mount.destination().display().to_string();
+/// Every mount destination as a path in the container, in one form for the later
+/// steps. The spec wants absolute destinations; runc also takes
+/// - a relative one as relative to the rootfs, with a warning;
+/// - one that starts with the rootfs's path on the host as that path in the
+///   container (its mounts.bats builds a tree of mounts so).
+fn anchor_mount_destinations(spec: &mut Spec, rootfs_paths: &[&Path]) {
+    for mount in spec.mounts_mut().iter_mut().flatten() {
+        let dest = mount.destination();
+        if !dest.is_absolute() {
+            let text = dest.display().to_string();
             crate::logger::warn(format!(
                 "mount destination {} is not absolute; taken as relative to the rootfs",
-                crate::error::quoted(&dest)
+                crate::error::quoted(&text)
             ));
-            mount.set_destination(Path::new("/").join(dest));
+            mount.set_destination(Path::new("/").join(text));
+        } else if let Some(inside) = rootfs_paths.iter().find_map(|p| dest.strip_prefix(p).ok()) {
+            mount.set_destination(Path::new("/").join(inside));
         }
-        mount
-    });
-    spec.set_mounts(Some(anchored.collect()));
+    }
 }
 
 /// An empty namespace path is Go's zero value, and runc reads it as none: a new

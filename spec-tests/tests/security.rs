@@ -379,7 +379,7 @@ fn an_image_whose_proc_is_a_symlink_is_refused() {
     std::os::unix::fs::symlink("/bad-proc", b.rootfs().join("proc")).unwrap();
     b.args(&["true"]);
     let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["mount proc on /proc", "ordinary directory", "/bad-proc"]);
+    out.fails_mentioning(&["mount proc on /proc", "must be mounted on ordinary directory", "/bad-proc"]);
     assert_eq!(
         std::fs::read_dir(b.rootfs().join("bad-proc")).unwrap().count(),
         0,

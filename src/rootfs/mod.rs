@@ -150,9 +150,10 @@ fn directory_mode(root: &OwnedFd, dest: &Path) -> Option<u32> {
 /// as with runc (an image's `/proc -> /elsewhere` would put them anywhere).
 fn mount_target(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, typ: &str, leaf: Leaf) -> Result<OwnedFd> {
     let written = Path::new("/").join(safe_path::relative(dest));
+    // "must be mounted on ordinary directory": runc's words, which tests look for.
     let ordinary = |why: String| {
         Error::invalid(format!(
-            "mount {typ} on {}: it must be mounted on an ordinary directory, {why}",
+            "mount {typ} on {}: it must be mounted on ordinary directory, {why}",
             written.display()
         ))
     };
