@@ -170,7 +170,10 @@ fn build(
     dir.save(state)?;
     nix::unistd::mkfifo(&dir.exec_fifo(), Mode::from_bits_truncate(0o600)).ctx(|| "create exec FIFO")?;
     // Init opens it as the container's root, which is another host user in a user namespace.
-    let (uid, gid) = bundle.container_root_on_host();
+    let (uid, gid) = match plan.joined_user_root()? {
+        Some(root) => root,
+        None => bundle.container_root_on_host(),
+    };
     nix::unistd::chown(&dir.exec_fifo(), Some(uid.into()), Some(gid.into())).ctx(|| "chown exec FIFO")?;
     let linux = bundle.spec.linux().as_ref();
     // The rest is made while init makes its namespaces (see `process::spawn`).

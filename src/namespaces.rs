@@ -95,6 +95,46 @@ impl NamespacePlan {
         [LinuxNamespaceType::Pid, LinuxNamespaceType::Time].iter().any(|t| self.apart(*t))
     }
 
+    /// The host user and group of root in a user namespace joined by path (the
+    /// config has no mappings then, but what init opens as that root must belong to
+    /// it). Asked of the namespace itself, as runc does: a short-lived child joins
+    /// it and reads its own uid_map and gid_map, which then show host IDs.
+    pub fn joined_user_root(&self) -> Result<Option<(u32, u32)>> {
+        let Some((_, userns)) = self.joins.iter().find(|(t, _)| *t == LinuxNamespaceType::User) else {
+            return Ok(None);
+        };
+        let (read, write) = nix::unistd::pipe().ctx(|| "pipe")?;
+        // SAFETY: the runtime is single-threaded; the child only joins, reads two
+        // small files, writes to the pipe and exits.
+        match unsafe { nix::unistd::fork() }.ctx(|| "fork to read a user namespace's mappings")? {
+            nix::unistd::ForkResult::Child => {
+                drop(read);
+                let report = setns(userns, CloneFlags::CLONE_NEWUSER)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| Ok(format!("{} {}", root_in_map("uid_map")?, root_in_map("gid_map")?)));
+                let line = report.unwrap_or_else(|e| format!("error {e}"));
+                let _ = nix::unistd::write(&write, line.as_bytes());
+                // SAFETY: _exit skips the parent's atexit handlers and buffers.
+                unsafe { libc::_exit(0) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                drop(write);
+                let mut line = String::new();
+                let read_result = std::io::Read::read_to_string(&mut std::fs::File::from(read), &mut line);
+                let _ = nix::sys::wait::waitpid(child, None);
+                read_result.ctx(|| "read a user namespace's mappings")?;
+                let ids: Vec<u32> = line.split(' ').filter_map(|n| n.parse().ok()).collect();
+                match ids[..] {
+                    [uid, gid] => Ok(Some((uid, gid))),
+                    _ => Err(Error::invalid(format!(
+                        "joined user namespace: {}",
+                        line.trim_start_matches("error ")
+                    ))),
+                }
+            }
+        }
+    }
+
     /// Joins the user namespace, if one is given by path.
     pub fn join_user(&self) -> Result<()> {
         self.join_where(|t| t == LinuxNamespaceType::User)
@@ -116,6 +156,22 @@ impl NamespacePlan {
         }
         Ok(())
     }
+}
+
+/// The host ID of ID 0 in this process's user namespace, from /proc/self/`file`.
+fn root_in_map(file: &str) -> std::result::Result<u32, String> {
+    let text =
+        std::fs::read_to_string(format!("/proc/self/{file}")).map_err(|e| format!("read {file}: {e}"))?;
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<u32> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            match fields[..] {
+                [0, host, size] if size > 0 => Some(host),
+                _ => None,
+            }
+        })
+        .next()
+        .ok_or_else(|| format!("{file} maps no ID 0"))
 }
 
 /// Writes /proc/PID/uid_map and gid_map (as `containerID hostID size` lines) of a

@@ -270,6 +270,27 @@ fn user_namespace_applies_uid_and_gid_mappings() {
     assert_eq!(fields(&info["gid_map"]), ["0", "100000", "65536"]);
 }
 
+/// A user namespace joined by path comes without mappings in the config; what init
+/// opens as that namespace's root (the exec FIFO) must still belong to it, found from
+/// the namespace as runc does (run.bats "joining existing container namespaces").
+#[test]
+fn another_containers_user_namespace_is_joined_by_path() {
+    let mut first = Bundle::new();
+    first.user_namespace(100000, 65536);
+    first.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    first.probe(&["wait-signal"]);
+    let c = first.start();
+    c.wait_probe_ready();
+    let pid = c.pid().to_string();
+    let mut b = Bundle::new();
+    b.set_namespace("user", Some(&format!("/proc/{pid}/ns/user")));
+    let info = b.probe_info();
+    assert_eq!(info["namespaces"]["user"], ns_of(&pid, "user"));
+    assert_eq!((info["uid"].as_u64(), info["gid"].as_u64()), (Some(0), Some(0)));
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&first, &c.id);
+}
+
 #[test]
 fn time_namespace_applies_offsets() {
     let mut b = Bundle::new();
