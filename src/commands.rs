@@ -411,7 +411,7 @@ fn events(root: &Path, args: &EventsArgs) -> Result<i32> {
         matches!(st.status(&dir.path), Status::Created | Status::Running | Status::Paused)
     };
     if !live(&st) {
-        return Err(Error::WrongState(format!("container {} is not running", args.id)));
+        return Err(Error::WrongState(format!("events {}: container not running", args.id)));
     }
     let cgroup = crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs)?;
     // In runc's key order (type, id, data), which tools match line by line

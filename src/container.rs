@@ -395,9 +395,10 @@ pub fn signal(dir: &StateDir, state: &ContainerState, sig: i32, all: bool) -> Re
         }
         return Ok(());
     }
-    // containerd recognises runc's wording for this case.
+    // containerd matches runc's words "container not running" for this case.
     let init = state.init.filter(|_| matches!(status, Status::Created | Status::Running | Status::Paused));
-    let init = init.ok_or_else(|| Error::WrongState(format!("container {} not running", state.id)))?;
+    let init =
+        init.ok_or_else(|| Error::WrongState(format!("signal {}: container not running", state.id)))?;
     // Signal 0 checks that init is alive, as kill(2) does.
     pidfd_signal(init, sig).ctx(|| format!("send signal {sig} to init (pid {})", init.pid))
 }

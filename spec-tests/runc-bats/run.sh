@@ -21,10 +21,28 @@ out=$(mktemp -d /tmp/runc-bats.XXXXXX)
 chmod a+x "$out"
 ln -sf "$runtime" "$suite/runc"
 
+# Runs a command as a child subreaper that reaps every orphan at once, as systemd
+# does as PID 1 on a real host. Here PID 1 reaps orphans a second or more late, and
+# the suite's kill and delete tests see the killed processes as zombies still there.
+reaping() {
+	python3 -c '
+import ctypes, os, sys
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+main = os.fork()
+if main == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+while True:
+    pid, status = os.wait()
+    if pid == main:
+        sys.exit(os.waitstatus_to_exitcode(status))
+' "$@"
+}
+
 for file in "${files[@]}"; do
 	work=$out/${file%.bats}
 	mkdir -p "$work"
-	(cd "$suite" && TMPDIR=$work script -qec "timeout ${PER_FILE_TIMEOUT:-600} bats -t tests/integration/$file" /dev/null) \
+	(cd "$suite" && TMPDIR=$work reaping script -qec "timeout ${PER_FILE_TIMEOUT:-600} bats -t tests/integration/$file" /dev/null) \
 		>"$work.tap" 2>&1 </dev/null
 	# A container a test left behind: its state directory holds state.json.
 	for state in $(find "$work" -name state.json 2>/dev/null); do

@@ -267,7 +267,7 @@ fn kill_of_stopped_container_says_not_running() {
     let b = exiting_bundle(0);
     let c = b.start();
     c.wait_status("stopped");
-    c.kill("KILL").fails_mentioning(&["not running"]);
+    c.kill("KILL").fails_mentioning(&["container not running"]);
     c.delete(&[]).ok();
     assert_no_leftovers(&b, &c.id);
 }

@@ -138,7 +138,7 @@ fn signal_0_checks_that_the_container_is_alive() {
     assert_eq!(c.status(), "running");
     c.kill("KILL").ok();
     c.wait_status("stopped");
-    c.kill("0").fails_mentioning(&["not running"]);
+    c.kill("0").fails_mentioning(&["container not running"]);
 }
 
 #[test]
