@@ -400,6 +400,22 @@ fn masked_directory_is_empty() {
     assert_eq!(out["content"], json!([]));
 }
 
+/// runc masks every directory with one read-only tmpfs (mask.bats "directories share
+/// tmpfs"); each stays empty and read-only.
+#[test]
+fn masked_directories_share_one_read_only_tmpfs() {
+    let mut b = Bundle::new();
+    for dir in ["a", "b", "c"] {
+        b.write_rootfs_file(&format!("{dir}/secret"), "top secret");
+    }
+    b.config["linux"]["maskedPaths"] = json!(["/a", "/b", "/c"]);
+    b.shell("stat -c %d /a /b /c | uniq | wc -l; ls -A /a /b /c | grep -c secret; touch /c/x 2>&1; true");
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[..2], ["1", "0"], "one filesystem, nothing visible: {out:#?}");
+    assert!(lines[2].contains("Read-only file system"), "{out:#?}");
+}
+
 #[test]
 fn masked_path_that_does_not_exist_is_ignored() {
     let mut b = Bundle::new();

@@ -375,8 +375,10 @@ impl Cgroup {
             }
         }
         if let Some(s) = v1.iter().chain(&v2).find(|s| !placed.contains(s.field)) {
+            // runc's first words, which tools match ("invalid configuration").
+            let version = if v1.contains(s) { "" } else { " of cgroup v2" };
             return Err(Error::invalid(format!(
-                "linux.resources.{} needs the {} controller, which no cgroup hierarchy on this host provides",
+                "invalid configuration: linux.resources.{} needs the {} controller{version}, which no cgroup hierarchy on this host provides",
                 s.field, s.controller
             )));
         }

@@ -435,8 +435,9 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         // What follows goes through /proc/self/fd.
         crate::procfs::Procfs::open()?;
     }
+    let mut shared_tmpfs = None;
     for path in masked {
-        mask(&root, Path::new(path))?;
+        mask(&root, Path::new(path), &mut shared_tmpfs)?;
     }
     for path in readonly {
         make_readonly(&root, Path::new(path))?;
@@ -521,8 +522,10 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
 
 /// Hides a path: a directory under an empty read-only tmpfs, a file under /dev/null,
 /// after checking that /dev/null really is the null device (CVE-2025-31133: a
-/// container could otherwise plant something else there).
-fn mask(root: &OwnedFd, path: &Path) -> Result<()> {
+/// container could otherwise plant something else there). All directories share one
+/// tmpfs, as with runc (the first one's, bound onto the others): one superblock
+/// instead of one per path. Being read-only, it is read-only wherever it is bound.
+fn mask(root: &OwnedFd, path: &Path, shared_tmpfs: &mut Option<OwnedFd>) -> Result<()> {
     let target = match open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW, 0) {
         Err(nix::errno::Errno::ENOENT) => return Ok(()),
         r => r.ctx(|| format!("open masked path {}", path.display()))?,
@@ -530,7 +533,13 @@ fn mask(root: &OwnedFd, path: &Path) -> Result<()> {
     let st = nix::sys::stat::fstat(target.as_raw_fd()).ctx(|| format!("stat {}", path.display()))?;
     let step = || format!("mask {}", path.display());
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k")).ctx(step)
+        if let Some(tmpfs) = shared_tmpfs {
+            return mount(Some(&fd_path(tmpfs)), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE).ctx(step);
+        }
+        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k"))
+            .ctx(step)?;
+        *shared_tmpfs = Some(reopen(root, path).ctx(step)?);
+        Ok(())
     } else {
         let null = devices::open_verified_null(root)?;
         mount(Some(&fd_path(&null)), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE).ctx(step)
