@@ -62,7 +62,9 @@ impl ConsoleLink {
 /// master goes out over `socket`. Only init's pty becomes the container's
 /// /dev/console (`is_init`): an exec'd process gets its pty as stdio and changes
 /// nothing else in the container, as with runc.
-pub fn setup_in_container(socket: RawFd, is_init: bool) -> Result<()> {
+/// As runc does, the pty belongs to the process's user (devpts gave it root, with its
+/// group kept: tty) and takes `process.consoleSize` when given.
+pub fn setup_in_container(socket: RawFd, is_init: bool, process: &oci_spec::runtime::Process) -> Result<()> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx(|| "open /dev/ptmx")?;
     grantpt(&master).ctx(|| "grantpt")?;
     unlockpt(&master).ctx(|| "unlockpt")?;
@@ -79,6 +81,23 @@ pub fn setup_in_container(socket: RawFd, is_init: bool) -> Result<()> {
     drop(master);
     let slave = nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR, nix::sys::stat::Mode::empty())
         .ctx(|| format!("open {slave_path}"))?;
+    match nix::unistd::fchown(slave, Some(process.user().uid().into()), None) {
+        // As runc: a user or group the user namespace does not map, or a read-only
+        // /dev, leaves the pty as it is rather than failing.
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS) | Ok(()) => {}
+        Err(e) => return Err(Error::sys(format!("give {slave_path} to the process's user"), e)),
+    }
+    if let Some(size) = process.console_size() {
+        let size = libc::winsize {
+            ws_row: size.height() as u16,
+            ws_col: size.width() as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+        let r = unsafe { libc::ioctl(slave, libc::TIOCSWINSZ, &size) };
+        nix::errno::Errno::result(r).ctx(|| "set the console size")?;
+    }
     // SAFETY: TIOCSCTTY on the open slave; init is a session leader without a terminal.
     let r = unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) };
     nix::errno::Errno::result(r).ctx(|| "make the pty the controlling terminal")?;

@@ -61,7 +61,7 @@ fn cgroup_that_already_holds_processes_is_refused() {
     fs::write(dir.join("cgroup.procs"), squatter.pid().to_string()).unwrap();
     b.config["linux"]["cgroupsPath"] = json!(path);
     let (c, out) = b.try_create(&[]);
-    out.fails_mentioning(&["already holds processes"]);
+    out.fails_mentioning(&["container's cgroup is not empty", "already holds processes"]);
     assert!(process_alive(squatter.pid()), "the runtime killed a process it did not own");
     assert!(b.runtime(&["state", &c.id]).code != Some(0));
     drop(squatter);

@@ -137,3 +137,30 @@ fn exec_with_a_terminal_leaves_dev_console_to_init() {
     c.delete(&[]).ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+/// runc gives the pty to the process's user, keeping the group devpts gave it (tty,
+/// gid 5 in the config's devpts options), and applies `process.consoleSize`, for init
+/// and for `exec` (tty.bats "[tty owner] ({u,g}id != 0)" and "exec [tty consolesize]").
+#[test]
+fn the_pty_belongs_to_the_process_user_and_takes_the_console_size() {
+    let report = "stat -c %u:%g $(tty); stty size";
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 100});
+    b.config["process"]["consoleSize"] = json!({"height": 10, "width": 110});
+    b.args(&["sh", "-c", &format!("{report}; sleep 30")]);
+    let (c, master) = create_on_a_console(&b);
+    c.start().ok();
+    let process = b.test_dir().join("process.json");
+    let exec_process = json!({"terminal": true, "user": {"uid": 1001, "gid": 100}, "cwd": "/",
+        "consoleSize": {"height": 12, "width": 90}, "args": ["sh", "-c", report]});
+    std::fs::write(&process, exec_process.to_string()).unwrap();
+    let exec = c.exec(&["-t", "-p", &process.to_string_lossy()], &[]);
+    assert_eq!(exec.ok().stdout.replace('\r', ""), "1001:5\n12 90\n");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    let init = read_until_closed(master).replace('\r', "");
+    assert!(init.starts_with("1000:5\n10 110\n"), "init's terminal: {init:?}");
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}

@@ -209,15 +209,16 @@ impl Cgroup {
     pub fn check_adoptable(&self) -> Result<()> {
         for (_, dir) in self.dirs.iter().filter(|(_, d)| d.exists()) {
             if Freezer::find(std::slice::from_ref(dir)).is_some_and(|f| f.is_frozen()) {
+                // Both errors start with runc's words, which tools match.
                 return Err(Error::invalid(format!(
-                    "container's cgroup unexpectedly frozen (runc's words): {} is frozen, and a container started in it could not run; thaw it or use another cgroupsPath",
+                    "container's cgroup unexpectedly frozen: {} is frozen, and a container started in it could not run; thaw it or use another cgroupsPath",
                     dir.display()
                 )));
             }
             let occupied = pids_recursive(dir);
             if !occupied.is_empty() {
                 return Err(Error::invalid(format!(
-                    "cgroup {} already holds processes {occupied:?}: refusing to share it",
+                    "container's cgroup is not empty: {} already holds processes {occupied:?}; use another cgroupsPath",
                     dir.display()
                 )));
             }

@@ -144,7 +144,9 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     rootfs::enter(ctx.rootfs, ctx.no_pivot, plan.apart(LinuxNamespaceType::Mount))?;
     crate::logger::debug("init: in the rootfs");
     if let Some(socket) = ctx.console_socket {
-        crate::console::setup_in_container(socket, true)?;
+        let process =
+            ctx.spec.process().as_ref().ok_or_else(|| Error::invalid("config.json has no process"))?;
+        crate::console::setup_in_container(socket, true, process)?;
     }
     write_sysctls(ctx.spec)?;
     rootfs::finalize(ctx.spec)?;

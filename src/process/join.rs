@@ -173,7 +173,8 @@ fn enter_and_exec(
     // At the latest: an unprivileged parent has set the limits by now.
     super::become_undumpable()?;
     if let Some(socket) = join.console_socket {
-        crate::console::setup_in_container(socket, false)?;
+        let process = join.spec.process().as_ref().ok_or_else(|| Error::invalid("no process to exec"))?;
+        crate::console::setup_in_container(socket, false, process)?;
     }
     // Looked up now, inside the container's mount namespace.
     let mut program = Program::prepare(join.spec, join.preserve_fds, join.seccomp)?;
