@@ -275,7 +275,13 @@ fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci
             fields.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
         }
         crate::capabilities::drop_unknown(&mut process);
-        return serde_json::from_value(process).map_err(|e| parse(&e));
+        let mut process: oci_spec::runtime::Process =
+            serde_json::from_value(process).map_err(|e| parse(&e))?;
+        // runc: the config's execCPUAffinity holds for every exec that names none.
+        if process.exec_cpu_affinity().is_none() {
+            process.set_exec_cpu_affinity(base.exec_cpu_affinity().clone());
+        }
+        return Ok(process);
     }
     if args.command.is_empty() {
         return Err(Error::invalid("exec needs a command, or --process FILE"));

@@ -90,7 +90,8 @@ impl Bundle {
             check_sysctl(name, &namespaces)?;
         }
         self.check_lsm_labels(process)?;
-        self.check_unsupported(process)?;
+        self.check_unsupported()?;
+        crate::cpu_affinity::of(process)?;
         Self::check_priorities(process)?;
         crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
@@ -150,10 +151,9 @@ impl Bundle {
 
     /// Settings this runtime does not apply yet are refused by name: running the
     /// container without them would be weaker than what was asked for.
-    fn check_unsupported(&self, process: &oci_spec::runtime::Process) -> Result<()> {
+    fn check_unsupported(&self) -> Result<()> {
         let linux = self.spec.linux().as_ref();
         let present = [
-            ("process.execCPUAffinity", process.exec_cpu_affinity().is_some()),
             ("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some())),
             ("linux.memoryPolicy", linux.is_some_and(|l| l.memory_policy().is_some())),
             (

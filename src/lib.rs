@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod console;
 pub mod container;
+pub mod cpu_affinity;
 pub mod error;
 pub mod fd_passing;
 pub mod features;

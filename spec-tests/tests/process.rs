@@ -519,3 +519,67 @@ fn an_empty_home_is_replaced_and_each_variable_set_once_as_runc_does() {
     lines.sort();
     assert_eq!(lines, ["HOME=/root", "ONE=three", "PATH=/bin"], "{out:#?}");
 }
+
+/// A runtime started on fewer CPUs than the host has (`taskset`, a service's
+/// CPUAffinity=): the wrapper the test runs the runtime through.
+fn on_first_cpu_only(b: &mut Bundle) -> String {
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap().trim().to_string();
+    assert_ne!(online, "0", "this test needs two CPUs or more");
+    let wrapper = b.test_dir().join("taskset-runtime");
+    fs::write(&wrapper, format!("#!/bin/sh\nexec taskset -c 0 {} \"$@\"\n", b.runtime.display())).unwrap();
+    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    b.runtime = wrapper;
+    online
+}
+
+fn cpus_allowed(status: &str) -> &str {
+    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or_default().trim()
+}
+
+/// runc resets the CPU affinity of the container's processes to what their cgroup
+/// allows, so a runtime restricted to one CPU does not restrict the container
+/// (cpu_affinity.bats "CPU affinity should reset", for run and exec).
+#[test]
+fn the_runtimes_own_cpu_affinity_does_not_pass_to_the_container() {
+    let mut b = Bundle::new();
+    let online = on_first_cpu_only(&mut b);
+    b.args(&["sh", "-c", "grep Cpus_allowed_list /proc/self/status; sleep 30"]);
+    let c = b.start();
+    let exec = c.exec(&[], &["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert_eq!(cpus_allowed(&exec.ok().stdout), online);
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    assert_eq!(cpus_allowed(&c.stdout()), online);
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// `process.execCPUAffinity.final` (runtime-spec 1.3): the exec'd program runs on
+/// those CPUs; from config.json it holds for every exec whose process names none.
+#[test]
+fn exec_cpu_affinity_final_places_the_execd_program() {
+    let mut b = Bundle::new();
+    b.config["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"});
+    b.args(&["sleep", "30"]);
+    let c = b.start();
+    let exec = c.exec(&[], &["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert_eq!(cpus_allowed(&exec.ok().stdout), "1");
+    let process = b.test_dir().join("process.json");
+    let own = json!({"cwd": "/", "args": ["grep", "Cpus_allowed_list", "/proc/self/status"],
+        "execCPUAffinity": {"final": "0-1"}});
+    fs::write(&process, own.to_string()).unwrap();
+    let exec = c.exec(&["-p", &process.to_string_lossy()], &[]);
+    assert_eq!(cpus_allowed(&exec.ok().stdout), "0-1");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn a_bad_cpu_list_is_refused_naming_the_field() {
+    let mut b = Bundle::new();
+    b.config["process"]["execCPUAffinity"] = json!({"final": "3-1"});
+    let (_, out) = b.try_create(&[]);
+    out.fails_mentioning(&["process.execCPUAffinity.final", "3-1"]);
+}

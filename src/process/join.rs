@@ -47,6 +47,8 @@ pub fn spawn(join: &Join) -> Result<i32> {
     let namespaces = open_namespaces(join.init)?;
     let root = open_root_if_mount_ns_shared(join.init, &namespaces)?;
     let (parent, child) = sync::pair()?;
+    let process = join.spec.process().as_ref().ok_or_else(|| Error::invalid("no process to exec"))?;
+    crate::cpu_affinity::enter_initial(process)?;
     // The process is a grandchild; it must come back to us when its parent exits.
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     // SAFETY: the runtime is single-threaded; the child only runs our own code.
@@ -73,6 +75,7 @@ pub fn spawn(join: &Join) -> Result<i32> {
                 std::fs::write(&procs, pid.to_string()).ctx(|| format!("join {}", procs.display()))?;
             }
             super::apply_limits(pid, join.spec)?;
+            crate::cpu_affinity::settle(pid, process)?;
             parent.send(&Message::Go)?;
             // Closed by the exec (close-on-exec): success. A message: the failure, or
             // first the notify fd for a seccomp listener.

@@ -83,6 +83,8 @@ fn release(
         if init_joins_v1 { "by init itself" } else { "by the parent" }
     ));
     apply_limits(pid, ctx.spec)?;
+    // Before init forks again: its children inherit the reset.
+    crate::cpu_affinity::reset(pid);
     if single {
         if plan.creates(LinuxNamespaceType::User) {
             write_id_maps(pid, ctx)?;
