@@ -242,19 +242,19 @@ pub struct UpdateArgs {
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
     /// Memory limit (bytes, or with a k/m/g suffix)
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit (-1 for no limit)
     #[arg(long, allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Memory soft limit
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Kernel memory limit (ignored by kernels without one)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
     /// Kernel TCP buffer limit (cgroup v1)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub kernel_memory_tcp: Option<String>,
     /// Block IO weight (10..1000)
     #[arg(long)]
@@ -269,7 +269,7 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub cpu_burst: Option<u64>,
     /// Run at SCHED_IDLE weight: 1, or 0 for normal
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpu_idle: Option<i64>,
     /// CPU shares (relative weight)
     #[arg(long)]

@@ -274,7 +274,7 @@ fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci
         if let Some(fields) = process.as_object_mut() {
             fields.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
         }
-        crate::capabilities::drop_unknown(&mut process);
+        crate::config::mend_process(&mut process);
         let mut process: oci_spec::runtime::Process =
             serde_json::from_value(process).map_err(|e| parse(&e))?;
         // runc: the config's execCPUAffinity holds for every exec that names none.

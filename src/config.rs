@@ -217,18 +217,36 @@ impl Bundle {
     }
 }
 
-/// config.json's text as oci-spec's `Spec`. Capability names this runtime does not
-/// know are dropped with a warning (`capabilities::drop_unknown`); that costs a second
-/// parse only for a config that has them.
+/// config.json's text as oci-spec's `Spec`. What oci-spec cannot read but runc takes
+/// is mended first (`mend_process`); that costs a second parse only for a config
+/// that needs it.
 pub fn parse_spec(data: &[u8]) -> std::result::Result<Spec, String> {
     serde_json::from_slice(data).or_else(|e: serde_json::Error| {
         let mut config: serde_json::Value = serde_json::from_slice(data).map_err(|_| e.to_string())?;
-        let dropped = config.get_mut("process").is_some_and(crate::capabilities::drop_unknown);
-        if !dropped {
+        if !config.get_mut("process").is_some_and(mend_process) {
             return Err(e.to_string());
         }
         serde_json::from_value(config).map_err(|e| e.to_string())
     })
+}
+
+/// Mends a process object (config.json's, or exec's process.json) where oci-spec
+/// cannot read what the spec and runc take; returns whether anything changed.
+/// - capability names this runtime does not know: dropped with a warning;
+/// - two scheduler flags oci-spec 0.10 spells otherwise than the spec does.
+pub fn mend_process(process: &mut serde_json::Value) -> bool {
+    let mut renamed = false;
+    let flags = process.pointer_mut("/scheduler/flags").and_then(|f| f.as_array_mut());
+    for flag in flags.into_iter().flatten() {
+        let oci_spec_name = match flag.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *flag = oci_spec_name.into();
+        renamed = true;
+    }
+    crate::capabilities::drop_unknown(process) | renamed
 }
 
 /// Every mount destination as a path in the container, in one form for the later

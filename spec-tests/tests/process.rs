@@ -385,6 +385,19 @@ fn scheduler_nice_value_is_applied() {
     assert_eq!(sched["nice"], 5, "{sched}");
 }
 
+/// The spec's flag names (`SCHED_FLAG_RESET_ON_FORK`), which runc takes and
+/// oci-spec 0.10 spells otherwise (scheduler.bats "scheduler is applied"). Reset on
+/// fork shows in a child: it starts at nice 0, not its parent's negative nice.
+#[test]
+fn scheduler_flags_are_read_by_the_specs_names() {
+    let mut b = Bundle::new();
+    b.config["process"]["scheduler"] =
+        json!({"policy": "SCHED_BATCH", "nice": -5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]});
+    // `; true` keeps sh from exec'ing cut itself: cut is its child.
+    b.shell("cut -d' ' -f19 /proc/$$/stat; cut -d' ' -f19 /proc/self/stat; true");
+    assert_eq!(b.run_ok().stdout, "-5\n0\n");
+}
+
 #[test]
 fn scheduler_the_kernel_refuses_fails_start_naming_it() {
     // SCHED_FIFO takes priorities 1 to 99.
