@@ -580,3 +580,24 @@ fn proc_bound_from_the_host_is_accepted_with_the_hosts_pid_namespace() {
     out.fails_mentioning(&["/proc must be a proc mount"]);
     assert_no_leftovers(&b, &c.id);
 }
+
+/// `--no-pivot` leaves the host's tree below the chroot. Were a whole host procfs
+/// left there, a process of the container could mount a fresh procfs in a namespace
+/// of its own, one that shows what the masks hide (runc's no_pivot.bats): the
+/// kernel allows that only while a whole, uncovered procfs is in the namespace.
+#[test]
+fn no_pivot_leaves_no_host_procfs_to_mount_a_bare_proc_from() {
+    let mut b = Bundle::new();
+    for set in ["bounding", "permitted", "effective"] {
+        b.config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SETFCAP"));
+    }
+    b.shell("unshare -mrpf sh -c 'mount -t proc none /proc && echo mounted' 2>&1; true");
+    let (c, out) = b.run(&["--no-pivot"]);
+    out.ok();
+    assert!(!out.stdout.contains("mounted"), "{out:#?}");
+    assert!(
+        out.stdout.contains("Operation not permitted") || out.stdout.contains("ermission denied"),
+        "{out:#?}"
+    );
+    assert_no_leftovers(&b, &c.id);
+}

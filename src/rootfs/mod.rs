@@ -22,7 +22,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{Mount, Spec};
 use safe_path::{create_in_root, fd_path, open_in_root, Leaf};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const NONE: Option<&str> = None;
 
@@ -387,6 +387,7 @@ pub fn enter(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
         nix::unistd::chdir(rootfs).ctx(|| format!("chdir to {}", rootfs.display()))?;
         nix::unistd::chroot(".").ctx(|| "chroot into rootfs")?;
     } else if no_pivot {
+        hide_host_pseudo_filesystems(rootfs)?;
         nix::unistd::chdir(rootfs).ctx(|| format!("chdir to {}", rootfs.display()))?;
         mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).ctx(|| "move rootfs onto /")?;
         nix::unistd::chroot(".").ctx(|| "chroot into rootfs")?;
@@ -499,22 +500,71 @@ pub fn root_propagation(spec: &Spec) -> Result<MsFlags> {
 /// pivot_root refuses a new root whose parent mount is shared (with rshared
 /// propagation it would be): make just that mount private, as runc does.
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let parent = mount_table()?
+        .into_iter()
+        .filter(|m| rootfs.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.as_os_str().len());
+    if let Some(parent) = parent {
+        if parent.optional.contains("shared:") {
+            mount(NONE, &parent.mount_point, NONE, MsFlags::MS_PRIVATE, NONE)
+                .ctx(|| format!("make {} private", parent.mount_point.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of /proc/self/mountinfo, the fields used here.
+struct MountLine {
+    /// The path inside its filesystem that is mounted ("/" for a whole one).
+    root: String,
+    mount_point: PathBuf,
+    /// Propagation tags ("shared:N", "master:N").
+    optional: String,
+    fs_type: String,
+}
+
+fn mount_table() -> Result<Vec<MountLine>> {
     let info =
         crate::small_file::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
-    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - ...
-    let parent = info
+    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+    Ok(info
         .lines()
         .filter_map(|line| {
-            let (left, _) = line.split_once(" - ")?;
+            let (left, right) = line.split_once(" - ")?;
             let fields: Vec<&str> = left.split(' ').collect();
-            let mount_point = Path::new(fields.get(4)?);
-            rootfs.starts_with(mount_point).then(|| (mount_point.to_path_buf(), fields[6..].join(" ")))
+            Some(MountLine {
+                root: fields.get(3)?.to_string(),
+                mount_point: PathBuf::from(fields.get(4)?),
+                optional: fields.get(6..).map(|f| f.join(" ")).unwrap_or_default(),
+                fs_type: right.split(' ').next()?.to_string(),
+            })
         })
-        .max_by_key(|(mp, _)| mp.as_os_str().len());
-    if let Some((mount_point, optional)) = parent {
-        if optional.contains("shared:") {
-            mount(NONE, &mount_point, NONE, MsFlags::MS_PRIVATE, NONE)
-                .ctx(|| format!("make {} private", mount_point.display()))?;
+        .collect())
+}
+
+/// `--no-pivot` leaves the host's tree in the container's mount namespace, below the
+/// chroot, and the kernel lets a process mount a new procfs or sysfs (one that shows
+/// what the container's masks hide) while any whole, uncovered one is in the
+/// namespace. So, as runc does, the whole proc and sysfs mounts outside the rootfs
+/// are detached first (the namespace is the container's: the host keeps its own), or
+/// covered with a tmpfs where detaching is not allowed.
+fn hide_host_pseudo_filesystems(rootfs: &Path) -> Result<()> {
+    let table = mount_table()?;
+    let exposed = table.iter().rev().filter(|m| {
+        m.root == "/" && matches!(m.fs_type.as_str(), "proc" | "sysfs") && !m.mount_point.starts_with(rootfs)
+    });
+    for m in exposed {
+        let step = || format!("hide the host's {} at {} (--no-pivot)", m.fs_type, m.mount_point.display());
+        match mount(NONE, &m.mount_point, NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE) {
+            // Under a mount already detached.
+            Err(nix::errno::Errno::ENOENT) => continue,
+            r => r.ctx(step)?,
+        }
+        match umount2(&m.mount_point, MntFlags::MNT_DETACH) {
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM) => {
+                mount(Some("tmpfs"), &m.mount_point, Some("tmpfs"), MsFlags::empty(), NONE).ctx(step)?
+            }
+            r => r.ctx(step)?,
         }
     }
     Ok(())
