@@ -159,6 +159,9 @@ pub struct CreateArgs {
     /// Write the init process's PID to this file
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the init process
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
     /// Use MS_MOVE and chroot instead of pivot_root (for a ramfs root)
     #[arg(long)]
     pub no_pivot: bool,
@@ -188,6 +191,9 @@ pub struct ExecArgs {
     /// Write the process's PID to this file
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
     /// Working directory inside the container
     #[arg(long)]
     pub cwd: Option<PathBuf>,

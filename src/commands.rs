@@ -248,12 +248,13 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
         preserve_fds: args.preserve_fds,
         state: st.to_spec_json(crate::state::Status::Running),
     })?;
-    if let Some(pid_file) = &args.pid_file {
-        if let Err(e) = container::write_pid_file(pid_file, pid) {
-            // Its caller cannot learn its PID: as runc, it does not keep running.
-            crate::process::kill_and_reap(pid);
-            return Err(e);
-        }
+    let told = args.pid_file.as_deref().map_or(Ok(()), |file| container::write_pid_file(file, pid));
+    let told =
+        told.and_then(|()| args.pidfd_socket.as_deref().map_or(Ok(()), |s| container::send_pidfd(s, pid)));
+    if let Err(e) = told {
+        // Its caller cannot learn of it: as runc, it does not keep running.
+        crate::process::kill_and_reap(pid);
+        return Err(e);
     }
     if args.detach {
         return Ok(0);

@@ -231,9 +231,22 @@ fn build(
     if let Some(pid_file) = &args.pid_file {
         write_pid_file(pid_file, pid)?;
     }
+    if let Some(socket) = &args.pidfd_socket {
+        send_pidfd(socket, pid)?;
+    }
     parent.send(&sync::Message::CreateDone)?;
     parent.expect("Detached", |m| matches!(m, sync::Message::Detached))?;
     Ok(master)
+}
+
+/// `--pidfd-socket`: a pidfd of the process, sent (SCM_RIGHTS) on a connection to the
+/// caller's Unix socket, as runc does: the caller can then signal or wait for the
+/// process without the PID-reuse race.
+pub fn send_pidfd(socket: &Path, pid: i32) -> Result<()> {
+    let step = || format!("send a pidfd to --pidfd-socket {}", socket.display());
+    let pidfd = hooks::pidfd_open(pid).ctx(step)?;
+    let conn = std::os::unix::net::UnixStream::connect(socket).ctx(step)?;
+    crate::fd_passing::send_fd(conn.as_raw_fd(), b"pidfd", pidfd.as_raw_fd(), "a pidfd over --pidfd-socket")
 }
 
 /// Written to a temporary name and renamed, so a reader never sees a partial PID.

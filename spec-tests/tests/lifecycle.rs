@@ -399,3 +399,42 @@ fn state_and_list_answer_while_create_is_still_running() {
     b.runtime(&["delete", "--force", &id]).ok();
     assert_no_leftovers(&b, &id);
 }
+
+/// runc's `--pidfd-socket` (create, run, exec): a pidfd of the process arrives on the
+/// caller's socket, and signals sent through it reach that process only
+/// (pidfd-socket.bats).
+#[test]
+fn pidfd_socket_receives_a_pidfd_of_init_and_of_an_execd_process() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixListener;
+    let kill_through = |listener: &UnixListener| {
+        let (conn, _) = listener.accept().expect("the runtime connects to --pidfd-socket");
+        let (_, pidfd) = receive_with_fd(conn.as_raw_fd());
+        // SAFETY: pidfd_send_signal on a pidfd we own, with a null siginfo.
+        let r = unsafe {
+            libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0usize, 0u32)
+        };
+        assert_eq!(r, 0, "pidfd_send_signal: {}", std::io::Error::last_os_error());
+    };
+    let mut b = Bundle::new();
+    b.args(&["sleep", "30"]);
+    let socket = b.test_dir().join("pidfd.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let socket = socket.to_string_lossy().into_owned();
+    let (c, created) = b.try_create(&["--pidfd-socket", &socket]);
+    created.ok();
+    kill_through(&listener);
+    c.wait_status("stopped");
+    c.delete(&[]).ok();
+
+    let c = b.start();
+    let pid_file = b.test_dir().join("exec.pid");
+    let pid_file = pid_file.to_string_lossy().into_owned();
+    c.exec(&["-d", "--pid-file", &pid_file, "--pidfd-socket", &socket], &["sleep", "30"]).ok();
+    let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    kill_through(&listener);
+    wait_until("the exec'd process to die", || !process_alive(exec_pid));
+    assert_eq!(c.state()["status"], "running", "only the exec'd process got the signal");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
