@@ -194,6 +194,9 @@ pub struct ExecArgs {
     /// Unix socket that receives a pidfd of the process
     #[arg(long)]
     pub pidfd_socket: Option<PathBuf>,
+    /// Join a sub-cgroup of the container's: [CONTROLLER[,CONTROLLER...]:]PATH (repeatable)
+    #[arg(long)]
+    pub cgroup: Vec<String>,
     /// Working directory inside the container
     #[arg(long)]
     pub cwd: Option<PathBuf>,

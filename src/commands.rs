@@ -238,12 +238,16 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
             .ctx(|| "block signals")?;
     }
+    let cgroup_dirs = match args.cgroup.is_empty() {
+        true => st.cgroup_dirs.clone(),
+        false => crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs)?.exec_dirs(&args.cgroup)?,
+    };
     let console = ConsoleLink::new(terminal, args.console_socket.as_deref(), !args.detach)?;
     let pid = crate::process::join::spawn(&crate::process::join::Join {
         init,
         spec: &bundle.spec,
         seccomp: seccomp.as_ref(),
-        cgroup_dirs: &st.cgroup_dirs,
+        cgroup_dirs: &cgroup_dirs,
         console_socket: console.as_ref().map(ConsoleLink::init_end),
         preserve_fds: args.preserve_fds,
         state: st.to_spec_json(crate::state::Status::Running),

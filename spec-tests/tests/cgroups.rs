@@ -684,3 +684,32 @@ fn docker_zero_values_mean_unset_at_create_and_update() {
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+/// runc's `exec --cgroup [CONTROLLER[,...]:]PATH`: the process joins a sub-cgroup of
+/// the container's, for the controllers named (all without); PATH may not leave the
+/// container's cgroup (exec.bats "runc exec --cgroup sub-cgroups").
+#[test]
+fn exec_cgroup_joins_a_sub_cgroup_of_the_containers() {
+    let b = waiting();
+    let c = b.start();
+    c.wait_probe_ready();
+    c.exec(&["--cgroup", ".."], &["true"]).fails_mentioning(&[".. is not a sub cgroup path"]);
+    c.exec(&["--cgroup", "whaaat:/"], &["true"]).fails_mentioning(&["unknown controller"]);
+    c.exec(&["--cgroup", "nonexistent"], &["true"])
+        .fails_mentioning(&["adding pid", "/nonexistent/cgroup.procs"]);
+    let sub = memory_dir(&c.id).join("sub");
+    fs::create_dir(&sub).unwrap();
+    let out = c.exec(&["--cgroup", "memory:sub"], &["cat", "/proc/self/cgroup"]);
+    let lines = out.ok().stdout.clone();
+    let memory_line = lines
+        .lines()
+        .find(|l| if cgroup_v2_only() { l.starts_with("0::") } else { l.split(':').nth(1) == Some("memory") })
+        .unwrap_or_default();
+    assert!(memory_line.ends_with("/sub"), "{lines}");
+    if !cgroup_v2_only() {
+        let pids_line = lines.lines().find(|l| l.split(':').nth(1) == Some("pids")).unwrap_or_default();
+        assert!(!pids_line.ends_with("/sub"), "the other controllers stay in the container's: {lines}");
+    }
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}

@@ -331,6 +331,51 @@ impl Cgroup {
     }
 
     /// The container's cgroup from the directories its state recorded.
+    /// The directories an `exec --cgroup [CONTROLLER[,CONTROLLER...]:]PATH` process
+    /// joins (runc's flag): PATH below the container's directory, for the hierarchies
+    /// of the controllers named, or for all without a controller; the container's own
+    /// directories elsewhere. PATH must stay below the container's cgroup.
+    pub fn exec_dirs(&self, requests: &[String]) -> Result<Vec<PathBuf>> {
+        let mut all: Option<PathBuf> = None;
+        let mut by_controller: Vec<(String, PathBuf)> = Vec::new();
+        for request in requests {
+            let (controllers, path) = match request.split_once(':') {
+                Some((c, p)) => (Some(c), p),
+                None => (None, request.as_str()),
+            };
+            let sub = Path::new(path.trim_start_matches('/'));
+            if sub.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                // runc's words, path unquoted as runc's tests match them.
+                return Err(Error::invalid(format!("exec --cgroup: {path} is not a sub cgroup path")));
+            }
+            match controllers {
+                None => all = Some(sub.to_path_buf()),
+                Some(list) => {
+                    for c in list.split(',') {
+                        if !self.dirs.iter().any(|(h, _)| h.has(c)) {
+                            return Err(Error::invalid(format!(
+                                "exec --cgroup: unknown controller {}",
+                                crate::error::quoted(c)
+                            )));
+                        }
+                        by_controller.push((c.to_string(), sub.to_path_buf()));
+                    }
+                }
+            }
+        }
+        Ok(self
+            .dirs
+            .iter()
+            .map(|(h, dir)| {
+                let named = by_controller.iter().find(|(c, _)| h.has(c)).map(|(_, sub)| sub);
+                match named.or(all.as_ref()) {
+                    Some(sub) => dir.join(sub),
+                    None => dir.clone(),
+                }
+            })
+            .collect())
+    }
+
     pub fn from_dirs(dirs: &[PathBuf]) -> Result<Self> {
         let hierarchies = hierarchies()?;
         let dirs = dirs

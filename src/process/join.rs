@@ -72,7 +72,9 @@ pub fn spawn(join: &Join) -> Result<i32> {
             nix::sys::wait::waitpid(intermediate, None).ctx(|| "wait for intermediate child")?;
             for dir in join.cgroup_dirs {
                 let procs = dir.join("cgroup.procs");
-                std::fs::write(&procs, pid.to_string()).ctx(|| format!("join {}", procs.display()))?;
+                // runc's words, which its tests match.
+                std::fs::write(&procs, pid.to_string())
+                    .ctx(|| format!("adding pid {pid} to cgroups: write {}", procs.display()))?;
             }
             super::apply_limits(pid, join.spec)?;
             crate::cpu_affinity::settle(pid, process)?;
