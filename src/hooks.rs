@@ -46,6 +46,17 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // A hook gets its stdio and nothing else, as runc's do: not the runtime's own
+    // descriptors, nor what the runtime's caller left open (a startContainer hook is
+    // the image's program). Marked close-on-exec, not closed: the spawn's own error
+    // pipe must survive until the exec.
+    // SAFETY: close_range is async-signal-safe, and nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     let deadline = hook
         .timeout()

@@ -393,3 +393,27 @@ fn a_hook_with_a_relative_path_is_refused_and_never_run_from_the_callers_cwd() {
         assert_no_leftovers(&b, &c.id);
     }
 }
+
+/// A hook gets its stdio and nothing more, as runc's hooks do: not the runtime's own
+/// descriptors, nor what the runtime's caller left open. A startContainer hook is a
+/// program of the image, run in the container: a host descriptor there would be a way
+/// out (seccomp-notify.bats "startContainer hook" counts them).
+#[test]
+fn hooks_get_their_stdio_and_no_other_descriptor() {
+    let mut b = Bundle::new();
+    let shared = b.share();
+    // The caller leaves a host file open in the runtime, as a careless engine might.
+    let wrapper = b.test_dir().join("leaky-caller");
+    fs::write(&wrapper, format!("#!/bin/sh\nexec 7</etc/hostname\nexec {} \"$@\"\n", b.runtime.display()))
+        .unwrap();
+    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    b.runtime = wrapper;
+    let count = |dir: &str, kind: &str| format!("ls /proc/self/fd | wc -l > {dir}/{kind}");
+    b.hook("startContainer", &count("/shared", "startContainer"));
+    b.hook("prestart", &count(&shared.to_string_lossy(), "prestart"));
+    b.args(&["true"]).run_ok();
+    for kind in ["startContainer", "prestart"] {
+        // 0, 1, 2, and the directory ls reads.
+        assert_eq!(fs::read_to_string(shared.join(kind)).unwrap().trim(), "4", "{kind}");
+    }
+}

@@ -255,7 +255,14 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
 /// notifications would have nobody to answer them), and the path must be absolute
 /// (it is reached from the runtime's cwd, not the container's).
 fn listener(profile: &LinuxSeccomp) -> Result<Option<Listener>> {
-    let notifies = profile.syscalls().iter().flatten().any(|s| s.action() == Action::ScmpActNotify);
+    let notifying = || profile.syscalls().iter().flatten().filter(|s| s.action() == Action::ScmpActNotify);
+    // The runtime writes to its sync socket and the exec FIFO after the filter is in:
+    // a notified write would wait on a listener that is waiting on the runtime.
+    // Refused in runc's words.
+    if notifying().any(|s| s.names().iter().any(|n| n == "write")) {
+        return Err(Error::invalid("linux.seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall"));
+    }
+    let notifies = notifying().next().is_some();
     match (profile.listener_path(), notifies) {
         (None, false) => Ok(None),
         (None, true) => Err(Error::invalid("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath")),
@@ -538,7 +545,10 @@ pub fn pass_to_listener(
     });
     let path = listener.path.display();
     let socket = std::os::unix::net::UnixStream::connect(&listener.path)
-        .map_err(|e| Error::invalid(format!("connect to the seccomp listener {path}: {e}")))?;
+        // runc's first words, which tools match.
+        .map_err(|e| {
+            Error::invalid(format!("failed to connect with seccomp agent (the seccomp listener {path}): {e}"))
+        })?;
     let what = format!("the seccomp notify fd to {path}");
     crate::fd_passing::send_fd(
         socket.as_raw_fd(),
