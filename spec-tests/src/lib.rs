@@ -842,6 +842,12 @@ impl HostMount {
         host_mount_with("tmpfs", &self.0, "tmpfs", libc::MS_REMOUNT, options);
     }
 
+    /// Makes this mount (not its filesystem) read-only and noexec, as an admin's
+    /// `mount -o remount,bind,ro,noexec` does.
+    pub fn make_read_only_noexec(&self) {
+        host_mount("none", &self.0, "", libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOEXEC);
+    }
+
     /// Bind-mounts `dir` onto itself with shared propagation, like `/` on a
     /// systemd host, so that host mount events below it reach containers.
     pub fn shared_bind(dir: &Path) -> Self {

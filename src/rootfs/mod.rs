@@ -252,14 +252,30 @@ fn finish_bind(
     step: &dyn Fn(&str) -> String,
 ) -> Result<()> {
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-    if extra.is_empty() && !opts.has_after_mount_steps() {
+    if extra.is_empty() && opts.cleared.is_empty() && !opts.has_after_mount_steps() {
         return Ok(());
     }
     let target = reopen(root, dest).ctx(|| step("reopen"))?;
-    if !extra.is_empty() {
-        remount(&target, extra | MsFlags::MS_BIND).ctx(|| step("remount with options"))?;
+    if !extra.is_empty() || !opts.cleared.is_empty() {
+        remount_bind(&target, extra, opts.cleared).ctx(|| step("remount with options"))?;
     }
     finish_mount(&target, opts).ctx(|| step("set propagation or attributes"))
+}
+
+/// A bind mount's options as mount(8) applies them (and runc since 1.2): the flags its
+/// source has are kept unless the options clear them by name, and the options' own
+/// are added. A bind of a read-only host mount with only `nosuid` stays read-only.
+/// Clearing a flag the kernel locks (a source from a more privileged namespace) fails
+/// instead of being quietly kept.
+fn remount_bind(target: &OwnedFd, set: MsFlags, cleared: MsFlags) -> nix::Result<()> {
+    let mut inherited = statvfs_flags(target)?;
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+    if (set | cleared).intersects(atime) {
+        // One atime mode: the options' replaces the source's.
+        inherited.remove(atime);
+    }
+    let flags = (inherited - cleared) | set | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    mount(NONE, &fd_path(target), NONE, flags, NONE)
 }
 
 /// Remounts keeping the flags the kernel locks on a mount inherited from a more
@@ -288,7 +304,11 @@ fn statvfs_flags(fd: &OwnedFd) -> nix::Result<MsFlags> {
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
         (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
     ];
-    Ok(pairs.iter().filter(|(s, _)| f.contains(*s)).fold(MsFlags::empty(), |acc, (_, m)| acc | *m))
+    let flags = pairs.iter().filter(|(s, _)| f.contains(*s)).fold(MsFlags::empty(), |acc, (_, m)| acc | *m);
+    // ST_NOSYMFOLLOW (Linux 5.10), which nix does not name.
+    const ST_NOSYMFOLLOW: u64 = 0x2000;
+    let nosymfollow = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+    Ok(if f.bits() as u64 & ST_NOSYMFOLLOW != 0 { flags | nosymfollow } else { flags })
 }
 
 /// Propagation flags and the recursive (`r*`) attributes, after the mount exists.

@@ -84,6 +84,9 @@ pub const OPTION_NAMES: [&str; 60] = [
 pub struct MountOptions {
     /// Flags for mount(2).
     pub flags: MsFlags,
+    /// Flags the options clear by name (`rw`, `suid`, `dev`, `exec`, ...): a bind
+    /// mount keeps its source's other flags, as mount(8) does.
+    pub cleared: MsFlags,
     /// Propagation changes, applied one by one after the mount.
     pub propagation: Vec<MsFlags>,
     /// mount_setattr(2) attributes to set and clear on the whole tree.
@@ -99,6 +102,7 @@ impl MountOptions {
     pub fn parse(options: &[String]) -> Self {
         let mut o = MountOptions {
             flags: MsFlags::empty(),
+            cleared: MsFlags::empty(),
             propagation: Vec::new(),
             rec_set: 0,
             rec_clear: 0,
@@ -109,8 +113,10 @@ impl MountOptions {
             if let Some((set, flag)) = flag_option(opt) {
                 if set {
                     o.flags.insert(flag);
+                    o.cleared.remove(flag);
                 } else {
                     o.flags.remove(flag);
+                    o.cleared.insert(flag);
                 }
             } else if let Some(p) = propagation_option(opt) {
                 o.propagation.push(p);
