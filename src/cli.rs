@@ -281,7 +281,7 @@ pub struct UpdateArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub cpu_idle: Option<i64>,
     /// CPU shares (relative weight)
-    #[arg(long)]
+    #[arg(long, alias = "cpu-share")]
     pub cpu_shares: Option<u64>,
     /// CPU CFS quota in microseconds (-1 for none)
     #[arg(long, allow_hyphen_values = true)]

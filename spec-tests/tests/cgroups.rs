@@ -180,6 +180,11 @@ fn update_flags_change_the_limits_of_a_running_container() {
     } else {
         assert_eq!(read_cgroup("cpu", &c.id, "cpu.cfs_quota_us"), "50000");
     }
+    // runc's own spelling of the flag.
+    c.cmd("update", &["--cpu-share", "512"]).ok();
+    if !cgroup_v2_only() {
+        assert_eq!(read_cgroup("cpu", &c.id, "cpu.shares"), "512");
+    }
     // -1 is "unlimited" as a value, not a flag (runc's update.bats gives it so).
     c.cmd("update", &["--memory-swap", "-1", "--memory", "-1"]).ok();
     let memory = read_cgroup("memory", &c.id, pick("memory.limit_in_bytes", "memory.max"));

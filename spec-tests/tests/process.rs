@@ -398,6 +398,18 @@ fn scheduler_flags_are_read_by_the_specs_names() {
     assert_eq!(b.run_ok().stdout, "-5\n0\n");
 }
 
+/// A deadline scheduler cannot be admitted in a cgroup with restricted CPUs, and the
+/// kernel says only EPERM; runc says why, in words tools match (scheduler.bats).
+#[test]
+fn a_deadline_scheduler_with_restricted_cpus_is_refused_saying_why() {
+    let mut b = Bundle::new();
+    b.config["linux"]["resources"]["cpu"] = json!({"cpus": "0"});
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE", "nice": 19, "runtime": 42000, "deadline": 1000000, "period": 1000000});
+    let (c, out) = b.run(&[]);
+    out.fails_mentioning(&["process scheduler can't be used together with AllowedCPUs"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn scheduler_the_kernel_refuses_fails_start_naming_it() {
     // SCHED_FIFO takes priorities 1 to 99.

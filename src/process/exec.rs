@@ -33,6 +33,8 @@ pub struct Program<'a> {
     args: Vec<CString>,
     env: Vec<CString>,
     preserve_fds: u32,
+    /// The config restricts the cgroup's CPUs (for the scheduler's error).
+    cpus_limited: bool,
     seccomp: Option<&'a crate::seccomp::Filter>,
     /// Made now, before any seccomp filter could refuse memfd_create.
     stub: ExecStub,
@@ -66,6 +68,13 @@ impl<'a> Program<'a> {
             args: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
             env: env.iter().map(|e| cstr(e)).collect::<Result<_>>()?,
             preserve_fds,
+            cpus_limited: spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref())
+                .and_then(|r| r.cpu().as_ref())
+                .and_then(|c| c.cpus().as_deref())
+                .is_some_and(|cpus| !cpus.is_empty()),
             seccomp,
             stub: ExecStub::new()?,
         })
@@ -97,7 +106,7 @@ impl<'a> Program<'a> {
             let r = unsafe { libc::personality(persona as libc::c_ulong) };
             nix::errno::Errno::result(r).ctx(|| "set personality")?;
         }
-        super::scheduling::apply(p)?;
+        super::scheduling::apply(p, self.cpus_limited)?;
         // Only stdio and the fds `--preserve-fds` passes reach the program: every other
         // descriptor (sync socket, state directory, host files) is closed at exec
         // (CVE-2024-21626). Done before any filter, like everything that needs no

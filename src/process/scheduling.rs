@@ -5,9 +5,17 @@
 use crate::error::{Error, Result};
 use oci_spec::runtime::{IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Scheduler};
 
-pub fn apply(process: &Process) -> Result<()> {
+/// `cpus_limited`: the config restricts the cgroup's CPUs (cpuset), which a deadline
+/// scheduler cannot be admitted under; the kernel then says only EPERM.
+pub fn apply(process: &Process, cpus_limited: bool) -> Result<()> {
     if let Some(scheduler) = process.scheduler() {
-        set_scheduler(scheduler)?;
+        set_scheduler(scheduler).map_err(|e| match e {
+            // runc's words, which tools match.
+            Error::Sys { errno: libc::EPERM, .. } if cpus_limited => Error::invalid(format!(
+                "process scheduler can't be used together with AllowedCPUs (linux.resources.cpu.cpus): {e}"
+            )),
+            e => e,
+        })?;
     }
     if let Some(io) = process.io_priority() {
         set_io_priority(io.class(), io.priority())?;
