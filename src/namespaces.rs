@@ -135,24 +135,33 @@ impl NamespacePlan {
         }
     }
 
-    /// Joins the user namespace, if one is given by path.
-    pub fn join_user(&self) -> Result<()> {
-        self.join_where(|t| t == LinuxNamespaceType::User)
-    }
-
-    /// Joins every namespace given by path except the user namespace.
-    pub fn join_others(&self) -> Result<()> {
-        self.join_where(|t| t != LinuxNamespaceType::User)
-    }
-
-    fn join_where(&self, pick: impl Fn(LinuxNamespaceType) -> bool) -> Result<()> {
-        for (typ, fd) in self.joins.iter().filter(|(t, _)| pick(*t)) {
-            setns(fd, clone_flag(*typ)).map_err(|e| match e {
-                nix::errno::Errno::EINVAL => {
-                    Error::invalid(format!("join {typ} namespace: the path is not a {typ} namespace"))
+    /// Joins every namespace given by path in runc's order: first the others, with
+    /// the runtime's own privileges (once in the joined user namespace, a namespace
+    /// it does not own could no longer be joined), skipping those refused for
+    /// permission; then the user namespace; then those skipped (a rootless runtime
+    /// may join them only from inside the user namespace that owns them).
+    pub fn join_all(&self) -> Result<()> {
+        let mut pending: Vec<&(LinuxNamespaceType, OwnedFd)> = self.joins.iter().collect();
+        let passes = [(false, true), (true, false), (false, false)];
+        for (user_pass, may_wait) in passes {
+            let mut left = Vec::new();
+            for entry @ (typ, fd) in pending {
+                if (*typ == LinuxNamespaceType::User) != user_pass {
+                    left.push(entry);
+                    continue;
                 }
-                e => Error::sys(format!("join {typ} namespace"), e),
-            })?;
+                match setns(fd, clone_flag(*typ)) {
+                    Ok(()) => {}
+                    Err(nix::errno::Errno::EPERM) if may_wait => left.push(entry),
+                    Err(nix::errno::Errno::EINVAL) => {
+                        return Err(Error::invalid(format!(
+                            "join {typ} namespace: the path is not a {typ} namespace"
+                        )))
+                    }
+                    Err(e) => return Err(Error::sys(format!("join {typ} namespace"), e)),
+                }
+            }
+            pending = left;
         }
         Ok(())
     }

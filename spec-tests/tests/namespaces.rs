@@ -291,6 +291,33 @@ fn another_containers_user_namespace_is_joined_by_path() {
     assert_no_leftovers(&first, &c.id);
 }
 
+/// A namespace the joined user namespace does not own (here the host's network
+/// namespace) can only be joined before entering that user namespace: runc joins the
+/// others first (userns.bats "userns join external namespaces [wrong userns owner]").
+#[test]
+fn a_namespace_the_joined_user_namespace_does_not_own_is_joined_too() {
+    let mut first = Bundle::new();
+    first.user_namespace(100000, 65536);
+    first.probe(&["wait-signal"]);
+    let c = first.start();
+    c.wait_probe_ready();
+    let pid = c.pid().to_string();
+    let mut b = Bundle::new();
+    b.set_namespace("user", Some(&format!("/proc/{pid}/ns/user")));
+    b.set_namespace("network", Some("/proc/self/ns/net"));
+    // sysfs takes the network namespace's owner: the host's /sys is bound instead.
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["type"] == "sysfs" {
+            *m = json!({"destination": m["destination"], "type": "bind", "source": "/sys", "options": ["rbind"]});
+        }
+    }
+    let info = b.probe_info();
+    assert_eq!(info["namespaces"]["user"], ns_of(&pid, "user"));
+    assert_eq!(info["namespaces"]["net"], ns_of("self", "net"));
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&first, &c.id);
+}
+
 #[test]
 fn time_namespace_applies_offsets() {
     let mut b = Bundle::new();

@@ -244,8 +244,7 @@ fn enter_namespaces_stepwise(ctx: &InitContext, sock: &SyncSocket) -> Result<()>
     let plan = ctx.namespaces;
     // Everything given by path is joined first, while we are still in the user
     // namespace that owns it; a new user namespace comes after.
-    plan.join_user()?;
-    plan.join_others()?;
+    plan.join_all()?;
     if plan.creates(LinuxNamespaceType::User) {
         unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "create user namespace")?;
         sock.send(&Message::UsernsCreated)?;
