@@ -162,6 +162,19 @@ fn create_container_hook_runs_in_container_namespaces() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// runc runs createContainer hooks in the rootfs, and hooks rely on it to reach the
+/// container's files by relative paths (hooks_so.bats mounts a library so).
+#[test]
+fn create_container_hook_runs_in_the_rootfs() {
+    let (mut b, markers) = hook_bundle();
+    b.hook("createContainer", &format!("pwd > {}", markers.join("cwd").display()));
+    let c = b.create();
+    let cwd = fs::read_to_string(markers.join("cwd")).unwrap();
+    assert_eq!(cwd.trim(), fs::canonicalize(b.rootfs()).unwrap().to_string_lossy());
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn start_container_hook_path_resolves_in_container() {
     // The hook binary exists only inside the rootfs.

@@ -130,6 +130,8 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     }
     if let Some(create_container) = hooks.and_then(|h| h.create_container().as_deref()) {
         let json = state_json(Status::Creating);
+        // In the rootfs, as runc runs them (hooks use paths relative to it).
+        nix::unistd::chdir(ctx.rootfs).ctx(|| format!("chdir to {}", ctx.rootfs.display()))?;
         crate::hooks::run_all("createContainer", create_container, &json, OnFailure::Stop)?;
     }
     // The state names the owner, which glibc looks up through NSS: after the switch
