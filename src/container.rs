@@ -133,11 +133,7 @@ fn with_injected_devices(
 /// before the `--preserve-fds` ones, and its environment says so with LISTEN_FDS=N
 /// and LISTEN_PID=1. Returns N.
 fn pass_on_socket_activation(spec: &mut oci_spec::runtime::Spec) -> u32 {
-    let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
-    let count = match (var("LISTEN_PID"), var("LISTEN_FDS")) {
-        (Some(pid), Some(count)) if pid == std::process::id() => count,
-        _ => return 0,
-    };
+    let count = socket_activation_fds();
     if let Some(mut process) = spec.process().clone().filter(|_| count > 0) {
         let mut env = process.env().clone().unwrap_or_default();
         env.extend([format!("LISTEN_FDS={count}"), "LISTEN_PID=1".to_string()]);
@@ -145,6 +141,15 @@ fn pass_on_socket_activation(spec: &mut oci_spec::runtime::Spec) -> u32 {
         spec.set_process(Some(process));
     }
     count
+}
+
+/// How many descriptors from fd 3 systemd's socket activation gave this process.
+pub fn socket_activation_fds() -> u32 {
+    let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    match (var("LISTEN_PID"), var("LISTEN_FDS")) {
+        (Some(pid), Some(count)) if pid == std::process::id() => count,
+        _ => 0,
+    }
 }
 
 /// What `create` worked out before making anything.

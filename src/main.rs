@@ -5,6 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    commands::close_stray_descriptors(cli.command.as_ref());
     if cli.version {
         let _ = commands::say(format_args!(
             "anchor-runtime version {}\ncommit: {}\nspec: {}",

@@ -454,6 +454,17 @@ impl Bundle {
     }
 
     /// A new unique container ID, registered for cleanup.
+    /// Runs the runtime under test through a shell wrapper from now on:
+    /// `#!/bin/sh` then `{launch} RUNTIME "$@"`, where `launch` ends in `exec` or
+    /// a launcher (`exec taskset -c 0`), as a caller with its own habits would.
+    pub fn run_runtime_via(&mut self, launch: &str) {
+        let wrapper = self.test_dir().join("runtime-wrapper");
+        let script = format!("#!/bin/sh\n{launch} {} \"$@\"\n", self.runtime.display());
+        fs::write(&wrapper, script).expect("write the runtime wrapper");
+        fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        self.runtime = wrapper;
+    }
+
     pub fn new_id(&self) -> String {
         let id = unique_name();
         self.ids.borrow_mut().push(id.clone());

@@ -550,10 +550,7 @@ fn an_empty_home_is_replaced_and_each_variable_set_once_as_runc_does() {
 fn on_first_cpu_only(b: &mut Bundle) -> String {
     let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap().trim().to_string();
     assert_ne!(online, "0", "this test needs two CPUs or more");
-    let wrapper = b.test_dir().join("taskset-runtime");
-    fs::write(&wrapper, format!("#!/bin/sh\nexec taskset -c 0 {} \"$@\"\n", b.runtime.display())).unwrap();
-    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    b.runtime = wrapper;
+    b.run_runtime_via("exec taskset -c 0");
     online
 }
 

@@ -3,6 +3,7 @@
 //! may run, and limits set from outside a user namespace.
 
 use spec_tests::*;
+use std::fs;
 
 /// A line of /proc/self/status as busybox `cat` (C, which leaves signal
 /// dispositions alone, unlike the Rust probe) sees it when exec'd as init.
@@ -510,5 +511,34 @@ fn a_spare_state_directory_of_another_user_is_not_used() {
     out.ok();
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n", "the victim was written");
     std::fs::remove_dir_all(&spare).unwrap();
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// What the runtime's caller leaves open beyond stdio and `--preserve-fds` never
+/// reaches the container's init, even before its last exec (runc's create.bats
+/// "detect fd leak as comprehensively as possible"); the preserved ones do.
+#[test]
+fn a_created_init_holds_none_of_the_callers_stray_descriptors() {
+    let mut b = Bundle::new();
+    b.args(&["sleep", "30"]);
+    b.run_runtime_via("exec 3</etc/passwd 7</etc/hostname 9</proc/version; exec");
+    let (c, out) = b.try_create(&["--preserve-fds", "1"]);
+    out.ok();
+    let fds: Vec<String> = fs::read_dir(format!("/proc/{}/fd", c.pid()))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                fs::read_link(e.path()).unwrap_or_default().display()
+            )
+        })
+        .collect();
+    assert!(fds.iter().any(|f| f == "3 -> /etc/passwd"), "the preserved descriptor is kept: {fds:?}");
+    for stray in ["/etc/hostname", "/proc/version", "/sys/fs/cgroup"] {
+        assert!(!fds.iter().any(|f| f.contains(stray)), "{stray} reached init: {fds:?}");
+    }
+    c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }

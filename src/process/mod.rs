@@ -46,6 +46,8 @@ pub fn spawn(ctx: &InitContext, cgroup: &Cgroup, parent: &SyncSocket, child: Syn
         // The child must not keep the parent's end open, or the parent's death would
         // not close the socket for it.
         parent.close_in_child();
+        // Nor a host cgroup directory, open in init until its last exec otherwise.
+        drop(cgroup_dir);
         init::run(ctx, child, !single);
     }
     drop(child);
