@@ -257,25 +257,34 @@ fn finish_bind(
     }
     let target = reopen(root, dest).ctx(|| step("reopen"))?;
     if !extra.is_empty() || !opts.cleared.is_empty() {
-        remount_bind(&target, extra, opts.cleared).ctx(|| step("remount with options"))?;
+        remount_bind(&target, extra, opts.cleared).map_err(|e| Error::invalid(step(&e.to_string())))?;
     }
     finish_mount(&target, opts).ctx(|| step("set propagation or attributes"))
 }
 
-/// A bind mount's options as mount(8) applies them (and runc since 1.2): the flags its
-/// source has are kept unless the options clear them by name, and the options' own
-/// are added. A bind of a read-only host mount with only `nosuid` stays read-only.
-/// Clearing a flag the kernel locks (a source from a more privileged namespace) fails
-/// instead of being quietly kept.
-fn remount_bind(target: &OwnedFd, set: MsFlags, cleared: MsFlags) -> nix::Result<()> {
-    let mut inherited = statvfs_flags(target)?;
-    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
-    if (set | cleared).intersects(atime) {
-        // One atime mode: the options' replaces the source's.
-        inherited.remove(atime);
+/// A bind mount's flags as runc sets them (its mounts_sshfs.bats): just `bind` keeps
+/// the source's flags; with any flag option the mount gets exactly the options'
+/// flags, the others cleared (a read-only host mount bound with `nosuid` comes out
+/// writable, as the config asked). Flags the kernel locks on a source from a more
+/// privileged namespace are kept where the options do not clear them by name, and
+/// an option that clears (or changes the atime mode of) a locked one fails instead
+/// of being quietly overruled.
+fn remount_bind(target: &OwnedFd, set: MsFlags, cleared: MsFlags) -> Result<()> {
+    let path = fd_path(target);
+    let flags = set | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    let Err(refused) = mount(NONE, &path, NONE, flags, NONE) else { return Ok(()) };
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME | MsFlags::MS_NODIRATIME;
+    let lockable = MsFlags::MS_RDONLY | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | atime;
+    let source = statvfs_flags(target).map_err(|e| Error::sys("read the source's mount flags", e))?;
+    let locked_cleared = source & cleared & lockable;
+    if !locked_cleared.is_empty() {
+        return Err(Error::sys(format!("cannot clear locked flags {locked_cleared:?}"), refused));
     }
-    let flags = (inherited - cleared) | set | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    mount(NONE, &fd_path(target), NONE, flags, NONE)
+    if set.intersects(atime) && set & atime != source & atime {
+        return Err(Error::sys(format!("cannot change locked atime flags {:?}", source & atime), refused));
+    }
+    mount(NONE, &path, NONE, flags | (source & lockable), NONE)
+        .map_err(|e| Error::sys(format!("remount with locked flags {:?} kept", source & lockable), e))
 }
 
 /// Remounts keeping the flags the kernel locks on a mount inherited from a more

@@ -84,8 +84,9 @@ pub const OPTION_NAMES: [&str; 60] = [
 pub struct MountOptions {
     /// Flags for mount(2).
     pub flags: MsFlags,
-    /// Flags the options clear by name (`rw`, `suid`, `dev`, `exec`, ...): a bind
-    /// mount keeps its source's other flags, as mount(8) does.
+    /// Flags the options clear by name (`rw`, `suid`, `dev`, `exec`, ...): on a bind
+    /// mount from a more privileged namespace, a locked flag cleared by name is an
+    /// error, one merely not named is kept.
     pub cleared: MsFlags,
     /// Propagation changes, applied one by one after the mount.
     pub propagation: Vec<MsFlags>,
