@@ -542,3 +542,23 @@ fn a_created_init_holds_none_of_the_callers_stray_descriptors() {
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+/// A container root with CAP_SYS_ADMIN in its own user namespace tries to make a
+/// host read-only bind writable (`mount -o remount,bind,rw`) and write through it.
+/// The kernel refuses only if the bind carries its locks (MNT_LOCK_READONLY), which a
+/// copy of the source made in the host's own mount namespace did not: it wrote.
+#[test]
+fn a_user_namespace_root_cannot_unlock_a_read_only_host_bind() {
+    let mut b = Bundle::new();
+    b.user_namespace(100000, 65536);
+    let volume = HostMount::tmpfs(&b.test_dir().join("volume"), "volume");
+    volume.make_read_only_noexec();
+    for set in ["bounding", "permitted", "effective"] {
+        b.config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
+    }
+    // /tmp: the rootfs is not the mapped root's to make a mount point in.
+    b.bind(&volume.0, "/tmp", &[]);
+    b.shell("mount -o remount,bind,rw /tmp; mount -o remount,bind,exec /tmp; touch /tmp/planted; true");
+    b.run_ok();
+    assert!(!volume.0.join("planted").exists(), "the container wrote through the host's read-only bind");
+}

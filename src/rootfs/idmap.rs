@@ -15,7 +15,7 @@
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
@@ -70,19 +70,74 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<DetachedTree>> {
     Ok(trees)
 }
 
-/// A detached copy of `source` (with its submounts for `rbind`).
+/// A detached copy of `source` (with its submounts for `rbind`), carrying the
+/// kernel's locks: the flags of a host mount (read-only, nosuid, noexec, ...) stay
+/// out of reach of the container's root, as in a mount namespace made inside a user
+/// namespace. A copy made in the host's own mount namespace would carry none, and a
+/// container with CAP_SYS_ADMIN in its user namespace could remount a host
+/// read-only bind writable. So a short-lived child copies the host's mount
+/// namespace into a throwaway user namespace (the copy is locked) and clones the
+/// source there, as runc clones sources from inside the container's namespaces.
+/// An unprivileged runtime clones nothing (EPERM): init binds the source itself.
 fn clone_tree(source: &Path, m: &Mount, step: &dyn Fn(&str) -> String) -> Result<OwnedFd> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::sys(step("open_tree"), nix::errno::Errno::EPERM));
+    }
     let recursive_tree = m.options().iter().flatten().any(|o| o == "rbind");
-    let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::invalid(step("the source has a NUL byte")))?;
     let flags = OPEN_TREE_CLONE
         | libc::O_CLOEXEC as libc::c_uint
         | if recursive_tree { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-    // SAFETY: a valid C string; open_tree returns a new fd or -1.
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c_source.as_ptr(), flags) };
-    let fd = nix::errno::Errno::result(r).map_err(|e| Error::sys(step("open_tree"), e))?;
-    // SAFETY: open_tree returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    // A directory is the child's working directory, which the namespace copy carries
+    // over (nothing left to resolve with the lesser rights of the new namespace); a
+    // file is named in its directory.
+    let (dir, name) = if source.is_dir() {
+        (source, std::ffi::CString::default())
+    } else {
+        let name = source.file_name().ok_or_else(|| Error::invalid(step("the source has no file name")))?;
+        let name = std::ffi::CString::new(name.as_encoded_bytes())
+            .map_err(|_| Error::invalid(step("the source has a NUL byte")))?;
+        (source.parent().unwrap_or(Path::new("/")), name)
+    };
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(|e| Error::invalid(step(&e.to_string())))?;
+    // SAFETY: the runtime is single-threaded; the child only makes syscalls, sends
+    // one fd and exits.
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys(step("fork"), e))? {
+        nix::unistd::ForkResult::Child => {
+            drop(ours);
+            let cloned = (|| {
+                nix::unistd::chdir(dir)?;
+                nix::sched::unshare(
+                    nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNS,
+                )?;
+                let at = if name.is_empty() { flags | libc::AT_EMPTY_PATH as libc::c_uint } else { flags };
+                // SAFETY: a valid C string; open_tree returns a new fd or -1.
+                let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, name.as_ptr(), at) };
+                nix::errno::Errno::result(r).map(|fd| fd as RawFd)
+            })();
+            let _ = match cloned {
+                Ok(fd) => crate::fd_passing::send_fd(theirs.as_raw_fd(), b"tree", fd, "a cloned mount tree"),
+                Err(e) => nix::unistd::write(&theirs, &(e as i32).to_ne_bytes())
+                    .map(drop)
+                    .map_err(|_| Error::PeerGone),
+            };
+            // SAFETY: _exit skips the parent's atexit handlers and buffers.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(theirs);
+            let received = crate::fd_passing::recv(ours.as_raw_fd(), "a cloned mount tree");
+            let _ = nix::sys::wait::waitpid(child, None);
+            match received? {
+                (_, Some(tree)) => Ok(tree),
+                // No fd came: the child sent the errno of the step that failed.
+                (data, None) => {
+                    let errno = data.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                    Err(Error::sys(step("open_tree"), nix::errno::Errno::from_raw(errno)))
+                }
+            }
+        }
+    }
 }
 
 fn prepare_idmapped(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Result<DetachedTree> {
