@@ -261,6 +261,21 @@ fn kill_delivers_real_time_signals_by_name_and_number() {
     check_kill(Some(&(libc::SIGRTMIN() + 3).to_string()), Some(libc::SIGRTMIN() + 3));
 }
 
+/// A created container's init is PID 1 of its namespace, which ignores a signal it
+/// has no handler for; runc's init (a Go program) handles them all, so `kill ID
+/// TERM` stops a created container, and engines rely on it (pidfd-socket.bats
+/// sends SIGTERM so).
+#[test]
+fn a_created_container_stops_on_sigterm() {
+    let mut b = Bundle::new();
+    b.args(&["sleep", "30"]);
+    let c = b.create();
+    c.kill("TERM").ok();
+    c.wait_status("stopped");
+    c.delete(&[]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn kill_of_stopped_container_says_not_running() {
     // containerd recognises runc's wording.

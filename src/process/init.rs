@@ -163,6 +163,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
 
     // Blocks until `start`. From here on `start` is the one listening: a failure goes
     // to it through the FIFO; a successful exec closes the FIFO (close-on-exec).
+    end_on_termination_signals();
     let fifo = open_exec_fifo(ctx.state_dir)?;
     // `start` is here: from now on the container counts as running, whatever
     // happens to `start`. (In a user namespace init may lack the right; start does it.)
@@ -342,6 +343,30 @@ fn join_session_keyring(id: &str) -> Result<()> {
             Ok(())
         }
         Err(e) => Err(Error::sys("join a new session keyring", e)),
+    }
+}
+
+/// While the container is created, a signal that terminates by default ends init,
+/// as with runc (its init is a Go program, whose runtime handles every signal): as
+/// PID 1 of its namespace init would ignore it otherwise, and `kill ID TERM` of a
+/// created container would do nothing. The handlers go with the exec.
+fn end_on_termination_signals() {
+    extern "C" fn end(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    let handler = end as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for sig in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+    ] {
+        // SAFETY: installs a handler that only calls _exit.
+        unsafe { libc::signal(sig, handler) };
     }
 }
 
