@@ -270,25 +270,32 @@ fn user_namespace_applies_uid_and_gid_mappings() {
     assert_eq!(fields(&info["gid_map"]), ["0", "100000", "65536"]);
 }
 
-/// A user namespace joined by path comes without mappings in the config; what init
-/// opens as that namespace's root (the exec FIFO) must still belong to it, found from
-/// the namespace as runc does (run.bats "joining existing container namespaces").
-#[test]
-fn another_containers_user_namespace_is_joined_by_path() {
+/// Runs `check` with the PID of a running container that has a user namespace of its
+/// own (uid 0 as 100000, gid 0 as 200000), then removes that container.
+fn with_a_user_namespace_container(check: impl FnOnce(&str)) {
     let mut first = Bundle::new();
     first.user_namespace(100000, 65536);
     first.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     first.probe(&["wait-signal"]);
     let c = first.start();
     c.wait_probe_ready();
-    let pid = c.pid().to_string();
-    let mut b = Bundle::new();
-    b.set_namespace("user", Some(&format!("/proc/{pid}/ns/user")));
-    let info = b.probe_info();
-    assert_eq!(info["namespaces"]["user"], ns_of(&pid, "user"));
-    assert_eq!((info["uid"].as_u64(), info["gid"].as_u64()), (Some(0), Some(0)));
+    check(&c.pid().to_string());
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&first, &c.id);
+}
+
+/// A user namespace joined by path comes without mappings in the config; what init
+/// opens as that namespace's root (the exec FIFO) must still belong to it, found from
+/// the namespace as runc does (run.bats "joining existing container namespaces").
+#[test]
+fn another_containers_user_namespace_is_joined_by_path() {
+    with_a_user_namespace_container(|pid| {
+        let mut b = Bundle::new();
+        b.set_namespace("user", Some(&format!("/proc/{pid}/ns/user")));
+        let info = b.probe_info();
+        assert_eq!(info["namespaces"]["user"], ns_of(pid, "user"));
+        assert_eq!((info["uid"].as_u64(), info["gid"].as_u64()), (Some(0), Some(0)));
+    });
 }
 
 /// A namespace the joined user namespace does not own (here the host's network
@@ -296,26 +303,20 @@ fn another_containers_user_namespace_is_joined_by_path() {
 /// others first (userns.bats "userns join external namespaces [wrong userns owner]").
 #[test]
 fn a_namespace_the_joined_user_namespace_does_not_own_is_joined_too() {
-    let mut first = Bundle::new();
-    first.user_namespace(100000, 65536);
-    first.probe(&["wait-signal"]);
-    let c = first.start();
-    c.wait_probe_ready();
-    let pid = c.pid().to_string();
-    let mut b = Bundle::new();
-    b.set_namespace("user", Some(&format!("/proc/{pid}/ns/user")));
-    b.set_namespace("network", Some("/proc/self/ns/net"));
-    // sysfs takes the network namespace's owner: the host's /sys is bound instead.
-    for m in b.config["mounts"].as_array_mut().unwrap() {
-        if m["type"] == "sysfs" {
-            *m = json!({"destination": m["destination"], "type": "bind", "source": "/sys", "options": ["rbind"]});
+    with_a_user_namespace_container(|pid| {
+        let mut b = Bundle::new();
+        b.set_namespace("user", Some(&format!("/proc/{pid}/ns/user")));
+        b.set_namespace("network", Some("/proc/self/ns/net"));
+        // sysfs takes the network namespace's owner: the host's /sys is bound instead.
+        for m in b.config["mounts"].as_array_mut().unwrap() {
+            if m["type"] == "sysfs" {
+                *m = json!({"destination": m["destination"], "type": "bind", "source": "/sys", "options": ["rbind"]});
+            }
         }
-    }
-    let info = b.probe_info();
-    assert_eq!(info["namespaces"]["user"], ns_of(&pid, "user"));
-    assert_eq!(info["namespaces"]["net"], ns_of("self", "net"));
-    c.delete(&["--force"]).ok();
-    assert_no_leftovers(&first, &c.id);
+        let info = b.probe_info();
+        assert_eq!(info["namespaces"]["user"], ns_of(pid, "user"));
+        assert_eq!(info["namespaces"]["net"], ns_of("self", "net"));
+    });
 }
 
 #[test]
