@@ -17,7 +17,8 @@ use std::str::FromStr;
 /// hands to the container (socket activation's, then `--preserve-fds`'s). The
 /// runtime forks its init rather than exec'ing a fresh one, so anything else would
 /// stay open in init until its last exec: seen in runc's fd-leak test, a caller's
-/// output file and /dev/null. Called first, before the runtime opens anything.
+/// output file and /dev/null. A descriptor an argument names stays (`--process
+/// <(...)` gives /dev/fd/63). Called first, before the runtime opens anything.
 pub fn close_stray_descriptors(command: Option<&Command>) {
     let passed = match command {
         Some(Command::Create(a)) => container::socket_activation_fds() + a.preserve_fds,
@@ -25,8 +26,31 @@ pub fn close_stray_descriptors(command: Option<&Command>) {
         Some(Command::Exec(a)) => a.preserve_fds,
         _ => 0,
     };
-    // SAFETY: nothing of the runtime's is open yet; close_range takes plain integers.
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32.saturating_add(passed), u32::MAX, 0u32) };
+    let first = 3u32.saturating_add(passed);
+    let mut named: Vec<u32> =
+        std::env::args().filter_map(|a| descriptor_named_by(&a)).filter(|fd| *fd >= first).collect();
+    named.sort_unstable();
+    named.dedup();
+    let close_range = |from: u32, to: u32| {
+        // SAFETY: nothing of the runtime's is open yet; close_range takes plain integers.
+        unsafe { libc::syscall(libc::SYS_close_range, from, to, 0u32) };
+    };
+    let mut from = first;
+    for fd in named {
+        if fd > from {
+            close_range(from, fd - 1);
+        }
+        from = fd + 1;
+    }
+    close_range(from, u32::MAX);
+}
+
+/// The descriptor a path argument names through /dev/fd or /proc/self/fd, if any.
+fn descriptor_named_by(arg: &str) -> Option<u32> {
+    ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"].iter().find_map(|prefix| {
+        let rest = &arg[arg.find(prefix)? + prefix.len()..];
+        rest.split('/').next()?.parse().ok()
+    })
 }
 
 pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {

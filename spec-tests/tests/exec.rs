@@ -232,3 +232,25 @@ fn exec_into_a_paused_container_needs_ignore_paused_as_with_runc() {
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
+
+/// `exec --process <(...)`, as runc's own tests send it: the path names a descriptor
+/// the caller passes (bash gives /dev/fd/63), which the runtime keeps while it closes the
+/// caller's other strays.
+#[test]
+fn exec_process_read_from_a_descriptor_the_caller_passes() {
+    let b = waiting_bundle();
+    let c = running(&b);
+    let process = b.test_dir().join("process.json");
+    fs::write(&process, json!({"cwd": "/", "args": ["echo", "from fd 9"]}).to_string()).unwrap();
+    let script = format!(
+        "exec 9<{}; exec {} --root {} exec --process /dev/fd/9 {}",
+        process.display(),
+        b.runtime.display(),
+        b.state_root().display(),
+        c.id
+    );
+    let out = b.spawn_program(std::path::Path::new("/bin/sh"), &["-c", &script]).wait();
+    assert_eq!(out.ok().stdout, "from fd 9\n");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
