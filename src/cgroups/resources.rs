@@ -163,6 +163,11 @@ fn memory_v1(m: &LinuxMemory, out: &mut Vec<Setting>) -> Result<()> {
     if let Some(swap) = set(m.swap()) {
         // OCI's swap is memory plus swap, which is exactly v1's memsw.
         out.push(Setting::new("memory.swap", f, "memory.memsw.limit_in_bytes", swap));
+    } else if set(m.limit()) == Some(-1) {
+        // runc: lifting the memory limit with no swap given lifts memsw too, which
+        // the kernel otherwise keeps below it (EINVAL). Best effort: memsw exists only
+        // with swap accounting.
+        out.push(Setting::new("memory.swap", f, "memory.memsw.limit_in_bytes", -1).best_effort());
     }
     if let Some(r) = set(m.reservation()) {
         out.push(Setting::new("memory.reservation", f, "memory.soft_limit_in_bytes", r));
