@@ -45,22 +45,13 @@ impl Hierarchy {
 
 /// The host's hierarchies, read from /proc/self/mountinfo.
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let info =
-        crate::small_file::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
     let mut found = Vec::new();
-    for line in info.lines() {
-        // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mount_point = PathBuf::from(left.split(' ').nth(4).unwrap_or(""));
-        let mut r = right.split(' ');
-        let fstype = r.next().unwrap_or("");
-        let super_opts = r.nth(1).unwrap_or("");
-        if !mount_point.starts_with(CGROUP_ROOT) {
+    for m in crate::mountinfo::read()? {
+        if !m.mount_point.starts_with(CGROUP_ROOT) {
             continue;
         }
-        match fstype {
+        let mount_point = m.mount_point;
+        match m.fs_type.as_str() {
             "cgroup2" => {
                 let controllers = crate::small_file::read_to_string(mount_point.join("cgroup.controllers"))
                     .unwrap_or_default()
@@ -70,7 +61,8 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
                 found.push(Hierarchy { mount_point, controllers, v2: true })
             }
             "cgroup" => {
-                let controllers = super_opts
+                let controllers = m
+                    .super_options
                     .split(',')
                     .filter(|o| {
                         !matches!(*o, "rw" | "ro")
@@ -330,7 +322,6 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The container's cgroup from the directories its state recorded.
     /// The directories an `exec --cgroup [CONTROLLER[,CONTROLLER...]:]PATH` process
     /// joins (runc's flag): PATH below the container's directory, for the hierarchies
     /// of the controllers named, or for all without a controller; the container's own
@@ -376,6 +367,7 @@ impl Cgroup {
             .collect())
     }
 
+    /// The container's cgroup from the directories its state recorded.
     pub fn from_dirs(dirs: &[PathBuf]) -> Result<Self> {
         let hierarchies = hierarchies()?;
         let dirs = dirs

@@ -22,7 +22,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{Mount, Spec};
 use safe_path::{create_in_root, fd_path, open_in_root, Leaf};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const NONE: Option<&str> = None;
 
@@ -529,7 +529,7 @@ pub fn root_propagation(spec: &Spec) -> Result<MsFlags> {
 /// pivot_root refuses a new root whose parent mount is shared (with rshared
 /// propagation it would be): make just that mount private, as runc does.
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
-    let parent = mount_table()?
+    let parent = crate::mountinfo::read()?
         .into_iter()
         .filter(|m| rootfs.starts_with(&m.mount_point))
         .max_by_key(|m| m.mount_point.as_os_str().len());
@@ -542,35 +542,6 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One line of /proc/self/mountinfo, the fields used here.
-struct MountLine {
-    /// The path inside its filesystem that is mounted ("/" for a whole one).
-    root: String,
-    mount_point: PathBuf,
-    /// Propagation tags ("shared:N", "master:N").
-    optional: String,
-    fs_type: String,
-}
-
-fn mount_table() -> Result<Vec<MountLine>> {
-    let info =
-        crate::small_file::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
-    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-    Ok(info
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let fields: Vec<&str> = left.split(' ').collect();
-            Some(MountLine {
-                root: fields.get(3)?.to_string(),
-                mount_point: PathBuf::from(fields.get(4)?),
-                optional: fields.get(6..).map(|f| f.join(" ")).unwrap_or_default(),
-                fs_type: right.split(' ').next()?.to_string(),
-            })
-        })
-        .collect())
-}
-
 /// `--no-pivot` leaves the host's tree in the container's mount namespace, below the
 /// chroot, and the kernel lets a process mount a new procfs or sysfs (one that shows
 /// what the container's masks hide) while any whole, uncovered one is in the
@@ -578,7 +549,7 @@ fn mount_table() -> Result<Vec<MountLine>> {
 /// are detached first (the namespace is the container's: the host keeps its own), or
 /// covered with a tmpfs where detaching is not allowed.
 fn hide_host_pseudo_filesystems(rootfs: &Path) -> Result<()> {
-    let table = mount_table()?;
+    let table = crate::mountinfo::read()?;
     let exposed = table.iter().rev().filter(|m| {
         m.root == "/" && matches!(m.fs_type.as_str(), "proc" | "sysfs") && !m.mount_point.starts_with(rootfs)
     });
