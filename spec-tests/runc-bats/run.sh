@@ -19,7 +19,7 @@ out=$(mktemp -d /tmp/runc-bats.XXXXXX)
 # root mapped to another host user must reach its rootfs, as in runc's CI where
 # they lie under /tmp); mktemp made this one 0700.
 chmod a+x "$out"
-ln -sf "$runtime" "$suite/runc"
+ln -sfn "$runtime" "$suite/runc"
 
 # Runs a command as a child subreaper that reaps every orphan at once, as systemd
 # does as PID 1 on a real host. Here PID 1 reaps orphans a second or more late, and
