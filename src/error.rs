@@ -1,6 +1,7 @@
 //! One error type for the whole runtime. Every failure names the step that failed and
 //! its cause, so that `anchor-runtime` prints one line a platform engineer can act on
-//! (`mount proc on /proc: EPERM`) and containerd can show it from the JSON log.
+//! (`mount proc on /proc: operation not permitted (EPERM)`) and containerd can show it
+//! from the JSON log.
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -109,12 +110,13 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
-/// "ENOENT: no such file or directory": the name, then the text as Go (and so runc)
-/// writes it, in lower case. Clients match that text: Docker's CLI exits 127 for a
-/// program that is missing only when it reads "no such file or directory", 126 for
-/// "permission denied".
+/// "no such file or directory (ENOENT)": the text as Go (and so runc) writes it, in
+/// lower case and right after the step's colon, then the errno's name. Clients match
+/// that text: Docker's CLI exits 127 for a program that is missing only when it
+/// reads "no such file or directory", 126 for "permission denied"; runc's own tests
+/// look for "cgroup.procs: no such file".
 pub fn errno_text(errno: Errno) -> String {
-    format!("{errno:?}: {}", errno.desc().to_lowercase())
+    format!("{} ({errno:?})", errno.desc().to_lowercase())
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ mod tests {
         // What exec_stub.c writes: the prefix, the errno in decimal, then "}}}".
         let mut bytes = stub_failure_prefix("exec \"/bin/x\"").into_bytes();
         bytes.extend_from_slice(b"8}}}");
-        assert_eq!(read_failure(&bytes), "exec \"/bin/x\": ENOEXEC: exec format error");
+        assert_eq!(read_failure(&bytes), "exec \"/bin/x\": exec format error (ENOEXEC)");
         match serde_json::from_slice(&bytes) {
             Ok(Message::Failed(Error::Sys { step, errno })) => {
                 assert_eq!((step.as_str(), errno), ("exec \"/bin/x\"", 8))
