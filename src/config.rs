@@ -218,16 +218,44 @@ impl Bundle {
 }
 
 /// config.json's text as oci-spec's `Spec`. What oci-spec cannot read but runc takes
-/// is mended first (`mend_process`); that costs a second parse only for a config
-/// that needs it.
+/// is mended first (`mend_process`, `mend_hugepage_limits`); that costs a second
+/// parse only for a config that needs it.
 pub fn parse_spec(data: &[u8]) -> std::result::Result<Spec, String> {
-    serde_json::from_slice(data).or_else(|e: serde_json::Error| {
-        let mut config: serde_json::Value = serde_json::from_slice(data).map_err(|_| e.to_string())?;
-        if !config.get_mut("process").is_some_and(mend_process) {
-            return Err(e.to_string());
+    let first = serde_json::from_slice::<Spec>(data);
+    if first.as_ref().is_ok_and(|spec| !lacks_hugepage_size(spec)) {
+        return first.map_err(|e| e.to_string());
+    }
+    let mut config: serde_json::Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+    let mended = config.get_mut("process").is_some_and(mend_process) | mend_hugepage_limits(&mut config);
+    if !mended {
+        return first.map_err(|e| e.to_string());
+    }
+    serde_json::from_value(config).map_err(|e| e.to_string())
+}
+
+/// A hugepage limit that oci-spec read without a page size: its key may be spelt
+/// in another case, which runc (Go's JSON) still takes.
+fn lacks_hugepage_size(spec: &Spec) -> bool {
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let limits = resources.and_then(|r| r.hugepage_limits().as_ref());
+    limits.into_iter().flatten().any(|limit| limit.page_size().is_empty())
+}
+
+/// Renames the keys of `linux.resources.hugepageLimits` entries to the spec's case:
+/// Go's JSON matches field names ignoring case, and runc's tests write `pagesize`.
+fn mend_hugepage_limits(config: &mut serde_json::Value) -> bool {
+    let mut renamed = false;
+    let limits = config.pointer_mut("/linux/resources/hugepageLimits").and_then(|l| l.as_array_mut());
+    for limit in limits.into_iter().flatten().filter_map(|l| l.as_object_mut()) {
+        for field in ["pageSize", "limit"] {
+            let other_case = limit.keys().find(|k| *k != field && k.eq_ignore_ascii_case(field)).cloned();
+            if let Some(value) = other_case.and_then(|k| limit.remove(&k)) {
+                limit.entry(field).or_insert(value);
+                renamed = true;
+            }
         }
-        serde_json::from_value(config).map_err(|e| e.to_string())
-    })
+    }
+    renamed
 }
 
 /// Mends a process object (config.json's, or exec's process.json) where oci-spec
@@ -362,5 +390,15 @@ mod tests {
         assert!(check_sysctl("net.ipv4.ip_forward", &HashSet::new()).is_err());
         assert!(check_sysctl("kernel.shmmax", &net).is_err());
         assert!(check_sysctl("vm.swappiness", &net).is_err());
+    }
+
+    #[test]
+    fn a_hugepage_page_size_key_in_another_case_is_read_as_go_reads_it() {
+        let config = br#"{"ociVersion": "1.0.2", "linux": {"resources": {"hugepageLimits": [
+            {"pagesize": "2MB", "Limit": 4194304}, {"pageSize": "1GB", "limit": 0}]}}}"#;
+        let spec = parse_spec(config).unwrap();
+        let limits = spec.linux().as_ref().unwrap().resources().as_ref().unwrap().hugepage_limits().clone();
+        let read: Vec<_> = limits.unwrap().iter().map(|l| (l.page_size().clone(), l.limit())).collect();
+        assert_eq!(read, [("2MB".to_string(), 4194304), ("1GB".to_string(), 0)]);
     }
 }
