@@ -92,6 +92,35 @@ fn argument_conditions_select_the_calls_a_rule_applies_to() {
     assert_eq!(out.stdout, "linux64-ok\nlinux32-refused\n", "{out:#?}");
 }
 
+/// runc adds each condition of an entry that tests one argument twice as a rule of
+/// its own (seccomp.bats, seccomp_syscall_test1.json: "arg0 == 100", "arg0 == 9001").
+#[test]
+fn conditions_on_the_same_argument_combine_as_or_as_runc_reads_them() {
+    let rule = json!([{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [
+        {"index": 0, "value": 0xffff_ffffu32, "op": "SCMP_CMP_EQ"},
+        {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]);
+    let mut b = with_profile(allow_all_but(rule));
+    b.args(&["sh", "-c", "linux64 true && echo linux64-ok; linux32 true || echo linux32-refused"]);
+    let out = b.run_ok();
+    assert_eq!(out.stdout, "linux64-ok\nlinux32-refused\n", "{out:#?}");
+}
+
+/// runc's -ENOSYS stub: with a default that refuses, a syscall newer than every one
+/// the profile names fails with ENOSYS, so programs fall back to an older call
+/// instead of failing on the default errno (seccomp.bats, "-ENOSYS handling").
+#[test]
+fn syscalls_above_every_one_the_profile_names_fail_with_enosys() {
+    let mut profile = podman_profile();
+    profile.as_object_mut().unwrap().remove("defaultErrnoRet");
+    let mut b = with_profile(profile);
+    b.args(&["/bin/sh", "-c", &format!("/probe syscall {}; /probe syscall 1000", libc::SYS_uselib)]);
+    let out = b.run_ok();
+    let results: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // uselib is below the highest named and unlisted: the default errno.
+    assert_eq!(results[0]["errno"], libc::EPERM, "{out:#?}");
+    assert_eq!(results[1]["errno"], libc::ENOSYS, "{out:#?}");
+}
+
 #[test]
 fn entries_for_one_syscall_combine_as_or() {
     // podman's profile allows personality through five entries, one value each.

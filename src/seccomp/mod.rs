@@ -9,6 +9,15 @@
 //! must all hold; entries for the same syscall are tried in order, conditional ones
 //! before the unconditional one; an entry whose action is the default action is
 //! ignored; names the architecture does not know are skipped.
+//!
+//! Two behaviours follow runc rather than libseccomp itself:
+//! - an entry with several conditions on the same argument gets each condition as
+//!   a rule of its own (so they are or-ed: "arg0 == 100", "arg0 == 9001"), as
+//!   libseccomp-golang's callers in runc add them;
+//! - unless the default action lets syscalls through (allow, log, trace), numbers
+//!   above the highest one the profile names return ENOSYS rather than the default,
+//!   so that programs probing a syscall newer than the profile (clone3, openat2...)
+//!   take their fallback path, as with runc's -ENOSYS stub.
 
 pub mod bpf;
 
@@ -183,6 +192,15 @@ struct Cond {
 /// A conditional rule entry: conditions that must all hold, and the action.
 type Entry = (Vec<Cond>, u32);
 
+/// One table's rules: the outcome per syscall number the profile names, and the
+/// number above which every syscall returns ENOSYS (none for a permissive default).
+struct TableRules {
+    rules: BTreeMap<u32, Outcome>,
+    enosys_above: Option<u32>,
+}
+
+const RET_ENOSYS: u32 = RET_ERRNO | libc::ENOSYS as u32;
+
 /// What one syscall number leads to.
 #[derive(Clone, Debug, PartialEq)]
 enum Outcome {
@@ -242,7 +260,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
             tables.push(t);
         }
     }
-    let mut per_table: Vec<(Table, BTreeMap<u32, Outcome>)> = Vec::new();
+    let mut per_table: Vec<(Table, TableRules)> = Vec::new();
     for table in tables {
         per_table.push((table, outcomes(profile, table, default)?));
     }
@@ -278,11 +296,13 @@ fn listener(profile: &LinuxSeccomp) -> Result<Option<Listener>> {
 }
 
 /// Each rule's syscalls, numbered for one table, grouped into outcomes.
-fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<BTreeMap<u32, Outcome>> {
+fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<TableRules> {
     // Per number: conditional entries in order, and the first unconditional action.
     let mut rules: BTreeMap<u32, (Vec<Entry>, Option<u32>)> = BTreeMap::new();
     // Names this table lacks are skipped, as libseccomp-based runtimes do.
     let mut unknown = Vec::new();
+    // The highest number named, by any entry (one with the default action too).
+    let mut highest = 0;
     for entry in profile.syscalls().iter().flatten() {
         let action = action_value(entry.action(), entry.errno_ret(), profile.default_errno_ret())?;
         let conds = entry
@@ -304,26 +324,30 @@ fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<BTreeM
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        if action == default {
-            continue;
-        }
+        let entries = split_repeated_arguments(conds);
         for name in entry.names() {
             let Some(nr) = table.number(name) else {
                 unknown.push(name.as_str());
                 continue;
             };
+            highest = highest.max(nr);
+            if action == default {
+                continue;
+            }
             let slot = rules.entry(nr).or_default();
-            if conds.is_empty() {
+            if entries.is_empty() {
                 slot.1.get_or_insert(action);
             } else {
-                slot.0.push((conds.clone(), action));
+                slot.0.extend(entries.iter().map(|conds| (conds.clone(), action)));
             }
         }
     }
     if !unknown.is_empty() {
         crate::logger::debug(format!("seccomp: not on {table:?}, skipped: {}", unknown.join(" ")));
     }
-    Ok(rules
+    let permissive =
+        matches!(profile.default_action(), Action::ScmpActAllow | Action::ScmpActLog | Action::ScmpActTrace);
+    let rules = rules
         .into_iter()
         .map(|(nr, (conditional, plain))| {
             let fallback = plain.unwrap_or(default);
@@ -334,7 +358,20 @@ fn outcomes(profile: &LinuxSeccomp, table: Table, default: u32) -> Result<BTreeM
             };
             (nr, outcome)
         })
-        .collect())
+        .collect();
+    Ok(TableRules { rules, enosys_above: (!permissive && highest != 0).then_some(highest) })
+}
+
+/// An entry's conditions as the rules they make: one rule holding them all, or, when
+/// two of them test the same argument, one rule each (runc's reading; the and of two
+/// equalities on one argument could never hold).
+fn split_repeated_arguments(conds: Vec<Cond>) -> Vec<Vec<Cond>> {
+    let repeated = conds.iter().enumerate().any(|(i, c)| conds[..i].iter().any(|d| d.index == c.index));
+    match (conds.is_empty(), repeated) {
+        (true, _) => Vec::new(),
+        (false, false) => vec![conds],
+        (false, true) => conds.into_iter().map(|c| vec![c]).collect(),
+    }
 }
 
 /// The value a filter returns for an action.
@@ -355,11 +392,7 @@ fn action_value(action: Action, errno: Option<u32>, default_errno: Option<u32>) 
 /// The filter: dispatch on the architecture, then on the syscall number. x32 shares
 /// x86_64's audit architecture, so x86_64's block sends numbers with the x32 bit to
 /// x32's rules when the profile lists x32, and kills them when it does not.
-fn generate(
-    per_table: &[(Table, BTreeMap<u32, Outcome>)],
-    default: u32,
-    x32: Option<&BTreeMap<u32, Outcome>>,
-) -> Result<BpfProgram> {
+fn generate(per_table: &[(Table, TableRules)], default: u32, x32: Option<&TableRules>) -> Result<BpfProgram> {
     let mut asm = Assembler::default();
     let blocks: Vec<Label> = per_table.iter().map(|_| asm.label()).collect();
     asm.load(OFFSET_ARCH);
@@ -389,7 +422,7 @@ fn generate(
 
 /// The search on the syscall number (in A) and, after it, the argument checks of
 /// the syscalls that have conditional rules.
-fn emit_numbers(asm: &mut Assembler, rules: &BTreeMap<u32, Outcome>, default: u32) {
+fn emit_numbers(asm: &mut Assembler, rules: &TableRules, default: u32) {
     let ranges = ranges(rules, default);
     let mut chains = Vec::new();
     search(asm, &ranges, &mut chains);
@@ -401,7 +434,8 @@ fn emit_numbers(asm: &mut Assembler, rules: &BTreeMap<u32, Outcome>, default: u3
 
 /// The whole number space cut into ranges [start, next start) with one outcome each,
 /// neighbours with the same plain return merged.
-fn ranges(rules: &BTreeMap<u32, Outcome>, default: u32) -> Vec<(u32, Outcome)> {
+fn ranges(table: &TableRules, default: u32) -> Vec<(u32, Outcome)> {
+    let rules = &table.rules;
     let mut out: Vec<(u32, Outcome)> = vec![(0, Outcome::Ret(default))];
     for (&nr, outcome) in rules {
         if out.last().is_some_and(|(start, _)| *start == nr) {
@@ -412,6 +446,14 @@ fn ranges(rules: &BTreeMap<u32, Outcome>, default: u32) -> Vec<(u32, Outcome)> {
         }
         if nr < u32::MAX && !rules.contains_key(&(nr + 1)) && *outcome != Outcome::Ret(default) {
             out.push((nr + 1, Outcome::Ret(default)));
+        }
+    }
+    if let Some(above) = table.enosys_above.and_then(|highest| highest.checked_add(1)) {
+        if out.last().is_some_and(|(start, _)| *start == above) {
+            out.pop();
+        }
+        if out.last().map(|(_, o)| o) != Some(&Outcome::Ret(RET_ENOSYS)) {
+            out.push((above, Outcome::Ret(RET_ENOSYS)));
         }
     }
     out

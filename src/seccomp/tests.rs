@@ -46,8 +46,10 @@ fn listed_syscalls_get_their_action_and_others_the_default() {
     assert_eq!(x86_64(&f, "kill", [0; 6]), RET_KILL_PROCESS);
     assert_eq!(x86_64(&f, "getpid", [0; 6]), RET_LOG);
     assert_eq!(x86_64(&f, "uname", [0; 6]), RET_TRAP);
-    assert_eq!(x86_64(&f, "openat", [0; 6]), EPERM);
-    assert_eq!(verdict(&f, AUDIT_ARCH_X86_64, 100_000, [0; 6]), EPERM);
+    assert_eq!(x86_64(&f, "close", [0; 6]), EPERM);
+    // Above the highest number named (exit_group): ENOSYS, as runc's stub returns.
+    assert_eq!(x86_64(&f, "openat", [0; 6]), RET_ENOSYS);
+    assert_eq!(verdict(&f, AUDIT_ARCH_X86_64, 100_000, [0; 6]), RET_ENOSYS);
 }
 
 #[test]
@@ -128,7 +130,7 @@ fn other_architectures_use_their_own_numbers_or_are_killed() {
     let f = compile(&profile(json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        "syscalls": [{"names": ["mkdir", "read"], "action": "SCMP_ACT_ALLOW"}]
+        "syscalls": [{"names": ["mkdir", "read", "execveat"], "action": "SCMP_ACT_ALLOW"}]
     })))
     .unwrap();
     let i386_mkdir = Table::I386.number("mkdir").unwrap();
@@ -155,7 +157,7 @@ fn x32_rules_use_x32_numbers_including_its_own_from_512() {
     let f = compile(&profile(json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
-        "syscalls": [{"names": ["execve", "rt_sigaction", "read"], "action": "SCMP_ACT_ALLOW"}]
+        "syscalls": [{"names": ["execve", "rt_sigaction", "read", "preadv2"], "action": "SCMP_ACT_ALLOW"}]
     })))
     .unwrap();
     let x32 = |nr: u32| verdict(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | nr, [0; 6]);
@@ -167,7 +169,12 @@ fn x32_rules_use_x32_numbers_including_its_own_from_512() {
     assert_eq!(x32(Table::X86_64.number("rt_sigaction").unwrap()), EPERM);
     assert_eq!(x32(521), EPERM, "x32's ptrace is not allowed");
     assert_eq!(x86_64(&f, "execve", [0; 6]), RET_ALLOW);
-    assert_eq!(verdict(&f, AUDIT_ARCH_X86_64, 520, [0; 6]), EPERM, "520 is no x86_64 syscall");
+    assert_eq!(
+        verdict(&f, AUDIT_ARCH_X86_64, 520, [0; 6]),
+        RET_ENOSYS,
+        "520 is above x86_64's highest named"
+    );
+    assert_eq!(x32(600), RET_ENOSYS, "600 is above x32's highest named");
 }
 
 #[test]
@@ -203,11 +210,13 @@ fn binary_search_agrees_with_a_linear_reading_of_the_rules() {
                      {"names": deny, "action": "SCMP_ACT_ERRNO", "errnoRet": 5}]
     })))
     .unwrap();
+    let highest = allow.iter().chain(&deny).map(|n| Table::X86_64.number(n).unwrap()).max().unwrap();
     for nr in 0..600u32 {
         let name = syscalls::x86_64::Sysno::new(nr as usize).map(|s| s.name().to_string());
         let want = match name {
             Some(n) if allow.contains(&&n) => RET_ALLOW,
             Some(n) if deny.contains(&&n) => RET_ERRNO | 5,
+            _ if nr > highest => RET_ENOSYS,
             _ => RET_KILL_PROCESS,
         };
         assert_eq!(verdict(&f, AUDIT_ARCH_X86_64, nr, [0; 6]), want, "syscall {nr}");
@@ -278,4 +287,38 @@ fn unconditionally_allowed_syscalls_are_cacheable_by_the_kernel() {
         let nr = Table::X86_64.number(name).unwrap();
         assert_eq!(kernel_const_allow(&f.program, AUDIT_ARCH_X86_64, nr), Ok(true), "{name}");
     }
+}
+
+#[test]
+fn conditions_on_one_argument_are_separate_rules_as_runc_adds_them() {
+    // runc's seccomp_syscall_test1: process_vm_readv allowed for pid 100 or 9001.
+    let f = compile(&profile(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": ["process_vm_readv"], "action": "SCMP_ACT_ALLOW", "args": [
+            {"index": 0, "value": 100, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 9001, "op": "SCMP_CMP_EQ"}]}]
+    })))
+    .unwrap();
+    assert_eq!(x86_64(&f, "process_vm_readv", [100, 0, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(x86_64(&f, "process_vm_readv", [9001, 0, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(x86_64(&f, "process_vm_readv", [0, 0, 0, 0, 0, 0]), EPERM);
+}
+
+#[test]
+fn syscalls_above_the_highest_named_get_enosys_unless_the_default_lets_them_through() {
+    let rules = json!([{"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+                       {"names": ["openat"], "action": "SCMP_ACT_ERRNO"}]);
+    let openat2 = Table::X86_64.number("openat2").unwrap();
+    for (default, above) in [
+        ("SCMP_ACT_ERRNO", RET_ENOSYS),
+        ("SCMP_ACT_KILL_PROCESS", RET_ENOSYS),
+        ("SCMP_ACT_ALLOW", RET_ALLOW),
+        ("SCMP_ACT_LOG", RET_LOG),
+    ] {
+        let f = compile(&profile(json!({"defaultAction": default, "syscalls": rules}))).unwrap();
+        // openat is named (with the default ERRNO action it adds nothing) and is the highest.
+        assert_eq!(verdict(&f, AUDIT_ARCH_X86_64, openat2, [0; 6]), above, "{default}");
+        assert_eq!(verdict(&f, AUDIT_ARCH_X86_64, 1000, [0; 6]), above, "{default}");
+    }
+    let nothing_named = compile(&profile(json!({"defaultAction": "SCMP_ACT_ERRNO"}))).unwrap();
+    assert_eq!(verdict(&nothing_named, AUDIT_ARCH_X86_64, 1000, [0; 6]), EPERM);
 }

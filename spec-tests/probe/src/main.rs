@@ -60,6 +60,17 @@ fn main() {
         "wait-signal" => wait_signal(),
         "steal-exe" => steal_exe(arg(1), arg(2).as_bytes()),
         "subreaper" => subreaper(&args[1..]),
+        // A raw syscall by number, up to three arguments: what a filter returns for it.
+        "syscall" => {
+            let numbers: Vec<i64> = args[1..]
+                .iter()
+                .map(|a| a.parse().unwrap_or_else(|_| usage_error("syscall NR [ARG...]")))
+                .collect();
+            let [nr, a, b, c] = [0, 1, 2, 3].map(|i| numbers.get(i).copied().unwrap_or(0));
+            // SAFETY: the tests call syscalls that take integers or null pointers.
+            let r = unsafe { libc::syscall(nr, a, b, c) };
+            result(if r < 0 { Err(io::Error::last_os_error()) } else { Ok(json!(r)) })
+        }
         other => usage_error(&format!("unknown subcommand {other:?}")),
     };
     print_json(&out);
