@@ -82,7 +82,25 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
     } else {
         let stderr = String::from_utf8_lossy(&stderr);
         let stderr = stderr.trim();
-        Err(if stderr.is_empty() { status.to_string() } else { format!("{status}: {stderr}") })
+        let status = go_status_text(status);
+        Err(if stderr.is_empty() { status } else { format!("{status}: {stderr}") })
+    }
+}
+
+/// A hook's end as Go words it ("exit status 2", "signal: bad system call"), which
+/// runc prints and tools around it match.
+fn go_status_text(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => {
+            // SAFETY: strsignal returns a static string (or a buffer this thread owns
+            // until the next call), read at once.
+            let text = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(signal)) };
+            let core = if status.core_dumped() { " (core dumped)" } else { "" };
+            format!("signal: {}{core}", text.to_string_lossy().to_lowercase())
+        }
+        (None, None) => status.to_string(),
     }
 }
 

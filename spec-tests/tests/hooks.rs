@@ -373,6 +373,31 @@ fn a_start_container_hook_without_env_gets_the_programs() {
     assert_eq!(fs::read_to_string(shared.join("env")).unwrap(), "two /root\n");
 }
 
+/// runc runs the startContainer hooks as the last thing before the program's
+/// execve: as the container's user, with its capabilities and under its seccomp
+/// filter, so a hook cannot do what the program may not (seccomp.bats
+/// "startContainer hook").
+#[test]
+fn a_start_container_hook_runs_as_the_program_does_under_its_filter() {
+    let mut b = Bundle::new();
+    let shared = b.share();
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.hook("startContainer", "echo $(id -u) $(grep CapEff /proc/self/status) > /shared/who");
+    b.args(&["true"]).run_ok();
+    assert_eq!(fs::read_to_string(shared.join("who")).unwrap(), "1000 CapEff: 0000000000000000\n");
+
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]});
+    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
+    b.config["hooks"]["startContainer"] = json!([]);
+    b.hook("startContainer", "mkdir /tmp/made-by-the-hook");
+    let (c, out) = b.run(&[]);
+    out.fails_mentioning(&["error running startContainer hook #0", "signal: bad system call"]);
+    assert!(!b.rootfs().join("tmp/made-by-the-hook").exists());
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn failing_poststop_hook_is_not_fatal() {
     let (_, deleted, _) = lifecycle_with_failing_hook("poststop");

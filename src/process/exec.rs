@@ -99,7 +99,13 @@ impl<'a> Program<'a> {
 
     /// Runs the last steps and execs the program. `report` is where the stub tells a
     /// failed execve (see `ExecStub::exec`); a successful exec closes it.
-    pub fn exec(self, report: Option<RawFd>) -> Result<Infallible> {
+    /// `just_before_exec` runs after every step, as the program's user under its
+    /// filter: runc runs the startContainer hooks there.
+    pub fn exec(
+        self,
+        report: Option<RawFd>,
+        just_before_exec: impl FnOnce() -> Result<()>,
+    ) -> Result<Infallible> {
         let p = self.process;
         if let Some(persona) = self.personality {
             // SAFETY: personality takes a plain integer.
@@ -153,6 +159,7 @@ impl<'a> Program<'a> {
         if let (Some(filter), true) = (self.seccomp, no_new_privs) {
             crate::seccomp::load(filter)?;
         }
+        just_before_exec()?;
         let err = self.stub.exec(report, &self.failure_prefix, &self.path, &self.args, &self.env);
         Err(Error::sys(exec_step(&self.path), err))
     }

@@ -184,16 +184,19 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     unsafe { libc::_exit(1) }
 }
 
-/// What `start` sets going: the startContainer hooks (with the state they read),
-/// then the user's program. A failure goes to `start` through the FIFO.
+/// What `start` sets going: the user's program, with the startContainer hooks (given
+/// the state they read) run just before its execve. They run there as runc runs them:
+/// in the container as its user, with its capabilities and its seccomp filter (a
+/// hook must not do what the program may not). A failure goes to `start` through the
+/// FIFO.
 fn start_steps(
     program: exec::Program,
     start_container: Option<(&[oci_spec::runtime::Hook], String)>,
     fifo: &OwnedFd,
 ) -> Result<Infallible> {
-    if let Some((hooks, state_json)) = start_container {
-        // Not in the spec, but runc's long-standing behaviour that hooks rely on: a
-        // startContainer hook without an env of its own gets the program's.
+    // Not in the spec, but runc's long-standing behaviour that hooks rely on: a
+    // startContainer hook without an env of its own gets the program's.
+    let start_container = start_container.map(|(hooks, state_json)| {
         let hooks: Vec<_> = hooks
             .iter()
             .cloned()
@@ -204,9 +207,14 @@ fn start_steps(
                 hook
             })
             .collect();
-        crate::hooks::run_all("startContainer", &hooks, &state_json, OnFailure::Stop)?;
-    }
-    program.exec(Some(fifo.as_raw_fd()))
+        (hooks, state_json)
+    });
+    program.exec(Some(fifo.as_raw_fd()), || match &start_container {
+        Some((hooks, state_json)) => {
+            crate::hooks::run_all("startContainer", hooks, state_json, OnFailure::Stop)
+        }
+        None => Ok(()),
+    })
 }
 
 /// With a seccomp listener, the filter goes in now and its notify fd goes to the

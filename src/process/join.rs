@@ -184,5 +184,5 @@ fn enter_and_exec(
     // Looked up now, inside the container's mount namespace.
     let mut program = Program::prepare(join.spec, join.preserve_fds, join.seccomp)?;
     super::init::hand_over_seccomp_listener(&mut program, sock)?;
-    program.exec(Some(sock.raw_fd()))
+    program.exec(Some(sock.raw_fd()), || Ok(()))
 }
