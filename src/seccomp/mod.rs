@@ -218,6 +218,12 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
     let default = action_value(profile.default_action(), profile.default_errno_ret(), None)?;
     let listener = listener(profile)?;
     let mut flags = if listener.is_some() { SECCOMP_FILTER_FLAG_NEW_LISTENER } else { 0 };
+    if profile.flags().is_none() {
+        // runc's default when a profile names no flags (an empty list is no
+        // default): the container keeps speculative store bypass, which kernels
+        // mitigating it for every seccomp process would otherwise take away.
+        flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    }
     for flag in profile.flags().iter().flatten() {
         flags |= match flag {
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
@@ -266,6 +272,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
     }
     let x32 = if x32 { Some(outcomes(profile, Table::X32, default)?) } else { None };
     let program = generate(&per_table, default, x32.as_ref())?;
+    crate::logger::debug(format!("seccomp filter flags: {flags}"));
     Ok(Filter { program, flags, listener })
 }
 

@@ -322,3 +322,17 @@ fn syscalls_above_the_highest_named_get_enosys_unless_the_default_lets_them_thro
     let nothing_named = compile(&profile(json!({"defaultAction": "SCMP_ACT_ERRNO"}))).unwrap();
     assert_eq!(verdict(&nothing_named, AUDIT_ARCH_X86_64, 1000, [0; 6]), EPERM);
 }
+
+#[test]
+fn a_profile_without_flags_gets_spec_allow_as_from_runc_and_an_empty_list_gets_none() {
+    let with = |flags: Option<serde_json::Value>| {
+        let mut p = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        if let Some(f) = flags {
+            p["flags"] = f;
+        }
+        compile(&profile(p)).unwrap().flags
+    };
+    assert_eq!(with(None), SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+    assert_eq!(with(Some(json!([]))), 0);
+    assert_eq!(with(Some(json!(["SECCOMP_FILTER_FLAG_LOG"]))), SECCOMP_FILTER_FLAG_LOG);
+}
