@@ -52,7 +52,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         None => None,
     };
     // Made before anything is recorded: a mapping the kernel refuses leaves nothing.
-    let detached_trees = crate::rootfs::idmap::prepare(&bundle.spec, &bundle.dir)?;
+    let detached_trees = crate::rootfs::idmap::prepare(&bundle.spec, &bundle.dir, &bundle.rootfs)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let console = ConsoleLink::new(terminal, args.console_socket.as_deref(), keep_master)?;
     let linux = bundle.spec.linux().as_ref();
@@ -222,6 +222,16 @@ fn build(
                     hooks::run_all("createRuntime", create_runtime, &json, stop)?;
                 }
                 parent.send(&sync::Message::HooksDone)?;
+            }
+            sync::Message::MountTreePlease(index) => {
+                let tree = crate::rootfs::idmap::prepare_from_container(
+                    &bundle.spec,
+                    &bundle.dir,
+                    &bundle.rootfs,
+                    index,
+                    pid,
+                )?;
+                parent.send_with_fd(&sync::Message::MountTree { is_dir: tree.is_dir }, tree.fd())?;
             }
             sync::Message::Ready => {
                 crate::logger::debug("create: init ready");

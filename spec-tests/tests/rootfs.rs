@@ -516,6 +516,70 @@ fn idmap_option_uses_the_containers_mappings_in_its_user_namespace() {
     assert_eq!(got[2]["uid"], 65534, "without idmap host root is unmapped here: {}", got[2]);
 }
 
+/// A bind source inside the rootfs that lies on a mount the config makes before it
+/// exists only in the container's mount namespace: it is bound from there, plain or
+/// idmapped, with or without a user namespace (runc's mounts.bats "mount order,
+/// container bind-mount source" and "container idmap source"; an idmapped one is
+/// cloned by the parent from init's mount namespace when init's turn comes).
+#[test]
+fn a_bind_source_on_an_earlier_mount_in_the_rootfs_is_bound_from_the_containers_tree() {
+    let cases: [(&str, bool, bool, u64); 4] = [
+        ("plain", false, false, 1000),
+        ("plain, user namespace", false, true, 65534),
+        ("idmapped", true, false, 6000),
+        ("idmapped, user namespace", true, true, 1000),
+    ];
+    for (case, idmapped, userns, owner_seen) in cases {
+        let mut b = Bundle::new();
+        let outer = b.host_dir("outer");
+        fs::create_dir(outer.join("inner")).unwrap();
+        fs::write(outer.join("inner/file"), "").unwrap();
+        std::os::unix::fs::chown(outer.join("inner/file"), Some(1000), Some(1000)).unwrap();
+        for mount_point in ["mnt", "final"] {
+            fs::create_dir_all(b.rootfs().join(mount_point)).unwrap();
+        }
+        if userns {
+            b.user_namespace(100000, 65536);
+        }
+        b.bind(&outer, "/mnt", &[]);
+        let mut inner = json!({"destination": "/final", "type": "bind", "options": ["rbind"],
+                               "source": format!("{}/mnt/inner", b.rootfs().display())});
+        if idmapped {
+            inner["options"] = json!(["rbind", "idmap"]);
+            if !userns {
+                let map = json!([{"containerID": 0, "hostID": 5000, "size": 2000}]);
+                inner["uidMappings"] = map.clone();
+                inner["gidMappings"] = map;
+            }
+        }
+        b.add_mount(inner);
+        let got = b.run_probe(&["stat", "/final/file"]);
+        assert_eq!(got["uid"], owner_seen, "{case}: {got}");
+        assert!(!b.rootfs().join("mnt/inner").exists(), "{case}: nothing was made in the image");
+    }
+}
+
+/// Such a source is cloned by the runtime with the host's privileges: it is
+/// resolved inside the rootfs, as a path in the container, so a symlink the image
+/// plants on it does not lead to the host (a symlink to /etc gives the image's /etc).
+#[test]
+fn an_idmapped_source_in_the_rootfs_is_resolved_inside_it_whatever_the_image_links() {
+    let mut b = Bundle::new();
+    let host_only = b.host_dir("host-only");
+    fs::write(host_only.join("secret"), "host").unwrap();
+    let image_side = b.rootfs().join(host_only.strip_prefix("/").unwrap());
+    fs::create_dir_all(&image_side).unwrap();
+    fs::write(image_side.join("secret"), "image").unwrap();
+    std::os::unix::fs::symlink(&host_only, b.rootfs().join("planted")).unwrap();
+    fs::create_dir_all(b.rootfs().join("final")).unwrap();
+    let map = json!([{"containerID": 0, "hostID": 5000, "size": 2000}]);
+    b.add_mount(json!({"destination": "/final", "type": "bind", "options": ["rbind", "idmap"],
+                       "source": format!("{}/planted", b.rootfs().display()),
+                       "uidMappings": map, "gidMappings": map}));
+    let got = b.run_probe(&["read", "/final/secret"]);
+    assert_eq!(got["content"], "image", "{got}");
+}
+
 #[test]
 fn a_read_only_dev_tmpfs_is_filled_first_and_made_read_only_after() {
     // runc mounts a read-only tmpfs writable, makes the devices, /dev/pts and the

@@ -111,6 +111,18 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     let own_pid = nix::unistd::getpid().as_raw();
     let state_json = |status: Status| ctx.state.hook_json(own_pid, status);
 
+    let tree_from_parent = |index: usize| {
+        sock.send(&Message::MountTreePlease(index))?;
+        match sock.recv_with_fd()? {
+            (Message::MountTree { is_dir }, Some(tree)) => {
+                Ok(crate::rootfs::idmap::DetachedTree::received(index, is_dir, tree))
+            }
+            (Message::Failed(e), _) => Err(e),
+            (m, _) => {
+                Err(Error::invalid(format!("sync protocol: expected MountTree with a tree, got {m:?}")))
+            }
+        }
+    };
     rootfs::prepare(&RootfsContext {
         spec: ctx.spec,
         rootfs: ctx.rootfs,
@@ -120,6 +132,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
         in_user_ns: plan.apart(LinuxNamespaceType::User),
         own_mount_ns: plan.apart(LinuxNamespaceType::Mount),
         detached_trees: ctx.detached_trees,
+        tree_from_parent: &tree_from_parent,
     })?;
     crate::logger::debug("init: rootfs mounted");
     let hooks = ctx.spec.hooks().as_ref();

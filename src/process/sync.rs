@@ -29,6 +29,11 @@ pub enum Message {
     SeccompListener,
     /// parent → init: the listener has it.
     SeccompListenerDone,
+    /// init → parent: clone the source of idmapped mount number N from my mount
+    /// namespace (it is in the rootfs, on the mounts made before it).
+    MountTreePlease(usize),
+    /// parent → init, with the tree attached: here it is, a directory or not.
+    MountTree { is_dir: bool },
     /// init → parent: fully set up, about to wait for `start`.
     Ready,
     /// parent → init: create has finished; stop dying with the parent.

@@ -12,6 +12,13 @@
 //!   container's root, may not be able to reach a source the runtime can (a 0700
 //!   directory of the host's root on the way), so the source is opened here, as runc
 //!   opens mount sources before it enters the user namespace.
+//!
+//! A source inside the rootfs may lie on a mount the config makes before it (runc's
+//! mounts.bats builds trees so): it exists only in the container's mount namespace,
+//! once init is there. Init binds such a source itself, reaching it through the
+//! rootfs; an idmapped one it asks the parent for when its turn comes, and the parent
+//! clones it from init's mount namespace (`prepare_from_container`), as runc's parent
+//! answers its init's mount-source requests.
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
@@ -39,8 +46,8 @@ pub fn wanted(m: &Mount) -> bool {
 }
 
 /// In the parent: the trees of every idmapped mount, and of every bind mount when
-/// the container gets a new user namespace.
-pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<DetachedTree>> {
+/// the container gets a new user namespace, but those whose source is in the rootfs.
+pub fn prepare(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<DetachedTree>> {
     let new_userns = spec
         .linux()
         .as_ref()
@@ -48,17 +55,18 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<DetachedTree>> {
         .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none()));
     let mut trees = Vec::new();
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        if path_in_rootfs(spec, bundle, rootfs, m).is_some() {
+            continue;
+        }
         if wanted(m) {
-            trees.push(prepare_idmapped(spec, bundle, index, m)?);
+            trees.push(prepare_idmapped(spec, bundle, index, SourceAt::Host)?);
         } else if new_userns && super::is_bind(m) {
             let source = super::bind_source(m, bundle)?;
             let step = |what: &str| {
                 format!("bind mount {} on {}: {what}", source.display(), m.destination().display())
             };
-            let is_dir =
-                std::fs::metadata(&source).map_err(|e| Error::invalid(step(&e.to_string())))?.is_dir();
-            match clone_tree(&source, m, &step) {
-                Ok(tree) => trees.push(DetachedTree { index, is_dir, tree }),
+            match clone_tree(&source, m, SourceAt::Host, &step) {
+                Ok((tree, is_dir)) => trees.push(DetachedTree { index, is_dir, tree }),
                 // An unprivileged (rootless) runtime may not clone a mount; its
                 // container's root is the runtime's own user, who reaches what it does:
                 // init binds the source itself.
@@ -70,6 +78,24 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<DetachedTree>> {
     Ok(trees)
 }
 
+/// The path in the container of a bind mount's source that lies in the rootfs
+/// (named through the config's root path or the canonical one), if it does.
+fn path_in_rootfs(spec: &Spec, bundle: &Path, rootfs: &Path, m: &Mount) -> Option<std::path::PathBuf> {
+    let source = super::bind_source(m, bundle).ok().filter(|_| super::is_bind(m))?;
+    let given = bundle.join(spec.root().as_ref()?.path());
+    [given.as_path(), rootfs].iter().find_map(|root| source.strip_prefix(root).ok()).map(Path::to_path_buf)
+}
+
+/// Where a tree's source is looked up.
+#[derive(Clone, Copy)]
+enum SourceAt<'a> {
+    /// On the host, as the config names it.
+    Host,
+    /// In init's mount namespace, as a path in the container: resolved inside the
+    /// rootfs, so the image's symlinks cannot lead the runtime out of it.
+    Container { mount_ns: &'a OwnedFd, rootfs: &'a Path, inside: &'a Path },
+}
+
 /// A detached copy of `source` (with its submounts for `rbind`), carrying the
 /// kernel's locks: the flags of a host mount (read-only, nosuid, noexec, ...) stay
 /// out of reach of the container's root, as in a mount namespace made inside a user
@@ -79,7 +105,13 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<DetachedTree>> {
 /// namespace into a throwaway user namespace (the copy is locked) and clones the
 /// source there, as runc clones sources from inside the container's namespaces.
 /// An unprivileged runtime clones nothing (EPERM): init binds the source itself.
-fn clone_tree(source: &Path, m: &Mount, step: &dyn Fn(&str) -> String) -> Result<OwnedFd> {
+/// Returns the tree and whether it is a directory.
+fn clone_tree(
+    source: &Path,
+    m: &Mount,
+    at: SourceAt,
+    step: &dyn Fn(&str) -> String,
+) -> Result<(OwnedFd, bool)> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::sys(step("open_tree"), nix::errno::Errno::EPERM));
     }
@@ -87,16 +119,11 @@ fn clone_tree(source: &Path, m: &Mount, step: &dyn Fn(&str) -> String) -> Result
     let flags = OPEN_TREE_CLONE
         | libc::O_CLOEXEC as libc::c_uint
         | if recursive_tree { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-    // A directory is the child's working directory, which the namespace copy carries
-    // over (nothing left to resolve with the lesser rights of the new namespace); a
-    // file is named in its directory.
-    let (dir, name) = if source.is_dir() {
-        (source, std::ffi::CString::default())
-    } else {
-        let name = source.file_name().ok_or_else(|| Error::invalid(step("the source has no file name")))?;
-        let name = std::ffi::CString::new(name.as_encoded_bytes())
-            .map_err(|_| Error::invalid(step("the source has a NUL byte")))?;
-        (source.parent().unwrap_or(Path::new("/")), name)
+    let file_name = source.file_name().map(|n| std::ffi::CString::new(n.as_encoded_bytes()));
+    let file_name = match file_name {
+        Some(Ok(name)) => name,
+        Some(Err(_)) => return Err(Error::invalid(step("the source has a NUL byte"))),
+        None => std::ffi::CString::default(),
     };
     let (ours, theirs) =
         std::os::unix::net::UnixStream::pair().map_err(|e| Error::invalid(step(&e.to_string())))?;
@@ -106,17 +133,31 @@ fn clone_tree(source: &Path, m: &Mount, step: &dyn Fn(&str) -> String) -> Result
         nix::unistd::ForkResult::Child => {
             drop(ours);
             let cloned = (|| {
-                nix::unistd::chdir(dir)?;
+                // A directory is the child's working directory, which the namespace
+                // copy carries over (nothing left to resolve with the lesser rights of
+                // the new namespace); a file is named in its directory.
+                let is_dir = enter_source_dir(source, at)?;
+                let name = if is_dir { c"" } else { file_name.as_c_str() };
                 nix::sched::unshare(
                     nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNS,
                 )?;
-                let at = if name.is_empty() { flags | libc::AT_EMPTY_PATH as libc::c_uint } else { flags };
+                let mut at_flags = flags;
+                if is_dir {
+                    at_flags |= libc::AT_EMPTY_PATH as libc::c_uint;
+                } else if matches!(at, SourceAt::Container { .. }) {
+                    // Checked not to be a symlink below; never followed out of the rootfs.
+                    at_flags |= libc::AT_SYMLINK_NOFOLLOW as libc::c_uint;
+                }
                 // SAFETY: a valid C string; open_tree returns a new fd or -1.
-                let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, name.as_ptr(), at) };
-                nix::errno::Errno::result(r).map(|fd| fd as RawFd)
+                let r =
+                    unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, name.as_ptr(), at_flags) };
+                nix::errno::Errno::result(r).map(|fd| (fd as RawFd, is_dir))
             })();
             let _ = match cloned {
-                Ok(fd) => crate::fd_passing::send_fd(theirs.as_raw_fd(), b"tree", fd, "a cloned mount tree"),
+                Ok((fd, is_dir)) => {
+                    let kind: &[u8] = if is_dir { b"dir" } else { b"file" };
+                    crate::fd_passing::send_fd(theirs.as_raw_fd(), kind, fd, "a cloned mount tree")
+                }
                 Err(e) => nix::unistd::write(&theirs, &(e as i32).to_ne_bytes())
                     .map(drop)
                     .map_err(|_| Error::PeerGone),
@@ -129,18 +170,87 @@ fn clone_tree(source: &Path, m: &Mount, step: &dyn Fn(&str) -> String) -> Result
             let received = crate::fd_passing::recv(ours.as_raw_fd(), "a cloned mount tree");
             let _ = nix::sys::wait::waitpid(child, None);
             match received? {
-                (_, Some(tree)) => Ok(tree),
+                (kind, Some(tree)) => Ok((tree, kind == b"dir")),
                 // No fd came: the child sent the errno of the step that failed.
                 (data, None) => {
                     let errno = data.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-                    Err(Error::sys(step("open_tree"), nix::errno::Errno::from_raw(errno)))
+                    Err(Error::sys(step("clone the source"), nix::errno::Errno::from_raw(errno)))
                 }
             }
         }
     }
 }
 
-fn prepare_idmapped(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Result<DetachedTree> {
+/// In clone_tree's child: makes the source (a directory) or the directory holding
+/// it (a file) the working directory; returns whether the source is a directory.
+fn enter_source_dir(source: &Path, at: SourceAt) -> nix::Result<bool> {
+    use nix::sys::stat::SFlag;
+    match at {
+        SourceAt::Host => {
+            let is_dir = std::fs::metadata(source)
+                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+                .is_dir();
+            nix::unistd::chdir(if is_dir { source } else { source.parent().unwrap_or(Path::new("/")) })?;
+            Ok(is_dir)
+        }
+        SourceAt::Container { mount_ns, rootfs, inside } => {
+            nix::sched::setns(mount_ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
+            let root = super::safe_path::open_root(rootfs).map_err(|_| nix::errno::Errno::ENOENT)?;
+            let found = super::safe_path::open_in_root(&root, inside, libc::O_PATH | libc::O_CLOEXEC, 0)?;
+            let is_dir = SFlag::from_bits_truncate(
+                nix::sys::stat::fstat(found.as_raw_fd())?.st_mode & SFlag::S_IFMT.bits(),
+            ) == SFlag::S_IFDIR;
+            let dir = match is_dir {
+                true => found,
+                false => {
+                    let parent = inside.parent().unwrap_or(Path::new(""));
+                    let dir =
+                        super::safe_path::open_in_root(&root, parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                    let name = inside.file_name().unwrap_or_default();
+                    let st = nix::sys::stat::fstatat(
+                        Some(dir.as_raw_fd()),
+                        name,
+                        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )?;
+                    if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() {
+                        return Err(nix::errno::Errno::ELOOP);
+                    }
+                    dir
+                }
+            };
+            nix::unistd::fchdir(dir.as_raw_fd())?;
+            Ok(is_dir)
+        }
+    }
+}
+
+/// In the parent, when init asks for it: the tree of idmapped mount number `index`,
+/// whose source is in the rootfs, cloned from init's mount namespace.
+pub fn prepare_from_container(
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    index: usize,
+    init: i32,
+) -> Result<DetachedTree> {
+    let m = spec.mounts().as_ref().and_then(|mounts| mounts.get(index)).filter(|m| wanted(m));
+    let inside = m.and_then(|m| path_in_rootfs(spec, bundle, rootfs, m)).ok_or_else(|| {
+        Error::invalid(format!("sync protocol: mount number {index} is no idmapped mount from the rootfs"))
+    })?;
+    let mount_ns = std::fs::File::open(format!("/proc/{init}/ns/mnt"))
+        .map(OwnedFd::from)
+        .map_err(|e| Error::invalid(format!("open the mount namespace of init {init}: {e}")))?;
+    prepare_idmapped(
+        spec,
+        bundle,
+        index,
+        SourceAt::Container { mount_ns: &mount_ns, rootfs, inside: &inside },
+    )
+}
+
+/// Mount number `index`'s tree, idmapped.
+fn prepare_idmapped(spec: &Spec, bundle: &Path, index: usize, at: SourceAt) -> Result<DetachedTree> {
+    let m = &spec.mounts().as_deref().unwrap_or_default()[index];
     let dest = m.destination().display();
     let opts: Vec<&str> = m.options().iter().flatten().map(String::as_str).collect();
     if !super::is_bind(m) {
@@ -166,9 +276,8 @@ fn prepare_idmapped(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Resu
     }
     let source = super::bind_source(m, bundle)?;
     let step = |what: &str| format!("idmapped mount {} on {dest}: {what}", source.display());
-    let is_dir = std::fs::metadata(&source).map_err(|e| Error::invalid(step(&e.to_string())))?.is_dir();
     let userns = user_namespace_with(uid, gid).map_err(|e| Error::invalid(step(&e.to_string())))?;
-    let tree = clone_tree(&source, m, &step)?;
+    let (tree, is_dir) = clone_tree(&source, m, at, &step)?;
     let attr = super::MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
@@ -192,6 +301,16 @@ fn prepare_idmapped(spec: &Spec, bundle: &Path, index: usize, m: &Mount) -> Resu
 }
 
 impl DetachedTree {
+    /// In init: a tree the parent sent (see `prepare_from_container`).
+    pub fn received(index: usize, is_dir: bool, tree: OwnedFd) -> Self {
+        DetachedTree { index, is_dir, tree }
+    }
+
+    /// In the parent: the tree's fd, to send to init.
+    pub fn fd(&self) -> RawFd {
+        self.tree.as_raw_fd()
+    }
+
     /// In init: attaches the tree on `target` (an fd inside the rootfs).
     pub fn attach(&self, target: &OwnedFd) -> nix::Result<()> {
         // SAFETY: both fds are valid; empty paths name the fds themselves.

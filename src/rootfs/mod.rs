@@ -39,6 +39,9 @@ pub struct RootfsContext<'a> {
     pub own_mount_ns: bool,
     /// The bind mounts' trees the parent made (see `idmap`).
     pub detached_trees: &'a [idmap::DetachedTree],
+    /// Asks the parent for the tree of an idmapped mount whose source is in the
+    /// rootfs, cloned now that the mounts before it are there (see `idmap`).
+    pub tree_from_parent: &'a dyn Fn(usize) -> Result<idmap::DetachedTree>,
 }
 
 /// Everything before the switch into the rootfs: propagation, the rootfs bind mount,
@@ -62,6 +65,7 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     for (index, m) in mounts.iter().enumerate() {
         match ctx.detached_trees.iter().find(|tree| tree.index == index) {
             Some(tree) => attach_detached(ctx, &root, m, tree)?,
+            None if idmap::wanted(m) => attach_detached(ctx, &root, m, &(ctx.tree_from_parent)(index)?)?,
             None => mount_one(ctx, &root, m)?,
         }
     }
