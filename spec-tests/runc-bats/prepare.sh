@@ -47,6 +47,9 @@ tar -C "$rootfs" -cJf tests/integration/testdata/busybox-amd64.tar.xz --exclude 
 debian=$(mktemp -d)
 debootstrap --variant=minbase bookworm "$debian" "${MIRROR:-http://deb.debian.org/debian}" >"$dest/debootstrap.log" 2>&1 ||
 	{ echo "$0: debootstrap failed; see $dest/debootstrap.log" >&2; exit 1; }
+# mktemp made it 0700; the image's / is 0755 like any root, which a container root
+# mapped to another host user must search (idmap.bats "userns join").
+chmod 755 "$debian"
 tar -C "$debian" -cJf tests/integration/testdata/debian-amd64.tar.xz --exclude './dev/*' --exclude './var/cache/apt/*' .
 rm -rf "$debian"
 echo "prepared runc $tag's integration suite in $dest"
