@@ -580,6 +580,30 @@ fn an_idmapped_source_in_the_rootfs_is_resolved_inside_it_whatever_the_image_lin
     assert_eq!(got["content"], "image", "{got}");
 }
 
+/// A container that joins a user namespace by path has no mappings in its config:
+/// an `idmap` mount then takes the joined namespace's (runc's idmap.bats "idmap
+/// flag, implied mapping, userns join").
+#[test]
+fn idmap_option_takes_the_mappings_of_a_joined_user_namespace() {
+    let mut owner = Bundle::new();
+    owner.user_namespace(100000, 65536);
+    owner.probe(&["wait-signal"]);
+    let holder = owner.start();
+    holder.wait_probe_ready();
+
+    let mut b = Bundle::new();
+    let dir = dir_with_owners(&b);
+    b.set_namespace("user", Some(&format!("/proc/{}/ns/user", holder.pid())));
+    fs::create_dir_all(b.rootfs().join("data")).unwrap();
+    b.add_mount(
+        json!({"destination": "/data", "type": "bind", "source": dir, "options": ["rbind", "idmap"]}),
+    );
+    let got = b.run_probes(&[&["stat", "/data/root-owned"], &["stat", "/data/owned-by-1000"]]);
+    assert_eq!(got[0]["uid"], 0, "{}", got[0]);
+    assert_eq!(got[1]["uid"], 1000, "{}", got[1]);
+    holder.delete(&["--force"]).ok();
+}
+
 #[test]
 fn a_read_only_dev_tmpfs_is_filled_first_and_made_read_only_after() {
     // runc mounts a read-only tmpfs writable, makes the devices, /dev/pts and the

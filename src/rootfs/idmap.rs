@@ -269,14 +269,28 @@ fn prepare_idmapped(spec: &Spec, bundle: &Path, index: usize, at: SourceAt) -> R
             )))
         }
     };
-    if uid.is_empty() || gid.is_empty() {
-        return Err(Error::invalid(format!(
-            "mount {dest}: idmap needs uidMappings and gidMappings, on the mount or for the container"
-        )));
-    }
+    // Without mappings of its own, a container that joins a user namespace by path
+    // has that namespace's: the mount takes it as it is (runc's idmap.bats "userns
+    // join").
+    let joined_userns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|n| n.iter().find(|ns| ns.typ() == LinuxNamespaceType::User))
+        .and_then(|ns| ns.path().as_ref());
     let source = super::bind_source(m, bundle)?;
     let step = |what: &str| format!("idmapped mount {} on {dest}: {what}", source.display());
-    let userns = user_namespace_with(uid, gid).map_err(|e| Error::invalid(step(&e.to_string())))?;
+    let userns = match joined_userns {
+        _ if !uid.is_empty() && !gid.is_empty() => {
+            user_namespace_with(uid, gid).map_err(|e| Error::invalid(step(&e.to_string())))?
+        }
+        Some(path) => std::fs::File::open(path).map(OwnedFd::from).map_err(|e| {
+            Error::invalid(step(&format!("open the joined user namespace {}: {e}", path.display())))
+        })?,
+        None => {
+            return Err(Error::invalid(format!(
+                "mount {dest}: idmap needs uidMappings and gidMappings, on the mount or for the container"
+            )))
+        }
+    };
     let (tree, is_dir) = clone_tree(&source, m, at, &step)?;
     let attr = super::MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
