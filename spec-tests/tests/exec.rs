@@ -202,6 +202,30 @@ fn a_failed_exec_leaves_no_zombie_in_the_container() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// A failed execve is reported once, in runc's words ("exec /run.sh: no such file or
+/// directory", what Kubernetes shows and people search for), by `run` and by `exec`
+/// (run.bats and exec.bats "execve error").
+#[test]
+fn a_failed_execve_is_one_line_in_runcs_words() {
+    let mut b = waiting_bundle();
+    let script = b.write_rootfs_file("no-interpreter.sh", "#!/no/such/interpreter\n");
+    std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let c = running(&b);
+    let words = "exec /no-interpreter.sh: no such file or directory";
+    let out = c.exec(&[], &["/no-interpreter.sh"]);
+    out.fails_mentioning(&[words]);
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:#?}");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+
+    b.args(&["/no-interpreter.sh"]);
+    let (c, out) = b.run(&[]);
+    out.fails_mentioning(&[words]);
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:#?}");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn exec_into_a_stopped_container_is_an_error() {
     let mut b = Bundle::new();

@@ -165,8 +165,11 @@ impl<'a> Program<'a> {
     }
 }
 
+/// runc's words for a failed execve ("exec /app: exec format error", "exec /run.sh:
+/// no such file or directory"), which platform engineers know and search for: the
+/// path as it is, not quoted (control characters are escaped when it is printed).
 fn exec_step(path: &CString) -> String {
-    format!("exec {path:?}")
+    format!("exec {}", path.to_string_lossy())
 }
 
 fn switch_user(p: &Process) -> Result<()> {

@@ -149,12 +149,12 @@ mod tests {
     #[test]
     fn a_failure_the_exec_stub_reports_reads_back_as_the_error() {
         // What exec_stub.c writes: the prefix, the errno in decimal, then "}}}".
-        let mut bytes = stub_failure_prefix("exec \"/bin/x\"").into_bytes();
+        let mut bytes = stub_failure_prefix("exec /bin/x").into_bytes();
         bytes.extend_from_slice(b"8}}}");
-        assert_eq!(read_failure(&bytes), "exec \"/bin/x\": exec format error (ENOEXEC)");
+        assert_eq!(read_failure(&bytes), "exec /bin/x: exec format error (ENOEXEC)");
         match serde_json::from_slice(&bytes) {
             Ok(Message::Failed(Error::Sys { step, errno })) => {
-                assert_eq!((step.as_str(), errno), ("exec \"/bin/x\"", 8))
+                assert_eq!((step.as_str(), errno), ("exec /bin/x", 8))
             }
             other => panic!("not a Failed message: {other:?}"),
         }
