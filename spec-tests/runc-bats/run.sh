@@ -8,6 +8,57 @@
 # SUITE overrides where the prepared copy is; PER_FILE_TIMEOUT the limit (s).
 
 set -uo pipefail
+
+# cgroup v1 hierarchies the kernel has (/proc/cgroups numbers them) that nothing
+# here mounts, as "net_cls,net_prio": on this hybrid host nobody mounts net_cls and
+# net_prio, which systemd mounts on any real one, so a container is never put in
+# them and exec.bats sees its processes in the root there.
+unmounted_v1_hierarchies() {
+	local mounted
+	mounted=$(awk '$0 ~ / - cgroup / {print $NF}' /proc/self/mountinfo | tr ',' '\n')
+	awk 'NR > 1 && $2 != 0 {names[$2] = names[$2] ? names[$2] "," $1 : $1}
+		END {for (h in names) print names[h]}' /proc/cgroups |
+		while read -r names; do
+			grep -qx "${names%%,*}" <<<"$mounted" || echo "$names"
+		done
+}
+
+# Mounts them under /sys/fs/cgroup as systemd does, in a mount namespace of this
+# run's own: /sys/fs/cgroup becomes a tmpfs of its own holding the host's mounts
+# again, so nothing of the host's tree changes.
+mount_as_systemd_does() {
+	local host_tree names name
+	host_tree=$(mktemp -d)
+	mount --rbind /sys/fs/cgroup "$host_tree"
+	mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
+	for entry in "$host_tree"/*; do
+		name=$(basename "$entry")
+		if [ -L "$entry" ]; then
+			cp -P "$entry" /sys/fs/cgroup/
+		elif mountpoint -q "$entry"; then
+			mkdir "/sys/fs/cgroup/$name"
+			mount --rbind "$entry" "/sys/fs/cgroup/$name"
+		fi
+	done
+	umount -l "$host_tree" && rmdir "$host_tree"
+	for names in "$@"; do
+		mkdir "/sys/fs/cgroup/$names"
+		mount -t cgroup -o "$names" cgroup "/sys/fs/cgroup/$names"
+		for name in ${names//,/ }; do
+			[ "$name" = "$names" ] || ln -s "$names" "/sys/fs/cgroup/$name"
+		done
+	done
+}
+
+missing=$(unmounted_v1_hierarchies)
+if [ -n "$missing" ]; then
+	if [ -z "${ANCHOR_BATS_OWN_MOUNTS:-}" ]; then
+		exec unshare --mount --propagation private env ANCHOR_BATS_OWN_MOUNTS=1 bash "$0" "$@"
+	fi
+	# shellcheck disable=SC2086 # one word per hierarchy
+	mount_as_systemd_does $missing
+fi
+
 runtime=$(realpath "$1")
 shift
 suite=${SUITE:-/var/cache/anchor-runtime/runc-bats-v1.3.6}
