@@ -92,6 +92,9 @@ impl Bundle {
         self.check_lsm_labels(process)?;
         self.check_unsupported()?;
         crate::cpu_affinity::of(process)?;
+        if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
+            crate::memory_policy::MemoryPolicy::from_config(policy)?;
+        }
         Self::check_priorities(process)?;
         crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
@@ -155,7 +158,6 @@ impl Bundle {
         let linux = self.spec.linux().as_ref();
         let present = [
             ("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some())),
-            ("linux.memoryPolicy", linux.is_some_and(|l| l.memory_policy().is_some())),
             (
                 "linux.personality.flags",
                 linux

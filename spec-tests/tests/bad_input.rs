@@ -392,3 +392,26 @@ fn nix_mkfifo(path: &std::path::Path) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
 }
+
+/// A memory policy the kernel would refuse for its form fails `create` with the
+/// reason, before anything is made (runc's memorypolicy.bats words).
+#[test]
+fn a_malformed_memory_policy_is_refused_at_create() {
+    for (policy, words) in [
+        (json!({"mode": "MPOL_DEFAULT", "nodes": "0-7"}), "mode requires 0 nodes but got 8"),
+        (json!({"mode": "MPOL_BIND", "nodes": "0-9876543210"}), "invalid memory policy node"),
+        (json!({"mode": "MPOL_BIND"}), "MPOL_BIND mode requires nodes"),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]}),
+            "exclude each other",
+        ),
+    ] {
+        let mut b = Bundle::new();
+        b.config["linux"]["memoryPolicy"] = policy;
+        create_fails(&b, &["linux.memoryPolicy", words]);
+    }
+    // A mode the spec does not name is a parse error naming the known ones.
+    let mut b = Bundle::new();
+    b.config["linux"]["memoryPolicy"] = json!({"mode": "INTERLEAVE", "nodes": "0"});
+    create_fails(&b, &["unknown variant `INTERLEAVE`", "MPOL_INTERLEAVE"]);
+}

@@ -276,6 +276,8 @@ fn features_reports_versions_hooks_namespaces_and_seccomp() {
     let actions = f["linux"]["seccomp"]["actions"].as_array().unwrap();
     assert!(actions.contains(&json!("SCMP_ACT_NOTIFY")), "{actions:?}");
     assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
+    assert_eq!(f["linux"]["memoryPolicy"]["modes"].as_array().map(Vec::len), Some(7), "{f:#}");
+    assert_eq!(f["linux"]["memoryPolicy"]["flags"].as_array().map(Vec::len), Some(3), "{f:#}");
     // What is not supported is said so, not left out.
     assert_eq!(f["linux"]["apparmor"]["enabled"], false);
 }

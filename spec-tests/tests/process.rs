@@ -605,3 +605,33 @@ fn a_bad_cpu_list_is_refused_naming_the_field() {
     let (_, out) = b.try_create(&[]);
     out.fails_mentioning(&["process.execCPUAffinity.final", "3-1"]);
 }
+
+/// The policy's first mapping as /proc/self/numa_maps shows it ("bind=static:0").
+const NUMA_POLICY: &str = "head -n 1 /proc/self/numa_maps | cut -d ' ' -f 2";
+
+/// `linux.memoryPolicy` is the NUMA policy of the program and of every `exec`
+/// (set_mempolicy before execve, which keeps it), seen in /proc/self/numa_maps
+/// (runc's memorypolicy.bats).
+#[test]
+fn memory_policy_is_the_programs_and_every_execs() {
+    for (policy, shown) in [
+        (json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}), "interleave:0"),
+        (json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}), "bind=static:0"),
+        (json!({"mode": "MPOL_DEFAULT"}), "default"),
+    ] {
+        let mut b = Bundle::new();
+        b.config["linux"]["memoryPolicy"] = policy;
+        b.args(&["sh", "-c", NUMA_POLICY]);
+        assert_eq!(b.run_ok().stdout.trim(), shown);
+    }
+    let mut b = Bundle::new();
+    b.config["linux"]["memoryPolicy"] =
+        json!({"mode": "MPOL_PREFERRED", "nodes": "0", "flags": ["MPOL_F_RELATIVE_NODES"]});
+    b.probe(&["wait-signal"]);
+    let c = b.start();
+    c.wait_probe_ready();
+    let out = c.exec(&[], &["sh", "-c", NUMA_POLICY]).ok().stdout.clone();
+    assert_eq!(out.trim(), "prefer=relative:0");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}

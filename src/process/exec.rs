@@ -1,4 +1,5 @@
-//! The last steps before the user's program runs: limits, personality, the switch
+//! The last steps before the user's program runs: limits, personality, NUMA memory
+//! policy, the switch
 //! to the container's user with its capabilities, and the exec, through the sealed
 //! exec stub (see `exec_stub`). The program is looked up while create still runs, so
 //! a missing binary fails `create`, as with runc.
@@ -26,6 +27,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub struct Program<'a> {
     process: &'a Process,
     personality: Option<u64>,
+    memory_policy: Option<crate::memory_policy::MemoryPolicy>,
     caps: CapabilityPlan,
     path: CString,
     /// What the stub reports a failed execve as (see `sync::stub_failure_prefix`).
@@ -62,6 +64,10 @@ impl<'a> Program<'a> {
         Ok(Program {
             process,
             personality,
+            memory_policy: match spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()) {
+                Some(policy) => Some(crate::memory_policy::MemoryPolicy::from_config(policy)?),
+                None => None,
+            },
             caps: CapabilityPlan::new(process.capabilities().as_ref())?,
             failure_prefix: super::sync::stub_failure_prefix(&exec_step(&path)),
             path,
@@ -111,6 +117,10 @@ impl<'a> Program<'a> {
             // SAFETY: personality takes a plain integer.
             let r = unsafe { libc::personality(persona as libc::c_ulong) };
             nix::errno::Errno::result(r).ctx(|| "set personality")?;
+        }
+        // Before any filter: Docker's profile allows set_mempolicy only with CAP_SYS_NICE.
+        if let Some(policy) = &self.memory_policy {
+            policy.apply()?;
         }
         super::scheduling::apply(p, self.cpus_limited)?;
         // Only stdio and the fds `--preserve-fds` passes reach the program: every other
