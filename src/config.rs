@@ -95,6 +95,9 @@ impl Bundle {
         if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
             crate::memory_policy::MemoryPolicy::from_config(policy)?;
         }
+        if let Some(personality) = linux.and_then(|l| l.personality().as_ref()) {
+            crate::personality::value(personality)?;
+        }
         Self::check_priorities(process)?;
         crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
@@ -158,12 +161,6 @@ impl Bundle {
         let linux = self.spec.linux().as_ref();
         let present = [
             ("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some())),
-            (
-                "linux.personality.flags",
-                linux
-                    .and_then(|l| l.personality().as_ref())
-                    .is_some_and(|p| p.flags().as_ref().is_some_and(|f| !f.is_empty())),
-            ),
             (
                 "linux.netDevices",
                 linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty())),

@@ -269,12 +269,9 @@ fn settings_the_runtime_cannot_apply_yet_are_refused_by_name() {
     // Running without them would be weaker than the config asks: refuse instead.
     let cases = [
         ("/linux/intelRdt", json!({"closID": "guaranteed"}), "intelRdt"),
-        ("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}), "memoryPolicy"),
-        (
-            "/linux/personality",
-            json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
-            "personality.flags",
-        ),
+        ("/linux/netDevices", json!({"eth0": {}}), "netDevices"),
+        // The spec names no personality flags; the kernel's names are taken.
+        ("/linux/personality", json!({"domain": "LINUX", "flags": ["NO_SUCH_FLAG"]}), "unknown flag"),
     ];
     for (pointer, value, word) in cases {
         let mut b = Bundle::new();

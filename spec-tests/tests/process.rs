@@ -244,6 +244,19 @@ fn personality_linux32_is_applied() {
     assert_eq!(info["machine"], "i686", "uname -m under PER_LINUX32");
 }
 
+/// Personality flags by the kernel's names (linux/personality.h), with the domain.
+#[test]
+fn personality_flags_are_applied_with_the_domain() {
+    let mut b = Bundle::new();
+    b.config["linux"]["personality"] =
+        json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE", "UNAME26"]});
+    b.args(&["sh", "-c", "cat /proc/self/personality; uname -r"]);
+    let out = b.run_ok().stdout;
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("00060008"), "{out}");
+    assert!(lines.next().is_some_and(|release| release.starts_with("2.6.")), "UNAME26: {out}");
+}
+
 #[test]
 fn no_new_privileges_true_sets_the_flag() {
     let mut b = Bundle::new();

@@ -9,17 +9,13 @@ use crate::capabilities::{keep_across_setuid, CapabilityPlan};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::safe_path::{open_in_root, open_root};
 use nix::errno::Errno;
-use oci_spec::runtime::{LinuxPersonalityDomain, Process, Spec};
+use oci_spec::runtime::{Process, Spec};
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-/// Personality domains (linux/personality.h); libc does not export them.
-const PER_LINUX: u64 = 0x0000;
-const PER_LINUX32: u64 = 0x0008;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -55,8 +51,7 @@ impl<'a> Program<'a> {
         let cstr =
             |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")));
         let personality = match spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
-            Some(p) if p.domain() == LinuxPersonalityDomain::PerLinux32 => Some(PER_LINUX32),
-            Some(_) => Some(PER_LINUX),
+            Some(p) => Some(crate::personality::value(p)?),
             None => None,
         };
         let path = CString::new(path.as_os_str().as_bytes())
