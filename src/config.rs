@@ -98,6 +98,7 @@ impl Bundle {
         if let Some(personality) = linux.and_then(|l| l.personality().as_ref()) {
             crate::personality::value(personality)?;
         }
+        crate::net_devices::check(&self.spec)?;
         Self::check_priorities(process)?;
         crate::rootfs::root_propagation(&self.spec)?;
         for mount in self.spec.mounts().iter().flatten() {
@@ -159,13 +160,7 @@ impl Bundle {
     /// container without them would be weaker than what was asked for.
     fn check_unsupported(&self) -> Result<()> {
         let linux = self.spec.linux().as_ref();
-        let present = [
-            ("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some())),
-            (
-                "linux.netDevices",
-                linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
-            ),
-        ];
+        let present = [("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some()))];
         match present.iter().find(|(_, set)| *set) {
             Some((what, _)) => Err(Error::invalid(format!("{what} is not supported yet"))),
             None => Ok(()),

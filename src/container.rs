@@ -223,6 +223,10 @@ fn build(
                 }
                 parent.send(&sync::Message::HooksDone)?;
             }
+            sync::Message::MoveNetDevices => {
+                crate::net_devices::move_into(&bundle.spec, pid)?;
+                parent.send(&sync::Message::NetDevicesMoved)?;
+            }
             sync::Message::MountTreePlease(index) => {
                 let tree = crate::rootfs::idmap::prepare_from_container(
                     &bundle.spec,

@@ -19,6 +19,7 @@ pub mod logger;
 pub mod memory_policy;
 pub mod mountinfo;
 pub mod namespaces;
+pub mod net_devices;
 pub mod personality;
 pub mod process;
 pub mod procfs;

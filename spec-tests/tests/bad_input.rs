@@ -269,7 +269,6 @@ fn settings_the_runtime_cannot_apply_yet_are_refused_by_name() {
     // Running without them would be weaker than the config asks: refuse instead.
     let cases = [
         ("/linux/intelRdt", json!({"closID": "guaranteed"}), "intelRdt"),
-        ("/linux/netDevices", json!({"eth0": {}}), "netDevices"),
         // The spec names no personality flags; the kernel's names are taken.
         ("/linux/personality", json!({"domain": "LINUX", "flags": ["NO_SUCH_FLAG"]}), "unknown flag"),
     ];

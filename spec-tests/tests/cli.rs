@@ -278,6 +278,7 @@ fn features_reports_versions_hooks_namespaces_and_seccomp() {
     assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
     assert_eq!(f["linux"]["memoryPolicy"]["modes"].as_array().map(Vec::len), Some(7), "{f:#}");
     assert_eq!(f["linux"]["memoryPolicy"]["flags"].as_array().map(Vec::len), Some(3), "{f:#}");
+    assert_eq!(f["linux"]["netDevices"]["enabled"], true);
     // What is not supported is said so, not left out.
     assert_eq!(f["linux"]["apparmor"]["enabled"], false);
 }

@@ -341,3 +341,79 @@ fn time_namespace_applies_offsets() {
 fn new_time_namespace_differs_from_host() {
     check_new_namespace(("time", "time"));
 }
+
+/// A veth pair on the host for one test (this kernel has no dummy interfaces): the
+/// test moves the first end; the pair is deleted at the end if it is still there (a
+/// container's namespace going away deletes a virtual interface moved in, and with a
+/// veth its peer).
+struct HostVeth(String, String);
+
+impl HostVeth {
+    fn new() -> Self {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("anch{}x{n}", std::process::id() % 100_000);
+        let (moved, peer) = (format!("{name}a"), format!("{name}b"));
+        let made = std::process::Command::new("ip")
+            .args(["link", "add", &moved, "type", "veth", "peer", "name", &peer])
+            .status();
+        assert!(made.is_ok_and(|s| s.success()), "ip link add {moved} type veth peer name {peer}");
+        HostVeth(moved, peer)
+    }
+
+    fn on_host(name: &str) -> bool {
+        std::path::Path::new("/sys/class/net").join(name).exists()
+    }
+}
+
+impl Drop for HostVeth {
+    fn drop(&mut self) {
+        for name in [&self.0, &self.1] {
+            if Self::on_host(name) {
+                let _ = std::process::Command::new("ip").args(["link", "del", name]).status();
+            }
+        }
+    }
+}
+
+/// `linux.netDevices` (runtime-spec 1.3): a host interface is moved into the
+/// container's network namespace, renamed there as `name` says; the namespace's end
+/// deletes it, being virtual (runc's netdev.bats).
+#[test]
+fn a_net_device_moves_into_the_container_renamed() {
+    let veth = HostVeth::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["netDevices"] = json!({veth.0.clone(): {"name": "ctr0"}});
+    let seen = b.run_probe(&["read", "/proc/net/dev"]);
+    let devices = seen["content"].as_str().unwrap_or_default();
+    assert!(devices.contains("ctr0:"), "{devices}");
+    assert!(!devices.contains(&format!("{}:", veth.0)), "{devices}");
+    assert!(!HostVeth::on_host(&veth.0), "moved");
+    // The kernel tears the namespace down in the background: the pair goes then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while HostVeth::on_host(&veth.1) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!HostVeth::on_host(&veth.1), "the pair went with the container's namespace");
+}
+
+#[test]
+fn net_devices_that_cannot_be_moved_are_refused_at_create() {
+    let veth = HostVeth::new();
+    let cases = [
+        (json!({"nosuchdev0": {}}), false, "nosuchdev0"),
+        (json!({veth.0.clone(): {"name": "a/b"}}), false, "not a valid interface name"),
+        (json!({veth.0.clone(): {}}), true, "needs a network namespace"),
+    ];
+    for (devices, host_network, words) in cases {
+        let mut b = Bundle::new();
+        b.config["linux"]["netDevices"] = devices;
+        if host_network {
+            b.remove_namespace("network");
+        }
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&["netDevices", words]);
+        assert_no_leftovers(&b, &c.id);
+        assert!(HostVeth::on_host(&veth.0));
+    }
+}

@@ -111,6 +111,10 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     let own_pid = nix::unistd::getpid().as_raw();
     let state_json = |status: Status| ctx.state.hook_json(own_pid, status);
 
+    if crate::net_devices::wanted(ctx.spec) {
+        sock.send(&Message::MoveNetDevices)?;
+        sock.expect("NetDevicesMoved", |m| matches!(m, Message::NetDevicesMoved))?;
+    }
     let tree_from_parent = |index: usize| {
         sock.send(&Message::MountTreePlease(index))?;
         match sock.recv_with_fd()? {

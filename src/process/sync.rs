@@ -29,6 +29,10 @@ pub enum Message {
     SeccompListener,
     /// parent → init: the listener has it.
     SeccompListenerDone,
+    /// init → parent: my network namespace exists; move `linux.netDevices` into it.
+    MoveNetDevices,
+    /// parent → init: they are there.
+    NetDevicesMoved,
     /// init → parent: clone the source of idmapped mount number N from my mount
     /// namespace (it is in the rootfs, on the mounts made before it).
     MountTreePlease(usize),
