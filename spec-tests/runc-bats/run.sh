@@ -24,23 +24,10 @@ unmounted_v1_hierarchies() {
 }
 
 # Mounts them under /sys/fs/cgroup as systemd does, in a mount namespace of this
-# run's own: /sys/fs/cgroup becomes a tmpfs of its own holding the host's mounts
-# again, so nothing of the host's tree changes.
+# run's own; the mount points (a directory and a link per controller on the host's
+# tmpfs there, where the suite makes directories of its own too) go at the end.
 mount_as_systemd_does() {
-	local host_tree names name
-	host_tree=$(mktemp -d)
-	mount --rbind /sys/fs/cgroup "$host_tree"
-	mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
-	for entry in "$host_tree"/*; do
-		name=$(basename "$entry")
-		if [ -L "$entry" ]; then
-			cp -P "$entry" /sys/fs/cgroup/
-		elif mountpoint -q "$entry"; then
-			mkdir "/sys/fs/cgroup/$name"
-			mount --rbind "$entry" "/sys/fs/cgroup/$name"
-		fi
-	done
-	umount -l "$host_tree" && rmdir "$host_tree"
+	local names name
 	for names in "$@"; do
 		mkdir "/sys/fs/cgroup/$names"
 		mount -t cgroup -o "$names" cgroup "/sys/fs/cgroup/$names"
@@ -48,6 +35,8 @@ mount_as_systemd_does() {
 			[ "$name" = "$names" ] || ln -s "$names" "/sys/fs/cgroup/$name"
 		done
 	done
+	# shellcheck disable=SC2064 # the names are known now
+	trap "cd /sys/fs/cgroup && umount -l $* && rmdir $* && rm -f ${*//,/ }" EXIT
 }
 
 missing=$(unmounted_v1_hierarchies)
