@@ -1,8 +1,7 @@
 //! The last steps before the user's program runs: limits, personality, NUMA memory
-//! policy, the switch
-//! to the container's user with its capabilities, and the exec, through the sealed
-//! exec stub (see `exec_stub`). The program is looked up while create still runs, so
-//! a missing binary fails `create`, as with runc.
+//! policy, the switch to the container's user with its capabilities, and the exec,
+//! through the sealed exec stub (see `exec_stub`). The program is looked up while
+//! create still runs, so a missing binary fails `create`, as with runc.
 
 use super::exec_stub::ExecStub;
 use crate::capabilities::{keep_across_setuid, CapabilityPlan};

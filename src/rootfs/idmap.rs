@@ -81,7 +81,10 @@ pub fn prepare(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<Detached
 /// The path in the container of a bind mount's source that lies in the rootfs
 /// (named through the config's root path or the canonical one), if it does.
 fn path_in_rootfs(spec: &Spec, bundle: &Path, rootfs: &Path, m: &Mount) -> Option<std::path::PathBuf> {
-    let source = super::bind_source(m, bundle).ok().filter(|_| super::is_bind(m))?;
+    if !super::is_bind(m) {
+        return None;
+    }
+    let source = super::bind_source(m, bundle).ok()?;
     let given = bundle.join(spec.root().as_ref()?.path());
     [given.as_path(), rootfs].iter().find_map(|root| source.strip_prefix(root).ok()).map(Path::to_path_buf)
 }
@@ -184,7 +187,7 @@ fn clone_tree(
 /// In clone_tree's child: makes the source (a directory) or the directory holding
 /// it (a file) the working directory; returns whether the source is a directory.
 fn enter_source_dir(source: &Path, at: SourceAt) -> nix::Result<bool> {
-    use nix::sys::stat::SFlag;
+    let is_type = |mode: libc::mode_t, kind: libc::mode_t| mode & libc::S_IFMT == kind;
     match at {
         SourceAt::Host => {
             let is_dir = std::fs::metadata(source)
@@ -195,11 +198,12 @@ fn enter_source_dir(source: &Path, at: SourceAt) -> nix::Result<bool> {
         }
         SourceAt::Container { mount_ns, rootfs, inside } => {
             nix::sched::setns(mount_ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
-            let root = super::safe_path::open_root(rootfs).map_err(|_| nix::errno::Errno::ENOENT)?;
+            let root = super::safe_path::open_root(rootfs).map_err(|e| match e {
+                Error::Sys { errno, .. } => nix::errno::Errno::from_raw(errno),
+                _ => nix::errno::Errno::EIO,
+            })?;
             let found = super::safe_path::open_in_root(&root, inside, libc::O_PATH | libc::O_CLOEXEC, 0)?;
-            let is_dir = SFlag::from_bits_truncate(
-                nix::sys::stat::fstat(found.as_raw_fd())?.st_mode & SFlag::S_IFMT.bits(),
-            ) == SFlag::S_IFDIR;
+            let is_dir = is_type(nix::sys::stat::fstat(found.as_raw_fd())?.st_mode, libc::S_IFDIR);
             let dir = match is_dir {
                 true => found,
                 false => {
@@ -212,7 +216,7 @@ fn enter_source_dir(source: &Path, at: SourceAt) -> nix::Result<bool> {
                         name,
                         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
                     )?;
-                    if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() {
+                    if is_type(st.st_mode, libc::S_IFLNK) {
                         return Err(nix::errno::Errno::ELOOP);
                     }
                     dir
@@ -278,18 +282,16 @@ fn prepare_idmapped(spec: &Spec, bundle: &Path, index: usize, at: SourceAt) -> R
         .and_then(|ns| ns.path().as_ref());
     let source = super::bind_source(m, bundle)?;
     let step = |what: &str| format!("idmapped mount {} on {dest}: {what}", source.display());
-    let userns = match joined_userns {
-        _ if !uid.is_empty() && !gid.is_empty() => {
-            user_namespace_with(uid, gid).map_err(|e| Error::invalid(step(&e.to_string())))?
-        }
-        Some(path) => std::fs::File::open(path).map(OwnedFd::from).map_err(|e| {
+    let userns = if !uid.is_empty() && !gid.is_empty() {
+        user_namespace_with(uid, gid).map_err(|e| Error::invalid(step(&e.to_string())))?
+    } else if let Some(path) = joined_userns {
+        std::fs::File::open(path).map(OwnedFd::from).map_err(|e| {
             Error::invalid(step(&format!("open the joined user namespace {}: {e}", path.display())))
-        })?,
-        None => {
-            return Err(Error::invalid(format!(
-                "mount {dest}: idmap needs uidMappings and gidMappings, on the mount or for the container"
-            )))
-        }
+        })?
+    } else {
+        return Err(Error::invalid(format!(
+            "mount {dest}: idmap needs uidMappings and gidMappings, on the mount or for the container"
+        )));
     };
     let (tree, is_dir) = clone_tree(&source, m, at, &step)?;
     let attr = super::MountAttr {

@@ -10,7 +10,8 @@
 //! before the unconditional one; an entry whose action is the default action is
 //! ignored; names the architecture does not know are skipped.
 //!
-//! Two behaviours follow runc rather than libseccomp itself:
+//! Two rule behaviours follow runc rather than libseccomp itself (a third, flags
+//! SPEC_ALLOW by default, is in `compile`):
 //! - an entry with several conditions on the same argument gets each condition as
 //!   a rule of its own (so they are or-ed: "arg0 == 100", "arg0 == 9001"), as
 //!   libseccomp-golang's callers in runc add them;
