@@ -322,9 +322,16 @@ fn exec_process(args: &ExecArgs, base: oci_spec::runtime::Process) -> Result<oci
         crate::config::mend_process(&mut process);
         let mut process: oci_spec::runtime::Process =
             serde_json::from_value(process).map_err(|e| parse(&e))?;
-        // runc: the config's execCPUAffinity holds for every exec that names none.
+        // runc: the config's execCPUAffinity, AppArmor profile and SELinux label hold
+        // for every exec that names none (an exec must not escape the confinement).
         if process.exec_cpu_affinity().is_none() {
             process.set_exec_cpu_affinity(base.exec_cpu_affinity().clone());
+        }
+        if process.apparmor_profile().as_deref().unwrap_or("").is_empty() {
+            process.set_apparmor_profile(base.apparmor_profile().clone());
+        }
+        if process.selinux_label().as_deref().unwrap_or("").is_empty() {
+            process.set_selinux_label(base.selinux_label().clone());
         }
         return Ok(process);
     }

@@ -89,7 +89,7 @@ impl Bundle {
         for name in self.sysctls().keys() {
             check_sysctl(name, &namespaces)?;
         }
-        self.check_lsm_labels(process)?;
+        crate::lsm::check_spec(&self.spec, process)?;
         self.check_unsupported()?;
         crate::cpu_affinity::of(process)?;
         if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
@@ -129,29 +129,6 @@ impl Bundle {
                     )));
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// As runc: a label or profile means nothing when its LSM is not enabled, and is
-    /// ignored (logged at debug level); when it is enabled it must be applied, which
-    /// this runtime cannot do yet, so it refuses rather than run unconfined.
-    fn check_lsm_labels(&self, process: &oci_spec::runtime::Process) -> Result<()> {
-        let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
-        let apparmor_on = crate::small_file::read_to_string("/sys/module/apparmor/parameters/enabled")
-            .is_ok_and(|v| v.trim() == "Y");
-        let mount_label = self.spec.linux().as_ref().and_then(|l| l.mount_label().as_ref());
-        let labels = [
-            ("linux.mountLabel", mount_label, selinux_on, "SELinux"),
-            ("process.selinuxLabel", process.selinux_label().as_ref(), selinux_on, "SELinux"),
-            ("process.apparmorProfile", process.apparmor_profile().as_ref(), apparmor_on, "AppArmor"),
-        ];
-        for (field, value, enabled, lsm) in labels {
-            let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
-            if enabled {
-                return Err(Error::invalid(format!("{field}: {lsm} is enabled but not supported yet")));
-            }
-            crate::logger::debug(format!("{field} {value:?} ignored: {lsm} is not enabled"));
         }
         Ok(())
     }

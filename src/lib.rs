@@ -16,6 +16,7 @@ pub mod fd_passing;
 pub mod features;
 pub mod hooks;
 pub mod logger;
+pub mod lsm;
 pub mod memory_policy;
 pub mod mountinfo;
 pub mod namespaces;

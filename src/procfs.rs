@@ -39,6 +39,12 @@ impl Procfs {
         Ok(Procfs(root))
     }
 
+    /// Whether `rel` exists below this root (resolved as `write` resolves it).
+    pub fn exists(&self, rel: &str) -> bool {
+        let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
+        crate::resolve::openat2(self.0.as_fd(), Path::new(rel), libc::O_PATH, 0, resolve).is_ok()
+    }
+
     /// Writes `value` to `rel` (`sys/net/core/somaxconn`, `123/uid_map`,
     /// `self/timens_offsets`) in one write. Its path stays beneath this root and on its
     /// mount: a symlink out of it, a magic link or a mount on the way is refused.

@@ -1,6 +1,7 @@
 //! The last steps before the user's program runs: limits, personality, NUMA memory
-//! policy, the switch to the container's user with its capabilities, and the exec,
-//! through the sealed exec stub (see `exec_stub`). The program is looked up while
+//! policy, the AppArmor profile and SELinux label for the exec, the switch to the
+//! container's user with its capabilities, and the exec, through the sealed exec stub
+//! (see `exec_stub`). The program is looked up while
 //! create still runs, so a missing binary fails `create`, as with runc.
 
 use super::exec_stub::ExecStub;
@@ -23,6 +24,7 @@ pub struct Program<'a> {
     process: &'a Process,
     personality: Option<u64>,
     memory_policy: Option<crate::memory_policy::MemoryPolicy>,
+    lsm_labels: crate::lsm::ExecLabels,
     caps: CapabilityPlan,
     path: CString,
     /// What the stub reports a failed execve as (see `sync::stub_failure_prefix`).
@@ -62,6 +64,7 @@ impl<'a> Program<'a> {
                 Some(policy) => Some(crate::memory_policy::MemoryPolicy::from_config(policy)?),
                 None => None,
             },
+            lsm_labels: crate::lsm::ExecLabels::of(process),
             caps: CapabilityPlan::new(process.capabilities().as_ref())?,
             failure_prefix: super::sync::stub_failure_prefix(&exec_step(&path)),
             path,
@@ -140,6 +143,8 @@ impl<'a> Program<'a> {
             Err(Errno::EACCES | Errno::EPERM) => true,
             Err(e) => return Err(Error::sys(step(), e)),
         };
+        // While still root and before any filter (see `lsm`); they take hold at the exec.
+        self.lsm_labels.set_for_exec()?;
         // The filter goes in as late as it can: after everything that needs syscalls
         // it may forbid. Without no_new_privs, loading it needs CAP_SYS_ADMIN, which
         // the capability switch may drop: then it goes in just before that switch, and

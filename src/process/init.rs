@@ -105,6 +105,10 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     // of credentials above; the exec resets it.
     super::become_undumpable()?;
     if ctx.new_keyring {
+        // The keyring carries the process's SELinux label, as with runc.
+        if let Some(process) = ctx.spec.process() {
+            crate::lsm::ExecLabels::of(process).set_keyring_label()?;
+        }
         join_session_keyring(&ctx.state.id)?;
     }
     // Hooks run by init run in the container's namespaces: they see init's PID there.

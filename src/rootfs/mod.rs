@@ -107,6 +107,13 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
         (Some(mode), None) => Some(format!("mode={mode:04o}")),
         (None, data) => data,
     };
+    // runc gives every filesystem it mounts the mount label, but proc and sysfs (they
+    // label their own files) and mqueue (no context option: its root is labelled).
+    let mount_label = crate::lsm::mount_label(ctx.spec);
+    let data = match typ {
+        "proc" | "sysfs" | "mqueue" => data,
+        _ => crate::lsm::with_mount_label(data, mount_label),
+    };
     let mut flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
     if read_only_later(m, &opts) {
         // Devices, mount points and tmpcopyup still go in: `finalize` makes it
@@ -131,10 +138,14 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
         }
         r => r.ctx(|| step("mount"))?,
     }
-    if copy_from.is_none() && !opts.has_after_mount_steps() {
+    let label_root = mount_label.filter(|_| typ == "mqueue");
+    if copy_from.is_none() && label_root.is_none() && !opts.has_after_mount_steps() {
         return Ok(());
     }
     let mounted = reopen(root, dest).ctx(|| step("reopen"))?;
+    if let Some(label) = label_root {
+        crate::lsm::set_file_label(&fd_path(&mounted), label).ctx(|| step("label its root"))?;
+    }
     if let Some(from) = copy_from {
         tmpcopyup::copy_tree(from, mounted.as_fd()).ctx(|| step("tmpcopyup"))?;
     }
@@ -393,7 +404,8 @@ fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountO
     }
     let base = mount_target(ctx, root, dest, "cgroup", Leaf::Dir)?;
     let tmpfs_flags = flags & !MsFlags::MS_RDONLY;
-    mount(Some("tmpfs"), &fd_path(&base), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
+    let data = crate::lsm::with_mount_label(Some("mode=755".into()), crate::lsm::mount_label(ctx.spec));
+    mount(Some("tmpfs"), &fd_path(&base), Some("tmpfs"), tmpfs_flags, data.as_deref())
         .ctx(|| step("tmpfs"))?;
     for (h, dir) in &ctx.cgroup.dirs {
         mount_hierarchy(&dest.join(h.name()), h, dir)?;
@@ -470,8 +482,9 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         crate::procfs::Procfs::open()?;
     }
     let mut shared_tmpfs = None;
+    let mount_label = crate::lsm::mount_label(spec);
     for path in masked {
-        mask(&root, Path::new(path), &mut shared_tmpfs)?;
+        mask(&root, Path::new(path), mount_label, &mut shared_tmpfs)?;
     }
     for path in readonly {
         make_readonly(&root, Path::new(path))?;
@@ -579,7 +592,7 @@ fn hide_host_pseudo_filesystems(rootfs: &Path) -> Result<()> {
 /// container could otherwise plant something else there). All directories share one
 /// tmpfs, as with runc (the first one's, bound onto the others): one superblock
 /// instead of one per path. Being read-only, it is read-only wherever it is bound.
-fn mask(root: &OwnedFd, path: &Path, shared_tmpfs: &mut Option<OwnedFd>) -> Result<()> {
+fn mask(root: &OwnedFd, path: &Path, label: Option<&str>, shared_tmpfs: &mut Option<OwnedFd>) -> Result<()> {
     let target = match open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW, 0) {
         Err(nix::errno::Errno::ENOENT) => return Ok(()),
         r => r.ctx(|| format!("open masked path {}", path.display()))?,
@@ -590,7 +603,8 @@ fn mask(root: &OwnedFd, path: &Path, shared_tmpfs: &mut Option<OwnedFd>) -> Resu
         if let Some(tmpfs) = shared_tmpfs {
             return mount(Some(&fd_path(tmpfs)), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE).ctx(step);
         }
-        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k"))
+        let data = crate::lsm::with_mount_label(Some("size=0k".into()), label);
+        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, data.as_deref())
             .ctx(step)?;
         *shared_tmpfs = Some(reopen(root, path).ctx(step)?);
         Ok(())

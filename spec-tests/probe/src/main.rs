@@ -71,6 +71,10 @@ fn main() {
             let r = unsafe { libc::syscall(nr, a, b, c) };
             result(if r < 0 { Err(io::Error::last_os_error()) } else { Ok(json!(r)) })
         }
+        // An extended attribute's value (security.selinux: a file's SELinux label).
+        "xattr" => result(xattr(arg(1), arg(2))),
+        // The SELinux label of this process's session keyring.
+        "keyring-label" => result(keyring_label()),
         other => usage_error(&format!("unknown subcommand {other:?}")),
     };
     print_json(&out);
@@ -456,4 +460,36 @@ fn subreaper(command: &[String]) -> Value {
         }
     }
     json!({"exit": status.code().or(status.signal().map(|s| 128 + s)), "orphans": orphans})
+}
+
+fn xattr(path: &str, name: &str) -> io::Result<Value> {
+    let (path, name) = (std::ffi::CString::new(path)?, std::ffi::CString::new(name)?);
+    let mut buf = [0u8; 1024];
+    // SAFETY: NUL-terminated strings and a buffer of the given length.
+    let n = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(json!(String::from_utf8_lossy(&buf[..n as usize]).trim_end_matches('\0')))
+}
+
+fn keyring_label() -> io::Result<Value> {
+    const KEYCTL_GET_SECURITY: libc::c_long = 17;
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    let mut buf = [0u8; 1024];
+    // SAFETY: keyctl writes at most buf.len() bytes into buf.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_GET_SECURITY,
+            KEY_SPEC_SESSION_KEYRING,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = (n as usize).min(buf.len());
+    Ok(json!(String::from_utf8_lossy(&buf[..n]).trim_end_matches('\0')))
 }
