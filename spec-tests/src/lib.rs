@@ -525,14 +525,24 @@ impl Bundle {
             }
             None => Stdio::null(),
         };
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .current_dir(self.path())
             .stdin(input)
             .stdout(fs::File::create(&stdout).expect("stdout file"))
-            .stderr(fs::File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
+            .stderr(fs::File::create(&stderr).expect("stderr file"));
+        // A test's throwaway copy of the runtime is busy while another test's child,
+        // forked between the copy's write and its close, has not exec'd yet: wait.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let child = loop {
+            match command.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                r => break r.unwrap_or_else(|e| panic!("spawn {cmd}: {e}")),
+            }
+        };
         Running { child: Some(child), cmd, stdout, stderr }
     }
 
