@@ -3,6 +3,7 @@
 #   make test   formatting, lints, unit tests and the spec-tests conformance suite,
 #               here and (test-cgroupv2) in a pure cgroup-v2 guest
 #   make test-cgroupv2  the cgroup spec-tests in a pure cgroup-v2 qemu guest
+#   make test-lsm  AppArmor and SELinux in a Debian guest booted with each (qemu)
 #   make test-e2e  containerd, podman, Docker and buildah drive the runtime end to end
 #               (E2E_RUNTIME=/usr/sbin/runc runs the same suites against runc)
 #   make test-gpu  GPU containers on a host with an NVIDIA GPU (GPU_COMPARE=runc
@@ -39,6 +40,9 @@ DEB_DEPS    := busybox-static gcc libc6-dev runc uidmap
 # from linux-image-amd64; procps: run.sh copies the host's ps into the guest.
 CGROUPV2_TESTS    := cgroups reliability
 CGROUPV2_DEB_DEPS := qemu-system-x86 linux-image-amd64 busybox-static cpio procps
+# test-lsm: the Debian guest is made with debootstrap into an ext4 image (e2fsprogs'
+# mkfs.ext4 -d) and booted with qemu; it has its own kernel.
+GUEST_DEB_DEPS    := qemu-system-x86 debootstrap e2fsprogs
 # test-e2e: the tools spec-tests/e2e/run.sh drives, from Debian; the suites start
 # their own containerd and give podman its own storage, so none needs a service.
 E2E_DEB_DEPS      := containerd podman buildah conmon golang-github-containers-common procps docker.io
@@ -55,7 +59,7 @@ apt_install = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-.PHONY: all deps build probe bundle run test test-cgroupv2 test-e2e test-gpu bench hot-functions clean
+.PHONY: all deps build probe bundle run test test-cgroupv2 test-lsm test-e2e test-gpu bench hot-functions clean
 
 all: build
 
@@ -90,6 +94,7 @@ test: deps
 	$(CARGO) test --workspace --release -- --test-threads=2
 	$(MAKE) test-e2e
 	$(MAKE) test-cgroupv2
+	$(MAKE) test-lsm
 
 # End to end: containerd's runc shim (ctr), podman with conmon, Docker, podman build and
 # buildah, each scenario asserting output and exit code (spec-tests/e2e/).
@@ -104,16 +109,16 @@ test-e2e: deps build bundle
 test-cgroupv2: deps build
 	$(call apt_install,$(CGROUPV2_DEB_DEPS))
 	$(MAKE) probe
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) test --release -p spec-tests $(addprefix --test ,$(CGROUPV2_TESTS)) \
-		--no-run --target $(TARGET) --message-format=json > $(STATIC_DIR)/cgroupv2-tests.json
-	@bins=; for t in $(CGROUPV2_TESTS); do \
-		exe=$$(grep -o "\"executable\":\"[^\"]*/deps/$$(echo $$t | tr - _)-[0-9a-f]*\"" $(STATIC_DIR)/cgroupv2-tests.json \
-			| tail -n 1 | sed 's/^"executable":"//; s/"$$//'); \
-		[ -n "$$exe" ] || { echo "no test executable for $$t in $(STATIC_DIR)/cgroupv2-tests.json" >&2; exit 1; }; \
-		bins="$$bins $$exe"; \
-	done; \
-	echo "ANCHOR_RUNTIME=$(RUNTIME) PROBE=$(PROBE) TEST_BINS=\"$${bins# }\" spec-tests/guest/run.sh"; \
-	ANCHOR_RUNTIME=$(RUNTIME) PROBE=$(PROBE) TEST_BINS="$${bins# }" spec-tests/guest/run.sh
+	bins=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh $(CGROUPV2_TESTS)); \
+	ANCHOR_RUNTIME=$(RUNTIME) PROBE=$(PROBE) TEST_BINS="$$(echo $$bins)" spec-tests/guest/run.sh
+
+# AppArmor and SELinux (spec-tests/tests/lsm.rs, and podman's default profile) in a
+# Debian bookworm guest with systemd, booted once with each; the guest's image is
+# built once per recipe and cached (spec-tests/guest/debian/build-image.sh).
+test-lsm: deps build probe bundle
+	$(call apt_install,$(GUEST_DEB_DEPS))
+	lsm=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh lsm); \
+	spec-tests/guest/debian/test-lsm.sh $(RUNTIME) $(PROBE) $$lsm $(ROOTFS)
 
 # GPU containers through linux.devices, device cgroup rules and CDI, on the
 # host's NVIDIA GPU (spec-tests/gpu/run.sh). A machine with the runtime already
