@@ -66,7 +66,7 @@ rm -rf "$work"
 mkdir -p "$work"
 started=$(date +%s)
 
-echo "build-image.sh: debootstrap bookworm from $MIRROR into $root"
+echo "build-image.sh: debootstrap bookworm from $MIRROR into $root" >&2
 debootstrap --variant=minbase bookworm "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
 	die "debootstrap failed; last lines of its log:$(tail -n 5 "$work/debootstrap.log")"
 mount -t proc proc "$root/proc"
@@ -76,7 +76,7 @@ mount -t devpts devpts "$root/dev/pts"
 # No daemon may start in the chroot.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
-echo "build-image.sh: installing" $packages
+echo "build-image.sh: installing" $packages >&2
 # shellcheck disable=SC2086
 chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages \
 	>"$work/apt.log" 2>&1 || die "apt-get install in the guest failed; last lines:$(tail -n 5 "$work/apt.log")"
@@ -109,7 +109,7 @@ initrd=$(find "$root/boot" -maxdepth 1 -name 'initrd.img-*' | sort -V | tail -n 
 [ -n "$kernel" ] && [ -n "$initrd" ] || die "no kernel or initramfs in the guest's /boot"
 cp "$kernel" "$work/vmlinuz"
 cp "$initrd" "$work/initrd.img"
-echo "build-image.sh: making the ext4 image"
+echo "build-image.sh: making the ext4 image" >&2
 truncate -s 4G "$work/disk.img"
 mkfs.ext4 -q -F -L anchor-guest -d "$root" "$work/disk.img"
 rm -rf "$root"
