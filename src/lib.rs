@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 pub mod container;
 pub mod cpu_affinity;
+pub mod dbus;
 pub mod error;
 pub mod fd_passing;
 pub mod features;
