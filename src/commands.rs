@@ -64,11 +64,15 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         _ => {}
     }
     let root = &cli.state_root().map_err(Error::invalid)?;
-    let host = container::HostSettings { rootless: cli.is_rootless(), cdi_spec_dirs: cli.cdi_spec_dirs() };
-    if matches!(command, Command::Create(_) | Command::Run(_)) && cli.systemd_cgroup {
-        // The other commands work from the directories the state recorded.
+    let host = container::HostSettings {
+        rootless: cli.is_rootless(),
+        systemd_cgroup: cli.systemd_cgroup,
+        cdi_spec_dirs: cli.cdi_spec_dirs(),
+    };
+    if matches!(command, Command::Create(_) | Command::Run(_)) && cli.systemd_cgroup && host.rootless {
+        // The other commands work from what the state recorded.
         return Err(Error::invalid(
-            "--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver",
+            "--systemd-cgroup: the systemd cgroup driver for rootless containers (the user's own systemd) is not supported yet; use the cgroupfs driver",
         ));
     }
     match command {
@@ -280,7 +284,7 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     }
     let cgroup_dirs = match args.cgroup.is_empty() {
         true => st.cgroup_dirs.clone(),
-        false => crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs)?.exec_dirs(&args.cgroup)?,
+        false => crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs, None)?.exec_dirs(&args.cgroup)?,
     };
     let console = ConsoleLink::new(terminal, args.console_socket.as_deref(), !args.detach)?;
     let pid = crate::process::join::spawn(&crate::process::join::Join {
@@ -454,7 +458,7 @@ fn update(root: &Path, args: &UpdateArgs) -> Result<i32> {
         )));
     }
     let resources = update_resources(args)?;
-    crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs)?.update(&resources)?;
+    crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs, st.systemd_unit.clone())?.update(&resources)?;
     Ok(0)
 }
 
@@ -471,7 +475,7 @@ fn events(root: &Path, args: &EventsArgs) -> Result<i32> {
     if !live(&st) {
         return Err(Error::WrongState(format!("events {}: container not running", args.id)));
     }
-    let cgroup = crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs)?;
+    let cgroup = crate::cgroups::Cgroup::from_dirs(&st.cgroup_dirs, None)?;
     // In runc's key order (type, id, data), which tools match line by line
     // (runc's events.bats does); serde_json's maps would sort the keys.
     let id = serde_json::Value::from(args.id.as_str());

@@ -28,6 +28,8 @@ pub struct Created {
 pub struct HostSettings {
     /// Rootless: the container gets only the cgroups delegated to the caller.
     pub rootless: bool,
+    /// `--systemd-cgroup`: the container's cgroup is a systemd scope.
+    pub systemd_cgroup: bool,
     /// Where CDI spec files are looked for.
     pub cdi_spec_dirs: Vec<std::path::PathBuf>,
 }
@@ -61,7 +63,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
     let dir = StateDir::create(root, &args.id)?;
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
-    let planned = Cgroup::plan(cgroups_path, &args.id)
+    let planned = Cgroup::plan(cgroups_path, &args.id, host.systemd_cgroup)
         .and_then(|c| if host.rootless { c.delegated_only(resources) } else { Ok(c) })
         .and_then(|c| c.check_adoptable().map(|()| c));
     let cgroup = match planned {
@@ -87,6 +89,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         creator: ProcessId::of(std::process::id() as i32)?,
         init: None,
         cgroup_dirs: cgroup.paths(),
+        systemd_unit: cgroup.systemd.clone(),
         own_pid_namespace: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
         host_rootfs_bind: match plan.apart(oci_spec::runtime::LinuxNamespaceType::Mount) {
             true => None,
@@ -509,6 +512,17 @@ fn remove_resources(remains: &Remains) -> Result<()> {
         cgroups::kill_all(&remains.cgroup_dirs);
     }
     let mut first_error = None;
+    // Only a scope whose cgroup is one of the container's vouched directories: a
+    // state edited to name another unit (sshd.service) must not have it stopped.
+    let unit = remains.systemd_unit.as_ref().filter(|u| {
+        u.name.ends_with(".scope")
+            && remains.cgroup_dirs.iter().any(|d| d.file_name() == Some(u.name.as_ref()))
+    });
+    if let Some(unit) = unit {
+        if let Err(e) = unit.stop() {
+            first_error.get_or_insert(e);
+        }
+    }
     for dir in &remains.cgroup_dirs {
         if let Err(e) = cgroups::remove_dir(dir) {
             first_error.get_or_insert(e);

@@ -110,6 +110,9 @@ pub struct ContainerState {
     /// Cgroup directories this container owns (absolute host paths).
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
+    /// With the systemd cgroup driver: the scope unit holding those directories.
+    #[serde(default)]
+    pub systemd_unit: Option<crate::cgroups::systemd::Unit>,
     /// Whether the container has a PID namespace of its own. Without one, init's
     /// death does not end the other processes: they are killed through the cgroup.
     /// (A state from before this field reads as shared, the safe side.)
@@ -130,6 +133,7 @@ impl ContainerState {
             creator: self.creator,
             init: self.init,
             cgroup_dirs: self.cgroup_dirs.clone(),
+            systemd_unit: self.systemd_unit.clone(),
             own_pid_namespace: self.own_pid_namespace,
             host_rootfs_bind: self.host_rootfs_bind.clone(),
         }
@@ -217,6 +221,8 @@ pub struct Remains {
     pub creator: ProcessId,
     pub init: Option<ProcessId>,
     pub cgroup_dirs: Vec<PathBuf>,
+    #[serde(default)]
+    pub systemd_unit: Option<crate::cgroups::systemd::Unit>,
     pub own_pid_namespace: bool,
     #[serde(default)]
     pub host_rootfs_bind: Option<HostBind>,

@@ -507,10 +507,10 @@ fn check_before_update_refuses_a_limit_below_current_usage() {
 }
 
 #[test]
-fn systemd_cgroups_path_is_refused_without_a_systemd_driver() {
+fn systemd_cgroups_path_is_refused_without_the_systemd_cgroup_flag() {
     let mut b = Bundle::new();
     b.config["linux"]["cgroupsPath"] = json!("system.slice:anchor:abc");
-    create_is_refused(&b, &["systemd", "slice:prefix:name"]);
+    create_is_refused(&b, &["--systemd-cgroup", "slice:prefix:name"]);
 }
 
 #[test]

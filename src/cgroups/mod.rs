@@ -8,6 +8,7 @@
 pub mod devices;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use crate::error::{Context, Error, Result};
 use oci_spec::runtime::LinuxResources;
@@ -143,12 +144,26 @@ enum Devices {
 #[derive(Clone, Debug)]
 pub struct Cgroup {
     pub dirs: Vec<(Hierarchy, PathBuf)>,
+    /// With the systemd driver: the scope unit systemd makes the directories for.
+    pub systemd: Option<systemd::Unit>,
 }
 
 impl Cgroup {
     /// Works out the directories (without creating anything), so they can be recorded
     /// in the state before they exist.
-    pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Self> {
+    pub fn plan(cgroups_path: Option<&Path>, id: &str, systemd_driver: bool) -> Result<Self> {
+        if systemd_driver {
+            let text = cgroups_path.map(|p| p.to_string_lossy());
+            let (unit, path) = systemd::Unit::from_cgroups_path(text.as_deref(), id)?;
+            let dirs = hierarchies()?
+                .into_iter()
+                .map(|h| {
+                    let dir = h.mount_point.join(path.strip_prefix("/").unwrap_or(&path));
+                    (h, dir)
+                })
+                .collect();
+            return Ok(Cgroup { dirs, systemd: Some(unit) });
+        }
         let default = PathBuf::from("/anchor").join(id);
         let path = cgroups_path.unwrap_or(&default);
         refuse_systemd_form(path)?;
@@ -165,7 +180,7 @@ impl Cgroup {
                 (h, dir)
             })
             .collect();
-        Ok(Cgroup { dirs })
+        Ok(Cgroup { dirs, systemd: None })
     }
 
     /// Rootless: only the hierarchies where the caller may make the container's
@@ -190,7 +205,7 @@ impl Cgroup {
                 skipped.len()
             ));
         }
-        Ok(Cgroup { dirs: kept })
+        Ok(Cgroup { dirs: kept, ..self })
     }
 
     /// A cgroup that already holds processes belongs to someone else: adopting it
@@ -230,6 +245,10 @@ impl Cgroup {
     /// Creates the directory in the cgroup2 hierarchy, if there is one, with the
     /// controllers enabled above it: what clone3 needs to start init inside it.
     pub fn create_v2(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        if self.systemd.is_some() {
+            // systemd makes it, with init in it (`start_systemd_unit`).
+            return Ok(());
+        }
         let no_resources = LinuxResources::default();
         let r = resources.unwrap_or(&no_resources);
         let pure_v2 = self.is_pure_v2();
@@ -249,6 +268,16 @@ impl Cgroup {
         Ok(())
     }
 
+    /// With the systemd driver: has systemd make the scope with init (`pid`) in it and
+    /// the limits it keeps as properties. Before `create_v1_and_apply`, which writes
+    /// every limit to the files and makes the v1 directories systemd does not manage.
+    pub fn start_systemd_unit(&self, pid: i32, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
+        let Some(unit) = &self.systemd else { return Ok(()) };
+        let settings =
+            resources::settings(resources.unwrap_or(&LinuxResources::default()), self.is_pure_v2())?;
+        unit.start(pid, id, &settings)
+    }
+
     /// After `create_v2`: creates the v1 directories and writes every limit. Init
     /// waits for this before it does anything of the container's (and joins its v1
     /// cgroups only then), so the container never runs unconstrained.
@@ -265,6 +294,9 @@ impl Cgroup {
     /// The container's directory in the cgroup2 hierarchy (all of a pure v2 host, the
     /// unified tree of a hybrid one), opened for clone3's CLONE_INTO_CGROUP.
     pub fn v2_dir(&self) -> Result<Option<std::os::fd::OwnedFd>> {
+        if self.systemd.is_some() {
+            return Ok(None);
+        }
         match self.dirs.iter().find(|(h, _)| h.v2) {
             Some((_, dir)) => {
                 let file = fs::File::open(dir).ctx(|| format!("open cgroup {}", dir.display()))?;
@@ -302,7 +334,11 @@ impl Cgroup {
         }
         let devices =
             if r.devices().as_ref().is_some_and(|d| !d.is_empty()) { Devices::Apply } else { Devices::Keep };
-        self.apply(r, devices)
+        self.apply(r, devices)?;
+        match &self.systemd {
+            Some(unit) => unit.set(&resources::settings(r, self.is_pure_v2())?),
+            None => Ok(()),
+        }
     }
 
     /// memory.checkBeforeUpdate: a limit below what the container already uses is
@@ -368,7 +404,7 @@ impl Cgroup {
     }
 
     /// The container's cgroup from the directories its state recorded.
-    pub fn from_dirs(dirs: &[PathBuf]) -> Result<Self> {
+    pub fn from_dirs(dirs: &[PathBuf], systemd: Option<systemd::Unit>) -> Result<Self> {
         let hierarchies = hierarchies()?;
         let dirs = dirs
             .iter()
@@ -380,7 +416,7 @@ impl Cgroup {
                 Some((h.clone(), d.clone()))
             })
             .collect();
-        Ok(Cgroup { dirs })
+        Ok(Cgroup { dirs, systemd })
     }
 
     /// Writes the resources: every setting goes to the hierarchy that holds its
@@ -521,14 +557,14 @@ impl Written {
 }
 
 /// `slice:prefix:name` is the systemd driver's form; taken as a path it would make
-/// a directory with colons in its name, so it is refused while there is no such driver.
+/// a directory with colons in its name, so without `--systemd-cgroup` it is refused.
 fn refuse_systemd_form(path: &Path) -> Result<()> {
     let text = path.to_string_lossy();
     let parts: Vec<&str> = text.split(':').collect();
     if parts.len() == 3 && !text.starts_with('/') && (parts[0].is_empty() || parts[0].ends_with(".slice")) {
         return Err(Error::invalid(format!(
-            "linux.cgroupsPath {text:?} is in the systemd driver's slice:prefix:name form, and anchor-runtime \
-             has no systemd cgroup driver: use a cgroupfs path such as /anchor/<id>"
+            "linux.cgroupsPath {text:?} is in the systemd driver's slice:prefix:name form: pass \
+             --systemd-cgroup for it, or use a cgroupfs path such as /anchor/<id>"
         )));
     }
     Ok(())
@@ -752,11 +788,11 @@ mod tests {
 
     #[test]
     fn this_host_has_hierarchies_and_a_plan_stays_under_them() {
-        let cg = Cgroup::plan(Some(Path::new("/anchor-unit/x")), "x").unwrap();
+        let cg = Cgroup::plan(Some(Path::new("/anchor-unit/x")), "x", false).unwrap();
         for (h, dir) in &cg.dirs {
             assert!(dir.starts_with(&h.mount_point));
             assert!(dir.ends_with("anchor-unit/x"));
         }
-        assert!(Cgroup::plan(Some(Path::new("/a/../../etc")), "x").is_err());
+        assert!(Cgroup::plan(Some(Path::new("/a/../../etc")), "x", false).is_err());
     }
 }

@@ -1,0 +1,279 @@
+//! The systemd cgroup driver (`--systemd-cgroup`): podman's default wherever systemd
+//! is PID 1, and Kubernetes nodes' (containerd with `SystemdCgroup = true`).
+//!
+//! Where systemd runs (`make test-systemd` boots a Debian guest with it, unified and
+//! hybrid), each test checks the scope from systemd's side (`systemctl show`) and from
+//! the kernel's (`/proc/PID/cgroup`, the cgroup files). The host has no systemd: there
+//! the tests that need one check the clear error instead. `ANCHOR_EXPECT_SYSTEMD=1`
+//! (set by the guest) makes every test first check that systemd really runs.
+
+use spec_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn systemd_runs() -> bool {
+    let runs = Path::new("/run/systemd/system").is_dir();
+    if std::env::var_os("ANCHOR_EXPECT_SYSTEMD").is_some() {
+        assert!(runs, "ANCHOR_EXPECT_SYSTEMD is set but systemd is not PID 1 here");
+    }
+    runs
+}
+
+/// A bundle driven with `--systemd-cgroup`; its cgroupsPath is empty (the default,
+/// `system.slice:anchor:<id>`) unless the test sets one.
+fn systemd_bundle() -> Bundle {
+    let mut b = Bundle::new();
+    b.global_flags.push("--systemd-cgroup".into());
+    b.config["linux"]["cgroupsPath"] = json!("");
+    b
+}
+
+/// `systemctl show UNIT -p NAME` for each name, as NAME=VALUE lines.
+fn show(unit: &str, names: &[&str]) -> std::collections::HashMap<String, String> {
+    let mut cmd = Command::new("systemctl");
+    cmd.args(["show", unit]);
+    for n in names {
+        cmd.args(["-p", n]);
+    }
+    let out = cmd.output().expect("run systemctl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn unit_gone(unit: &str) -> bool {
+    let state = show(unit, &["LoadState", "ActiveState"]);
+    state["LoadState"] == "not-found" || state["ActiveState"] == "inactive"
+}
+
+fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The scope's directory in the memory controller's hierarchy.
+fn memory_dir(control_group: &str) -> PathBuf {
+    let base =
+        if pure_v2() { PathBuf::from("/sys/fs/cgroup") } else { PathBuf::from("/sys/fs/cgroup/memory") };
+    base.join(control_group.trim_start_matches('/'))
+}
+
+fn waiting(b: &mut Bundle) {
+    b.probe(&["wait-signal"]);
+}
+
+#[test]
+fn a_container_runs_in_a_transient_scope_with_delegate_and_its_limits() {
+    let systemd = systemd_runs();
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    b.config["linux"]["resources"] = json!({
+        "memory": {"limit": 268435456},
+        "pids": {"limit": 100},
+        "cpu": {"quota": 50000, "period": 100000}
+    });
+    if !systemd {
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&["systemd cgroup driver: cannot connect to /run/dbus/system_bus_socket"]);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        assert_no_leftovers(&b, &c.id);
+        return;
+    }
+    let c = b.start();
+    c.wait_probe_ready();
+    let unit = format!("anchor-{}.scope", c.id);
+    let memory = if pure_v2() { "MemoryMax" } else { "MemoryLimit" };
+    let p = show(
+        &unit,
+        &["Delegate", memory, "TasksMax", "CPUQuotaPerSecUSec", "Slice", "ControlGroup", "ActiveState"],
+    );
+    assert_eq!(p["ActiveState"], "active", "{p:?}");
+    assert_eq!(p["Delegate"], "yes", "{p:?}");
+    assert_eq!(p["Slice"], "system.slice", "{p:?}");
+    assert_eq!(p[memory], "268435456", "{p:?}");
+    assert_eq!(p["TasksMax"], "100", "{p:?}");
+    assert_eq!(p["CPUQuotaPerSecUSec"], "500ms", "{p:?}");
+    assert_eq!(p["ControlGroup"], format!("/system.slice/{unit}"), "{p:?}");
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    assert!(cgroup.contains(&format!("/system.slice/{unit}")), "init is in the scope: {cgroup}");
+    let file = if pure_v2() { "memory.max" } else { "memory.limit_in_bytes" };
+    let limit = std::fs::read_to_string(memory_dir(&p["ControlGroup"]).join(file)).unwrap();
+    assert_eq!(limit.trim(), "268435456");
+    c.delete(&["--force"]).ok();
+    wait_until("the scope to be gone", || unit_gone(&unit));
+    assert!(!memory_dir(&p["ControlGroup"]).exists(), "the scope's cgroup is removed");
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn update_changes_the_units_properties_and_the_files() {
+    if !systemd_runs() {
+        return assert_malformed_path_is_refused_without_systemd();
+    }
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 268435456}, "pids": {"limit": 100}});
+    let c = b.start();
+    c.wait_probe_ready();
+    let unit = format!("anchor-{}.scope", c.id);
+    c.cmd("update", &["--memory", "134217728", "--pids-limit", "42"]).ok();
+    let memory = if pure_v2() { "MemoryMax" } else { "MemoryLimit" };
+    let p = show(&unit, &[memory, "TasksMax", "ControlGroup"]);
+    assert_eq!(p[memory], "134217728", "{p:?}");
+    assert_eq!(p["TasksMax"], "42", "{p:?}");
+    let file = if pure_v2() { "memory.max" } else { "memory.limit_in_bytes" };
+    let limit = std::fs::read_to_string(memory_dir(&p["ControlGroup"]).join(file)).unwrap();
+    assert_eq!(limit.trim(), "134217728");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// Kubernetes' pod slices: the slice of a pod's first container does not exist yet.
+#[test]
+fn a_nested_slice_that_does_not_exist_yet_is_made() {
+    if !systemd_runs() {
+        return assert_malformed_path_is_refused_without_systemd();
+    }
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    let pod = format!("pod{}", std::process::id());
+    b.config["linux"]["cgroupsPath"] = json!(format!("anchortest-{pod}.slice:cri-containerd:{pod}"));
+    let c = b.start();
+    c.wait_probe_ready();
+    let unit = format!("cri-containerd-{pod}.scope");
+    let p = show(&unit, &["ControlGroup", "Slice"]);
+    assert_eq!(p["Slice"], format!("anchortest-{pod}.slice"), "{p:?}");
+    assert_eq!(p["ControlGroup"], format!("/anchortest.slice/anchortest-{pod}.slice/{unit}"), "{p:?}");
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    assert!(cgroup.contains(&p["ControlGroup"]), "{cgroup}");
+    c.delete(&["--force"]).ok();
+    wait_until("the scope to be gone", || unit_gone(&unit));
+}
+
+#[test]
+fn pause_resume_ps_and_kill_all_work_on_the_scope() {
+    if !systemd_runs() {
+        return assert_malformed_path_is_refused_without_systemd();
+    }
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    let c = b.start();
+    c.wait_probe_ready();
+    c.cmd("pause", &[]).ok();
+    assert_eq!(c.status(), "paused");
+    c.cmd("resume", &[]).ok();
+    assert_eq!(c.status(), "running");
+    let pids = c.cmd("ps", &["--format", "json"]).ok().json();
+    assert!(pids.as_array().unwrap().contains(&json!(c.pid())), "{pids}");
+    c.kill_with(&["--all"], Some("KILL")).ok();
+    c.wait_status("stopped");
+    c.delete(&[]).ok();
+    wait_until("the scope to be gone", || unit_gone(&format!("anchor-{}.scope", c.id)));
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// A create killed at any instant, the scope made or not yet: `delete --force` leaves
+/// no unit, no cgroup and no process.
+#[test]
+fn a_create_killed_at_any_instant_leaves_nothing_after_delete_force() {
+    if !systemd_runs() {
+        return assert_malformed_path_is_refused_without_systemd();
+    }
+    for delay_ms in [0u64, 10, 30, 60, 120, 250, 500] {
+        let mut b = systemd_bundle();
+        // The hook holds create after the scope is made, so the later kills hit then.
+        b.hook("createRuntime", "sleep 2");
+        let (c, running) = {
+            let id = b.new_id();
+            b.write_config(&id);
+            let path = b.path_str();
+            let running = b.spawn_runtime(&["create", "--bundle", path.as_str(), id.as_str()]);
+            (id, running)
+        };
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        running.signal(libc::SIGKILL);
+        running.wait();
+        let root = b.state_root().to_string_lossy().into_owned();
+        let out =
+            b.spawn_runtime_with(&["--root", &root, "--systemd-cgroup"], &["delete", "--force", &c]).wait();
+        assert!(
+            out.success() || out.stderr.contains("does not exist"),
+            "delete --force after {delay_ms} ms: {out:#?}"
+        );
+        let unit = format!("anchor-{c}.scope");
+        wait_until(&format!("{unit} gone after a kill at {delay_ms} ms"), || unit_gone(&unit));
+        assert_no_leftovers(&b, &c);
+    }
+}
+
+#[test]
+fn a_scope_name_already_in_use_is_refused_and_the_first_container_kept() {
+    if !systemd_runs() {
+        return assert_malformed_path_is_refused_without_systemd();
+    }
+    let name = format!("shared{}", std::process::id());
+    let mut first = systemd_bundle();
+    waiting(&mut first);
+    first.config["linux"]["cgroupsPath"] = json!(format!("system.slice:anchortest:{name}"));
+    let c1 = first.start();
+    c1.wait_probe_ready();
+    let mut second = systemd_bundle();
+    second.config["linux"]["cgroupsPath"] = json!(format!("system.slice:anchortest:{name}"));
+    second.args(&["true"]);
+    let (c2, out) = second.try_create(&[]);
+    out.fails_mentioning(&["already exists", "not empty"]);
+    assert_eq!(c1.status(), "running", "the first container is untouched");
+    assert_no_leftovers(&second, &c2.id);
+    c1.delete(&["--force"]).ok();
+}
+
+#[test]
+fn malformed_systemd_cgroups_paths_are_refused_before_anything_is_made() {
+    for (path, words) in [
+        ("machine.slice:libpod", "slice:prefix:name"),
+        ("/anchor/x", "slice:prefix:name"),
+        ("bad--name.slice:p:n", "invalid slice name"),
+        ("machine.slice:p:", "name part"),
+    ] {
+        let mut b = systemd_bundle();
+        b.config["linux"]["cgroupsPath"] = json!(path);
+        b.args(&["true"]);
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&[words]);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        assert_no_leftovers(&b, &c.id);
+    }
+}
+
+#[test]
+fn without_a_bus_the_error_names_the_socket() {
+    let mut b = systemd_bundle();
+    b.run_runtime_via("DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/bus exec");
+    b.args(&["true"]);
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&[
+        "systemd cgroup driver: cannot connect to /nonexistent/bus: connect: no such file or directory",
+    ]);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert_no_leftovers(&b, &c.id);
+}
+
+/// On a host without systemd a test of the driver has no scope to look at; it checks
+/// what still holds there: the path is checked before any bus is asked.
+fn assert_malformed_path_is_refused_without_systemd() {
+    let mut b = systemd_bundle();
+    b.config["linux"]["cgroupsPath"] = json!("not-a-systemd-path");
+    b.args(&["true"]);
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["slice:prefix:name"]);
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn features_report_the_systemd_driver() {
+    let b = Bundle::new();
+    let f = b.runtime(&["features"]).ok().json();
+    assert_eq!(f["linux"]["cgroup"]["systemd"], true, "{f:#}");
+    assert_eq!(f["linux"]["cgroup"]["systemdUser"], false, "{f:#}");
+}
