@@ -105,18 +105,17 @@ pub fn mount_label(spec: &Spec) -> Option<&str> {
 /// not loaded, a label that is not a context of the loaded policy. What an LSM that
 /// is not enabled would apply is logged as ignored.
 pub fn check_process(process: &Process) -> Result<()> {
-    let given = [
-        ("process.apparmorProfile", process.apparmor_profile(), apparmor_enabled(), "AppArmor"),
-        ("process.selinuxLabel", process.selinux_label(), selinux_enabled(), "SELinux"),
-    ];
-    for (field, value, enabled, lsm) in given {
-        match value.as_deref().filter(|v| !v.is_empty()) {
-            Some(value) if !enabled => {
-                crate::logger::debug(format!("{field} {} ignored: {lsm} is not enabled", quoted(value)))
-            }
-            Some(value) if lsm == "AppArmor" => check_profile_loaded(value)?,
-            Some(value) => check_context(field, value)?,
-            None => {}
+    // The LSM is looked up only for a setting that is there: most configs have none.
+    if let Some(profile) = non_empty(process.apparmor_profile().as_ref()) {
+        match apparmor_enabled() {
+            true => check_profile_loaded(profile)?,
+            false => ignored("process.apparmorProfile", profile, "AppArmor"),
+        }
+    }
+    if let Some(label) = non_empty(process.selinux_label().as_ref()) {
+        match selinux_enabled() {
+            true => check_context("process.selinuxLabel", label)?,
+            false => ignored("process.selinuxLabel", label, "SELinux"),
         }
     }
     Ok(())
@@ -125,18 +124,22 @@ pub fn check_process(process: &Process) -> Result<()> {
 /// `check_process`, and the mount label.
 pub fn check_spec(spec: &Spec, process: &Process) -> Result<()> {
     check_process(process)?;
-    let label = spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()).filter(|l| !l.is_empty());
-    match label {
-        Some(label) if selinux_enabled() => check_context("linux.mountLabel", label),
-        Some(label) => {
-            crate::logger::debug(format!(
-                "linux.mountLabel {} ignored: SELinux is not enabled",
-                quoted(label)
-            ));
-            Ok(())
+    if let Some(label) = non_empty(spec.linux().as_ref().and_then(|l| l.mount_label().as_ref())) {
+        match selinux_enabled() {
+            true => check_context("linux.mountLabel", label)?,
+            false => ignored("linux.mountLabel", label, "SELinux"),
         }
-        None => Ok(()),
     }
+    Ok(())
+}
+
+fn non_empty(value: Option<&String>) -> Option<&str> {
+    value.map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// As runc: a setting for an LSM that is not enabled means nothing.
+fn ignored(field: &str, value: &str, lsm: &str) {
+    crate::logger::debug(format!("{field} {} ignored: {lsm} is not enabled", quoted(value)));
 }
 
 /// Mount data with the mount label as the context of every file of the mount, as
