@@ -4,6 +4,7 @@
 #               here and (test-cgroupv2) in a pure cgroup-v2 guest
 #   make test-cgroupv2  the cgroup spec-tests in a pure cgroup-v2 qemu guest
 #   make test-lsm  AppArmor and SELinux in a Debian guest booted with each (qemu)
+#   make test-systemd  the systemd cgroup driver in that guest, unified and hybrid
 #   make test-e2e  containerd, podman, Docker and buildah drive the runtime end to end
 #               (E2E_RUNTIME=/usr/sbin/runc runs the same suites against runc)
 #   make test-gpu  GPU containers on a host with an NVIDIA GPU (GPU_COMPARE=runc
@@ -59,7 +60,7 @@ apt_install = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-.PHONY: all deps build probe bundle run test test-cgroupv2 test-lsm test-e2e test-gpu bench hot-functions clean
+.PHONY: all deps build probe bundle run test test-cgroupv2 test-lsm test-systemd test-e2e test-gpu bench hot-functions clean
 
 all: build
 
@@ -95,6 +96,7 @@ test: deps
 	$(MAKE) test-e2e
 	$(MAKE) test-cgroupv2
 	$(MAKE) test-lsm
+	$(MAKE) test-systemd
 
 # End to end: containerd's runc shim (ctr), podman with conmon, Docker, podman build and
 # buildah, each scenario asserting output and exit code (spec-tests/e2e/).
@@ -119,6 +121,13 @@ test-lsm: deps build probe bundle
 	$(call apt_install,$(GUEST_DEB_DEPS))
 	lsm=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh lsm); \
 	spec-tests/guest/debian/test-lsm.sh $(RUNTIME) $(PROBE) $$lsm $(ROOTFS)
+
+# The systemd cgroup driver (spec-tests/tests/systemd.rs, and podman and containerd
+# with theirs) in the same guest, booted with the unified and the hybrid layout.
+test-systemd: deps build probe bundle
+	$(call apt_install,$(GUEST_DEB_DEPS))
+	systemd=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh systemd); \
+	spec-tests/guest/debian/test-systemd.sh $(RUNTIME) $(PROBE) $$systemd $(ROOTFS)
 
 # GPU containers through linux.devices, device cgroup rules and CDI, on the
 # host's NVIDIA GPU (spec-tests/gpu/run.sh). A machine with the runtime already

@@ -53,6 +53,14 @@ ctr=(ctr --address "$dir/containerd.sock" --namespace anchor-e2e)
 # The shim calls the runtime with --root <runc root>/<namespace>.
 state_root=$dir/runtime-state
 runtime=(--runc-binary "$RUNTIME" --runc-root "$state_root")
+# The systemd driver (E2E_SYSTEMD_CGROUP): ctr wants the slice:prefix:name path
+# for each container, from cg ID.
+if [ -n "${E2E_SYSTEMD_CGROUP:-}" ]; then
+	runtime+=(--runc-systemd-cgroup)
+	cg() { echo "--cgroup system.slice:anchor-e2e:$1"; }
+else
+	cg() { :; }
+fi
 
 for _ in $(seq 100); do
 	"${ctr[@]}" version >/dev/null 2>&1 && break
@@ -61,16 +69,22 @@ done
 check "containerd starts and imports the busybox image" 0 "" "${ctr[@]}" image import --base-name localhost/e2e-busybox "$IMAGE_ARCHIVE"
 image=localhost/e2e-busybox:latest
 
-check "ctr run --rm: echo" 0 "hello from containerd" "${ctr[@]}" run --rm "${runtime[@]}" "$image" echo-1 echo hello from containerd
-check "ctr run --rm: exit code 3 propagates" 3 "" "${ctr[@]}" run --rm "${runtime[@]}" "$image" exit-1 sh -c 'exit 3'
+check "ctr run --rm: echo" 0 "hello from containerd" "${ctr[@]}" run --rm "${runtime[@]}" $(cg echo-1) "$image" echo-1 echo hello from containerd
+check "ctr run --rm: exit code 3 propagates" 3 "" "${ctr[@]}" run --rm "${runtime[@]}" $(cg exit-1) "$image" exit-1 sh -c 'exit 3'
 check "ctr run: a create failure reports the runtime's own error (from --log json)" 1 "/nonexistent-source" \
-	"${ctr[@]}" run --rm "${runtime[@]}" --mount type=bind,src=/nonexistent-source,dst=/x,options=rbind "$image" bad-1 true
+	"${ctr[@]}" run --rm "${runtime[@]}" $(cg bad-1) --mount type=bind,src=/nonexistent-source,dst=/x,options=rbind "$image" bad-1 true
 check_not "ctr run: the failure is not 'unable to retrieve OCI runtime error'" "unable to retrieve OCI runtime error"
 
 # A detached container through its whole life.
-check "ctr run -d: sleep" 0 "" "${ctr[@]}" run -d "${runtime[@]}" "$image" life-1 sleep 1000
+check "ctr run -d: sleep" 0 "" "${ctr[@]}" run -d "${runtime[@]}" $(cg life-1) "$image" life-1 sleep 1000
 wait_for "ctr task ls: RUNNING" RUNNING "${ctr[@]}" task ls
 init_pid=$("${ctr[@]}" task ls | awk '$1 == "life-1" { print $2 }')
+if [ -n "${E2E_SYSTEMD_CGROUP:-}" ]; then
+	check "systemd driver: init is in the scope anchor-e2e-life-1.scope" 0 "/system.slice/anchor-e2e-life-1.scope" \
+		cat "/proc/$init_pid/cgroup"
+	check "systemd driver: systemd knows the scope, with Delegate=yes" 0 "Delegate=yes" \
+		systemctl show -p Delegate anchor-e2e-life-1.scope
+fi
 check "ctr task exec: output comes back" 0 "from exec" "${ctr[@]}" task exec --exec-id e1 life-1 echo from exec
 check "ctr task exec: exit code 5 propagates" 5 "" "${ctr[@]}" task exec --exec-id e2 life-1 sh -c 'exit 5'
 check "ctr task ps: lists init" 0 "$init_pid" "${ctr[@]}" task ps life-1
@@ -90,7 +104,7 @@ check "the runtime keeps no state for a deleted container" 0 "" "$RUNTIME" --roo
 check_not "the runtime's list no longer names it" life-1
 
 # Forced removal of a running task: the shim sends kill --all 9, then delete.
-check "ctr run -d: a second sleep" 0 "" "${ctr[@]}" run -d "${runtime[@]}" "$image" force-1 sleep 1000
+check "ctr run -d: a second sleep" 0 "" "${ctr[@]}" run -d "${runtime[@]}" $(cg force-1) "$image" force-1 sleep 1000
 wait_for "ctr task ls: RUNNING" RUNNING "${ctr[@]}" task ls
 force_pid=$("${ctr[@]}" task ls | awk '$1 == "force-1" { print $2 }')
 check "ctr task rm --force on a running task" 0 "" "${ctr[@]}" task rm --force force-1
@@ -99,14 +113,14 @@ check "ctr container rm" 0 "" "${ctr[@]}" container rm force-1
 
 # Limits: ctr does not mount /sys/fs/cgroup by default, hence the cgroup mount.
 check "ctr run --memory-limit: visible inside" 0 33554432 \
-	"${ctr[@]}" run --rm "${runtime[@]}" --memory-limit 33554432 \
+	"${ctr[@]}" run --rm "${runtime[@]}" $(cg mem-1) --memory-limit 33554432 \
 	--mount type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro "$image" mem-1 \
 	sh -c "$(cgroup_read memory/memory.limit_in_bytes memory.max)"
 
 # Terminals: the shim passes --console-socket and relays the pty master.
 check "ctr run -t: the process has a terminal" 0 /dev/pts/0 \
-	script -qec "$(tty_command "${ctr[@]}" run --rm -t "${runtime[@]}" "$image" tty-1 tty)" /dev/null
-check "ctr run -d: a sleep to exec into" 0 "" "${ctr[@]}" run -d "${runtime[@]}" "$image" tty-2 sleep 1000
+	script -qec "$(tty_command "${ctr[@]}" run --rm -t "${runtime[@]}" $(cg tty-1) "$image" tty-1 tty)" /dev/null
+check "ctr run -d: a sleep to exec into" 0 "" "${ctr[@]}" run -d "${runtime[@]}" $(cg tty-2) "$image" tty-2 sleep 1000
 wait_for "ctr task ls: RUNNING" RUNNING "${ctr[@]}" task ls
 check "ctr task exec -t: the exec has a terminal" 0 /dev/pts/ \
 	script -qec "$(tty_command "${ctr[@]}" task exec -t --exec-id t1 tty-2 tty)" /dev/null

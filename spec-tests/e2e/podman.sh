@@ -18,6 +18,14 @@ check "podman run -t: the process has a terminal (conmon's console socket)" 0 /d
 
 # A detached container through its whole life.
 check "podman run -d" 0 "" podman run -d --name life "$IMAGE" sleep 1000
+if [ -n "${E2E_SYSTEMD_CGROUP:-}" ]; then
+	# podman's default cgroupsPath for the systemd driver: machine.slice:libpod:<id>.
+	life_id=$(podman inspect --format '{{.Id}}' life)
+	check "systemd driver: init is in machine.slice/libpod-<id>.scope" 0 "/machine.slice/libpod-$life_id.scope" \
+		sh -c "cat /proc/\$(podman inspect --format '{{.State.Pid}}' life)/cgroup"
+	check "systemd driver: systemd has the scope active, with Delegate=yes" 0 "Delegate=yes" \
+		systemctl show -p ActiveState -p Delegate "libpod-$life_id.scope"
+fi
 check "podman exec: output comes back" 0 "from exec" podman exec life echo from exec
 check "podman exec: exit code 4 propagates" 4 "" podman exec life sh -c 'exit 4'
 check "podman exec -t: the exec has a terminal" 0 /dev/pts/ script -qec "$(tty_command podman exec -t life tty)" /dev/null

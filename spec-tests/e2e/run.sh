@@ -8,6 +8,8 @@
 #   ROOTFS   a busybox root filesystem (make bundle builds bundles/busybox/rootfs)
 #   SUITE    containerd, podman, build, docker (default: all four)
 #
+# E2E_SYSTEMD_CGROUP=1 runs podman and containerd with their systemd cgroup driver.
+#
 # Nothing of the host's own setup is used or touched: containerd is a private
 # instance with its own root, state, sockets and config.toml, and podman runs with
 # its own storage.conf and containers.conf (CONTAINERS_STORAGE_CONF,
@@ -37,6 +39,12 @@ source "$here/lib.sh"
 # --log-format=json (podman's default list names only crun, runc and a few more).
 # These machines lack CAP_SYS_RESOURCE, so the ulimits are explicit.
 runtime_name=$(basename "$RUNTIME")
+# E2E_SYSTEMD_CGROUP=1 (where systemd is PID 1): the engines' systemd cgroup driver,
+# as podman and Kubernetes nodes use it by default: podman's cgroup_manager, the
+# runc shim's SystemdCgroup.
+export E2E_SYSTEMD_CGROUP=${E2E_SYSTEMD_CGROUP:-}
+cgroup_manager=cgroupfs
+[ -z "$E2E_SYSTEMD_CGROUP" ] || cgroup_manager=systemd
 export CONTAINERS_STORAGE_CONF=$E2E_WORK/storage.conf
 export CONTAINERS_CONF=$E2E_WORK/containers.conf
 cat >"$CONTAINERS_STORAGE_CONF" <<EOF
@@ -51,7 +59,7 @@ default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 netns = "none"
 
 [engine]
-cgroup_manager = "cgroupfs"
+cgroup_manager = "$cgroup_manager"
 events_logger = "file"
 tmp_dir = "$E2E_WORK/podman/tmp"
 volume_path = "$E2E_WORK/podman/volumes"

@@ -1,0 +1,27 @@
+#!/bin/bash
+# guest.sh of the systemd kit (test-systemd.sh puts it there): runs in the Debian
+# guest with systemd as PID 1, booted with the cgroup layout in /kit/layout. The
+# systemd-driver spec-tests, then podman (cgroup_manager = "systemd") and containerd
+# (SystemdCgroup) through the end-to-end suites.
+set -u
+layout=$(cat /kit/layout)
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then actual=unified; else actual=hybrid; fi
+echo "systemd-guest: kernel $(uname -r), systemd $(systemctl --version | head -n 1 | cut -d' ' -f2), cgroups $actual (expected $layout)"
+[ "$actual" = "$layout" ] || { echo "systemd-guest: FAILED: the guest booted with the $actual layout"; exit 1; }
+export ANCHOR_RUNTIME=/kit/anchor-runtime PROBE=/kit/probe ANCHOR_EXPECT_SYSTEMD=1
+rc=0
+/kit/systemd-tests --test-threads=2 || rc=1
+cp -a /kit/e2e /tmp/e2e
+E2E_SYSTEMD_CGROUP=1 /tmp/e2e/run.sh /kit/anchor-runtime /kit/rootfs containerd podman || rc=1
+
+# `run` of `true` with --systemd-cgroup beside Debian's runc: the same bundle, one at a
+# time, in this guest (TCG: slow in absolute terms, but both pay the same).
+mkdir -p /tmp/bench && cp -a /kit/rootfs /tmp/bench/rootfs
+(cd /tmp/bench && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"true"/' config.json)
+for rt in /kit/anchor-runtime /usr/sbin/runc; do
+	"$rt" --systemd-cgroup run --bundle /tmp/bench warmup >/dev/null 2>&1 || echo "systemd-guest: $rt run failed"
+	start=$(date +%s%N)
+	for i in $(seq 20); do "$rt" --systemd-cgroup run --bundle /tmp/bench "b$i" >/dev/null 2>&1; done
+	echo "systemd-guest: run with --systemd-cgroup, $rt: $((($(date +%s%N) - start) / 20000000)) ms per run (20 runs)"
+done
+exit $rc
