@@ -277,3 +277,32 @@ fn features_report_the_systemd_driver() {
     assert_eq!(f["linux"]["cgroup"]["systemd"], true, "{f:#}");
     assert_eq!(f["linux"]["cgroup"]["systemdUser"], false, "{f:#}");
 }
+
+/// A state edited (both of its records) to name another scope: `delete` stops only a
+/// scope whose cgroup is one of the container's vouched directories.
+#[test]
+fn delete_never_stops_a_unit_the_state_was_edited_to_name() {
+    if !systemd_runs() {
+        return assert_malformed_path_is_refused_without_systemd();
+    }
+    let victim = format!("anchortest-victim{}.scope", std::process::id());
+    let unit_arg = victim.trim_end_matches(".scope");
+    let bystander = HostProcess::spawn("systemd-run", &["--scope", "--unit", unit_arg, "sleep", "300"]);
+    wait_until("the victim scope to run", || show(&victim, &["ActiveState"])["ActiveState"] == "active");
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    let c = b.start();
+    c.wait_probe_ready();
+    for record in ["state.json", "remains.json"] {
+        let file = b.state_root().join(&c.id).join(record);
+        let mut state: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        state["systemd_unit"]["name"] = json!(victim);
+        std::fs::write(&file, state.to_string()).unwrap();
+    }
+    c.delete(&["--force"]).ok();
+    assert_eq!(show(&victim, &["ActiveState"])["ActiveState"], "active", "delete stopped another unit");
+    assert_no_leftovers(&b, &c.id);
+    wait_until("the container's own scope to go", || unit_gone(&format!("anchor-{}.scope", c.id)));
+    Command::new("systemctl").args(["stop", &victim]).status().unwrap();
+    drop(bystander);
+}
