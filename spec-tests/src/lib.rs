@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 pub use serde_json::{json, Value};
 
 mod leftovers;
+pub mod rootless;
 pub use leftovers::{assert_no_leftovers, mountinfo, state_entries, MountEntry, SPARE_STATE_DIR};
 
 /// A runtime invocation that takes longer than this is killed and fails the

@@ -275,7 +275,7 @@ fn features_report_the_systemd_driver() {
     let b = Bundle::new();
     let f = b.runtime(&["features"]).ok().json();
     assert_eq!(f["linux"]["cgroup"]["systemd"], true, "{f:#}");
-    assert_eq!(f["linux"]["cgroup"]["systemdUser"], false, "{f:#}");
+    assert_eq!(f["linux"]["cgroup"]["systemdUser"], true, "{f:#}");
 }
 
 /// A state edited (both of its records) to name another scope: `delete` stops only a
@@ -305,4 +305,37 @@ fn delete_never_stops_a_unit_the_state_was_edited_to_name() {
     wait_until("the container's own scope to go", || unit_gone(&format!("anchor-{}.scope", c.id)));
     Command::new("systemctl").args(["stop", &victim]).status().unwrap();
     drop(bystander);
+}
+
+/// Rootless podman's default: the user's own systemd (`systemd --user`, kept running
+/// by `loginctl enable-linger`) makes the scope, below its own cgroup, on the user's bus.
+#[test]
+fn a_rootless_container_gets_a_scope_of_the_users_own_systemd() {
+    use spec_tests::rootless::*;
+    let systemd = systemd_runs();
+    let (uid, _) = rootless_user();
+    let xdg = PathBuf::from(format!("/run/user/{uid}"));
+    if systemd && pure_v2() {
+        Command::new("loginctl").args(["enable-linger", USER]).status().expect("run loginctl");
+        wait_until("the user's systemd and its bus", || xdg.join("bus").exists());
+    }
+    let r = Rootless::with_runtime_dir(&["wait-signal"], Some(xdg.clone()).filter(|_| systemd && pure_v2()));
+    let id = r.b.new_id();
+    let bundle = r.bundle.to_str().unwrap().to_string();
+    let out = r.runtime(&["--systemd-cgroup", "run", "-d", "--bundle", &bundle, &id]);
+    if !(systemd && pure_v2()) {
+        // Only cgroup v2 can be delegated to a user (runc says the same).
+        out.fails_mentioning(&["needs a pure cgroup v2 host"]);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        return;
+    }
+    out.ok();
+    let state = r.runtime(&["state", &id]).ok().json();
+    let pid = state["pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let scope = format!("/user.slice/user-{uid}.slice/user@{uid}.service/user.slice/anchor-{id}.scope");
+    assert!(cgroup.contains(&scope), "init is in the user's scope {scope}: {cgroup}");
+    r.runtime(&["--systemd-cgroup", "delete", "--force", &id]).ok();
+    let dir = Path::new("/sys/fs/cgroup").join(scope.trim_start_matches('/'));
+    wait_until("the user's scope to be gone", || !dir.exists());
 }

@@ -151,11 +151,25 @@ pub struct Cgroup {
 impl Cgroup {
     /// Works out the directories (without creating anything), so they can be recorded
     /// in the state before they exist.
-    pub fn plan(cgroups_path: Option<&Path>, id: &str, systemd_driver: bool) -> Result<Self> {
-        if systemd_driver {
+    /// `systemd_driver`: `Some(rootless)` with `--systemd-cgroup` (rootless: the
+    /// user's own systemd, below whose cgroup the path then is).
+    pub fn plan(cgroups_path: Option<&Path>, id: &str, systemd_driver: Option<bool>) -> Result<Self> {
+        if let Some(rootless) = systemd_driver {
             let text = cgroups_path.map(|p| p.to_string_lossy());
-            let (unit, path) = systemd::Unit::from_cgroups_path(text.as_deref(), id)?;
-            let dirs = hierarchies()?
+            let (unit, path) = systemd::Unit::from_cgroups_path(text.as_deref(), id, rootless)?;
+            let hierarchies = hierarchies()?;
+            let path = if rootless {
+                // runc too: only cgroup v2 can be delegated to a user.
+                if !matches!(hierarchies.as_slice(), [h] if h.v2) {
+                    return Err(Error::invalid(
+                        "--systemd-cgroup for a rootless container needs a pure cgroup v2 host: the user's systemd cannot delegate v1 hierarchies",
+                    ));
+                }
+                systemd::user_manager_cgroup()?.join(path.strip_prefix("/").unwrap_or(&path))
+            } else {
+                path
+            };
+            let dirs = hierarchies
                 .into_iter()
                 .map(|h| {
                     let dir = h.mount_point.join(path.strip_prefix("/").unwrap_or(&path));
@@ -788,11 +802,11 @@ mod tests {
 
     #[test]
     fn this_host_has_hierarchies_and_a_plan_stays_under_them() {
-        let cg = Cgroup::plan(Some(Path::new("/anchor-unit/x")), "x", false).unwrap();
+        let cg = Cgroup::plan(Some(Path::new("/anchor-unit/x")), "x", None).unwrap();
         for (h, dir) in &cg.dirs {
             assert!(dir.starts_with(&h.mount_point));
             assert!(dir.ends_with("anchor-unit/x"));
         }
-        assert!(Cgroup::plan(Some(Path::new("/a/../../etc")), "x", false).is_err());
+        assert!(Cgroup::plan(Some(Path::new("/a/../../etc")), "x", None).is_err());
     }
 }

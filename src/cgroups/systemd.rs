@@ -29,11 +29,15 @@ pub struct Unit {
     pub name: String,
     /// `machine.slice`.
     pub slice: String,
+    /// Rootless: the unit is the user's own systemd's (`systemd --user`), on the
+    /// user's bus; else the system's.
+    #[serde(default)]
+    pub user: bool,
 }
 
 impl Unit {
     /// The unit a `cgroupsPath` names, and its cgroup's path below a hierarchy's root.
-    pub fn from_cgroups_path(path: Option<&str>, id: &str) -> Result<(Unit, PathBuf)> {
+    pub fn from_cgroups_path(path: Option<&str>, id: &str, user: bool) -> Result<(Unit, PathBuf)> {
         let path = path.unwrap_or("");
         let (slice, prefix, name) = if path.is_empty() {
             ("", "anchor", id)
@@ -54,16 +58,20 @@ impl Unit {
                 quoted(path)
             )));
         }
-        let slice = if slice.is_empty() { "system.slice" } else { slice };
+        let slice = match (slice, user) {
+            ("", false) => "system.slice",
+            ("", true) => "user.slice",
+            (slice, _) => slice,
+        };
         let unit = if prefix.is_empty() { format!("{name}.scope") } else { format!("{prefix}-{name}.scope") };
         let dir = expand_slice(slice)?.join(&unit);
-        Ok((Unit { name: unit, slice: slice.to_string() }, dir))
+        Ok((Unit { name: unit, slice: slice.to_string(), user }, dir))
     }
 
     /// Makes the scope with `pid` in it and the properties `settings` translate to,
     /// and waits until systemd has started it.
     pub fn start(&self, pid: i32, id: &str, settings: &[Setting]) -> Result<()> {
-        let mut bus = connect()?;
+        let mut bus = connect(self.user)?;
         let mut properties = vec![
             property("Description", Value::Str(format!("anchor-runtime container {id}"))),
             property("Slice", Value::Str(self.slice.clone())),
@@ -112,7 +120,7 @@ impl Unit {
         if properties.is_empty() {
             return Ok(());
         }
-        let mut bus = connect()?;
+        let mut bus = connect(self.user)?;
         let args = [Value::Str(self.name.clone()), Value::Bool(true), Value::Array("(sv)", properties)];
         bus.manager_call("SetUnitProperties", &args)?
             .map(drop)
@@ -122,7 +130,7 @@ impl Unit {
     /// `delete`: stops the unit and waits until it is gone. A unit systemd already
     /// removed (its processes ended) is fine.
     pub fn stop(&self) -> Result<()> {
-        let mut bus = match connect() {
+        let mut bus = match connect(self.user) {
             Ok(bus) => bus,
             // No bus, no systemd to have made the unit (a create that failed to
             // connect, cleaning up after itself).
@@ -251,9 +259,39 @@ fn bits(list: &str) -> Option<Vec<u8>> {
 
 struct Bus(Connection);
 
-fn connect() -> Result<Bus> {
-    let address = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| SYSTEM_BUS.to_string());
-    let mut conn = Connection::connect(&address).map_err(driver_error)?;
+/// The cgroup of the user's systemd (`/user.slice/user-1000.slice/user@1000.service`):
+/// its units' cgroups are below it, in the subtree delegated to the user.
+pub fn user_manager_cgroup() -> Result<PathBuf> {
+    let mut bus = connect(true)?;
+    let args = [Value::Str(MANAGER.into()), Value::Str("ControlGroup".into())];
+    let reply = bus.0.call(SYSTEMD, MANAGER_PATH, "org.freedesktop.DBus.Properties", "Get", &args);
+    let cgroup = reply
+        .map_err(driver_error)?
+        .map_err(|e| refused("read the user manager's ControlGroup", e))?
+        .body
+        .into_iter()
+        .next()
+        .filter(|c| c.starts_with('/'))
+        .ok_or_else(|| Error::invalid("systemd cgroup driver: the user's systemd reports no ControlGroup"))?;
+    Ok(PathBuf::from(cgroup))
+}
+
+/// The system bus, or the user's (`DBUS_SESSION_BUS_ADDRESS`, else the `bus` socket
+/// in `XDG_RUNTIME_DIR` or /run/user/UID, where systemd's user instance puts it).
+fn bus_address(user: bool) -> String {
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    if !user {
+        return env("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|| SYSTEM_BUS.to_string());
+    }
+    env("DBUS_SESSION_BUS_ADDRESS").unwrap_or_else(|| {
+        let runtime_dir =
+            env("XDG_RUNTIME_DIR").unwrap_or_else(|| format!("/run/user/{}", nix::unistd::geteuid()));
+        format!("unix:path={runtime_dir}/bus")
+    })
+}
+
+fn connect(user: bool) -> Result<Bus> {
+    let mut conn = Connection::connect(&bus_address(user)).map_err(driver_error)?;
     // The job's end comes as a JobRemoved signal, to subscribers.
     let rule = format!(
         "type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}',member='JobRemoved'"
@@ -280,6 +318,8 @@ impl Bus {
         args: &[Value],
     ) -> Result<std::result::Result<String, CallError>> {
         let reply = self.0.call(SYSTEMD, MANAGER_PATH, MANAGER, member, args).map_err(driver_error)?;
+        // Step marks: with --debug the log's timestamps show the round trips.
+        crate::logger::debug(format!("systemd: {member} answered"));
         Ok(reply.map(|m| m.body.first().cloned().unwrap_or_default()))
     }
 
@@ -289,6 +329,7 @@ impl Bus {
             .0
             .wait_signal(MANAGER, "JobRemoved", |body| body.get(1).map(String::as_str) == Some(job))
             .map_err(|e| Error::invalid(format!("systemd cgroup driver: {what}: {e}")))?;
+        crate::logger::debug(format!("systemd: {what}: job removed"));
         match removed.body.get(3).map(String::as_str) {
             Some("done") => Ok(()),
             result => Err(Error::invalid(format!(
@@ -331,16 +372,18 @@ mod tests {
 
     #[test]
     fn cgroups_paths_name_a_scope_in_a_slice() {
-        let (unit, dir) = Unit::from_cgroups_path(Some("machine.slice:libpod:abc"), "abc").unwrap();
+        let (unit, dir) = Unit::from_cgroups_path(Some("machine.slice:libpod:abc"), "abc", false).unwrap();
         assert_eq!((unit.name.as_str(), unit.slice.as_str()), ("libpod-abc.scope", "machine.slice"));
         assert_eq!(dir, PathBuf::from("/machine.slice/libpod-abc.scope"));
-        let (unit, dir) = Unit::from_cgroups_path(None, "c1").unwrap();
+        let (unit, dir) = Unit::from_cgroups_path(None, "c1", false).unwrap();
         assert_eq!(unit.name, "anchor-c1.scope");
         assert_eq!(dir, PathBuf::from("/system.slice/anchor-c1.scope"));
-        let (unit, _) = Unit::from_cgroups_path(Some(":cri-containerd:x"), "x").unwrap();
+        let (unit, _) = Unit::from_cgroups_path(Some(":cri-containerd:x"), "x", false).unwrap();
         assert_eq!(unit.slice, "system.slice");
+        let (unit, _) = Unit::from_cgroups_path(None, "x", true).unwrap();
+        assert_eq!((unit.slice.as_str(), unit.user), ("user.slice", true));
         for bad in ["/a/b", "a:b", "a.slice:b:c:d", "a.slice:p:", "a.slice:p:x.slice"] {
-            let e = Unit::from_cgroups_path(Some(bad), "x").unwrap_err().to_string();
+            let e = Unit::from_cgroups_path(Some(bad), "x", false).unwrap_err().to_string();
             assert!(e.contains("linux.cgroupsPath"), "{bad}: {e}");
         }
     }
