@@ -69,17 +69,19 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         systemd_cgroup: cli.systemd_cgroup,
         cdi_spec_dirs: cli.cdi_spec_dirs(),
     };
-    if matches!(command, Command::Create(_) | Command::Run(_)) && cli.systemd_cgroup && host.rootless {
-        // The other commands work from what the state recorded.
-        return Err(Error::invalid(
-            "--systemd-cgroup: the systemd cgroup driver for rootless containers (the user's own systemd) is not supported yet; use the cgroupfs driver",
-        ));
-    }
     match command {
         Command::Create(a) => create(root, a, &host),
         Command::Start(a) => {
             let dir = StateDir::open(root, &a.id)?;
-            container::start(&dir, &dir.load()?)?;
+            let state = dir.load()?;
+            // Bound before the program runs, so nothing it sends is lost.
+            let relay = crate::notify_socket::Relay::bind(&dir.path)?;
+            container::start(&dir, &state)?;
+            if let (Some(relay), Some(init)) = (relay, state.init) {
+                // Other commands (state, kill) must be able to lock the container meanwhile.
+                drop(dir);
+                relay.relay(init.pid, init.pid)?;
+            }
             Ok(0)
         }
         Command::State(a) => {
@@ -223,17 +225,30 @@ fn run(root: &Path, args: &RunArgs, host: &container::HostSettings) -> Result<i3
     // The pty is set up (no CRLF translation, the caller's window size) before the
     // program can write to it.
     let proxy = master.map(Proxy::new);
+    let relay = match crate::notify_socket::Relay::bind(&dir.path) {
+        Ok(relay) => relay,
+        Err(e) => {
+            let _ = container::destroy(dir, &state);
+            return Err(e);
+        }
+    };
     if let Err(e) = container::start(&dir, &state) {
         drop(proxy);
         let _ = container::destroy(dir, &state);
         return Err(e);
     }
-    if args.detach {
-        return Ok(0);
-    }
     let init = state.init.expect("a started container has an init").pid;
     // Other commands (state, kill) must be able to lock the container while it runs.
     drop(dir);
+    if let Some(relay) = relay {
+        // runc's MAINPID: init when detached, else this process, which the caller
+        // (systemd) already waits on.
+        let main_pid = if args.detach { init } else { std::process::id() as i32 };
+        relay.relay(init, main_pid)?;
+    }
+    if args.detach {
+        return Ok(0);
+    }
     let code = wait_forwarding(init, &forwarded, proxy)?;
     if !args.keep {
         let dir = StateDir::open(root, &args.create.id)?;

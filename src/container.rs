@@ -54,7 +54,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         None => None,
     };
     // Made before anything is recorded: a mapping the kernel refuses leaves nothing.
-    let detached_trees = crate::rootfs::idmap::prepare(&bundle.spec, &bundle.dir, &bundle.rootfs)?;
+    let mut detached_trees = crate::rootfs::idmap::prepare(&bundle.spec, &bundle.dir, &bundle.rootfs)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let console = ConsoleLink::new(terminal, args.console_socket.as_deref(), keep_master)?;
     let linux = bundle.spec.linux().as_ref();
@@ -63,11 +63,24 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
     let dir = StateDir::create(root, &args.id)?;
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
-    let planned = Cgroup::plan(cgroups_path, &args.id, host.systemd_cgroup)
+    let planned = Cgroup::plan(cgroups_path, &args.id, host.systemd_cgroup.then_some(host.rootless))
         .and_then(|c| if host.rootless { c.delegated_only(resources) } else { Ok(c) })
         .and_then(|c| c.check_adoptable().map(|()| c));
-    let cgroup = match planned {
-        Ok(c) => c,
+    let mut notify = || -> Result<Option<crate::rootfs::idmap::DetachedTree>> {
+        if crate::notify_socket::host_socket().is_none() {
+            return Ok(None);
+        }
+        crate::notify_socket::make_dir(&dir.path)?;
+        crate::notify_socket::add_to_spec(&mut bundle.spec, &dir.path);
+        let index = bundle.spec.mounts().as_ref().map_or(0, |m| m.len() - 1);
+        let new_userns = crate::rootfs::idmap::creates_user_namespace(&bundle.spec);
+        crate::rootfs::idmap::prepare_mount(&bundle.spec, &bundle.dir, &bundle.rootfs, index, new_userns)
+    };
+    let cgroup = match planned.and_then(|c| notify().map(|tree| (c, tree))) {
+        Ok((c, tree)) => {
+            detached_trees.extend(tree);
+            c
+        }
         Err(e) => {
             if let Err(cleanup) = dir.remove() {
                 crate::logger::warn(format!("cleanup after failed create: {cleanup}"));
@@ -512,13 +525,15 @@ fn remove_resources(remains: &Remains) -> Result<()> {
         cgroups::kill_all(&remains.cgroup_dirs);
     }
     let mut first_error = None;
-    // Only a scope whose cgroup is one of the container's vouched directories: a
-    // state edited to name another unit (sshd.service) must not have it stopped.
-    let unit = remains.systemd_unit.as_ref().filter(|u| {
-        u.name.ends_with(".scope")
-            && remains.cgroup_dirs.iter().any(|d| d.file_name() == Some(u.name.as_ref()))
+    // The unit stopped is the scope that the container's vouched cgroup directory is,
+    // named after that directory, never after the record alone: a state edited to
+    // name another unit (sshd.service, another container's scope) stops nothing else.
+    let unit = remains.systemd_unit.as_ref().and_then(|recorded| {
+        let mut names = remains.cgroup_dirs.iter().filter_map(|d| d.file_name()?.to_str());
+        let scope = names.find(|n| n.ends_with(".scope"))?;
+        Some(crate::cgroups::systemd::Unit { name: scope.to_string(), ..recorded.clone() })
     });
-    if let Some(unit) = unit {
+    if let Some(unit) = &unit {
         if let Err(e) = unit.stop() {
             first_error.get_or_insert(e);
         }

@@ -22,6 +22,7 @@ pub mod memory_policy;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod net_devices;
+pub mod notify_socket;
 pub mod personality;
 pub mod process;
 pub mod procfs;

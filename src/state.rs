@@ -21,6 +21,9 @@ pub const STATE_FILE: &str = "state.json";
 /// The second, small record of what `delete` must undo (see `Remains`).
 pub const REMAINS_FILE: &str = "remains.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// With NOTIFY_SOCKET: the directory of the container's notify socket, and its name.
+pub const NOTIFY_DIR: &str = "notify";
+pub const NOTIFY_SOCKET: &str = "notify.sock";
 /// The one empty state directory a root keeps for the next `create` (see
 /// `StateDir::remove`). Not a valid ID, so no command can name it; `list` skips it,
 /// as it holds no state.json.
@@ -429,8 +432,12 @@ impl StateDir {
     fn remove_files(&self) -> std::io::Result<()> {
         let names = [STATE_FILE, REMAINS_FILE, EXEC_FIFO];
         let temporaries = names.map(|n| format!(".{n}.tmp"));
-        for name in names.iter().copied().chain(temporaries.iter().map(String::as_str)) {
-            match nix::unistd::unlinkat(Some(self.lock_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        use nix::unistd::UnlinkatFlags::{NoRemoveDir, RemoveDir};
+        let files =
+            names.iter().copied().chain(temporaries.iter().map(String::as_str)).chain([NOTIFY_SOCKET]);
+        let all = files.map(|f| (f, NoRemoveDir)).chain([(NOTIFY_DIR, RemoveDir)]);
+        for (name, kind) in all {
+            match nix::unistd::unlinkat(Some(self.lock_fd()), name, kind) {
                 Ok(()) | Err(Errno::ENOENT) => {}
                 Err(e) => return Err(e.into()),
             }

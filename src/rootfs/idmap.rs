@@ -48,34 +48,50 @@ pub fn wanted(m: &Mount) -> bool {
 /// In the parent: the trees of every idmapped mount, and of every bind mount when
 /// the container gets a new user namespace, but those whose source is in the rootfs.
 pub fn prepare(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<DetachedTree>> {
-    let new_userns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none()));
+    let new_userns = creates_user_namespace(spec);
     let mut trees = Vec::new();
-    for (index, m) in spec.mounts().iter().flatten().enumerate() {
-        if path_in_rootfs(spec, bundle, rootfs, m).is_some() {
-            continue;
-        }
-        if wanted(m) {
-            trees.push(prepare_idmapped(spec, bundle, index, SourceAt::Host)?);
-        } else if new_userns && super::is_bind(m) {
-            let source = super::bind_source(m, bundle)?;
-            let step = |what: &str| {
-                format!("bind mount {} on {}: {what}", source.display(), m.destination().display())
-            };
-            match clone_tree(&source, m, SourceAt::Host, &step) {
-                Ok((tree, is_dir)) => trees.push(DetachedTree { index, is_dir, tree }),
-                // An unprivileged (rootless) runtime may not clone a mount; its
-                // container's root is the runtime's own user, who reaches what it does:
-                // init binds the source itself.
-                Err(Error::Sys { errno, .. }) if errno == libc::EPERM => {}
-                Err(e) => return Err(e),
-            }
-        }
+    for index in 0..spec.mounts().as_ref().map_or(0, Vec::len) {
+        trees.extend(prepare_mount(spec, bundle, rootfs, index, new_userns)?);
     }
     Ok(trees)
+}
+
+pub fn creates_user_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none()))
+}
+
+/// `prepare` for the config's mount number `index` (one added after `prepare` too).
+pub fn prepare_mount(
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    index: usize,
+    new_userns: bool,
+) -> Result<Option<DetachedTree>> {
+    let Some(m) = spec.mounts().as_ref().and_then(|mounts| mounts.get(index)) else { return Ok(None) };
+    if path_in_rootfs(spec, bundle, rootfs, m).is_some() {
+        return Ok(None);
+    }
+    if wanted(m) {
+        return prepare_idmapped(spec, bundle, index, SourceAt::Host).map(Some);
+    }
+    if !(new_userns && super::is_bind(m)) {
+        return Ok(None);
+    }
+    let source = super::bind_source(m, bundle)?;
+    let step =
+        |what: &str| format!("bind mount {} on {}: {what}", source.display(), m.destination().display());
+    match clone_tree(&source, m, SourceAt::Host, &step) {
+        Ok((tree, is_dir)) => Ok(Some(DetachedTree { index, is_dir, tree })),
+        // An unprivileged (rootless) runtime may not clone a mount; its container's
+        // root is the runtime's own user, who reaches what it does: init binds the
+        // source itself.
+        Err(Error::Sys { errno, .. }) if errno == libc::EPERM => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The path in the container of a bind mount's source that lies in the rootfs

@@ -71,6 +71,8 @@ fn main() {
             let r = unsafe { libc::syscall(nr, a, b, c) };
             result(if r < 0 { Err(io::Error::last_os_error()) } else { Ok(json!(r)) })
         }
+        // One datagram to $NOTIFY_SOCKET (sd_notify), e.g. "READY=1".
+        "notify" => result(notify(arg(1))),
         // An extended attribute's value (security.selinux: a file's SELinux label).
         "xattr" => result(xattr(arg(1), arg(2))),
         // The SELinux label of this process's session keyring.
@@ -492,4 +494,11 @@ fn keyring_label() -> io::Result<Value> {
     }
     let n = (n as usize).min(buf.len());
     Ok(json!(String::from_utf8_lossy(&buf[..n]).trim_end_matches('\0')))
+}
+
+fn notify(message: &str) -> io::Result<Value> {
+    let path = std::env::var("NOTIFY_SOCKET").map_err(|_| io::Error::other("no NOTIFY_SOCKET"))?;
+    let socket = std::os::unix::net::UnixDatagram::unbound()?;
+    socket.send_to(message.replace("\\n", "\n").as_bytes(), &path)?;
+    Ok(json!(path))
 }
