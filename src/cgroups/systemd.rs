@@ -292,7 +292,7 @@ fn bus_address(user: bool) -> String {
 
 fn connect(user: bool) -> Result<Bus> {
     let mut conn = Connection::connect(&bus_address(user)).map_err(driver_error)?;
-    // The job's end comes as a JobRemoved signal, to subscribers.
+    // The job's end comes as a JobRemoved signal.
     let rule = format!(
         "type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}',member='JobRemoved'"
     );
@@ -305,9 +305,9 @@ fn connect(user: bool) -> Result<Bus> {
     );
     let added = added.map_err(driver_error)?;
     added.map_err(|e| refused("subscribe to job signals", e))?;
-    let mut bus = Bus(conn);
-    bus.manager_call("Subscribe", &[])?.map_err(|e| refused("subscribe to job signals", e))?;
-    Ok(bus)
+    // No Manager.Subscribe: systemd sends a job's JobRemoved to the client that asked
+    // for the job anyway, and a subscriber would get every unit change on the host too.
+    Ok(Bus(conn))
 }
 
 impl Bus {

@@ -20,8 +20,9 @@ cache=${ANCHOR_CACHE:-/var/cache/anchor-runtime}
 # profiles; selinux-policy-default, policycoreutils (setfiles, load_policy) and
 # selinux-utils: the SELinux boot; podman, conmon, catatonit, containerd: the
 # engines the tests drive; busybox-static: the spec-tests' container rootfs;
-# keyutils: keyctl, to read a keyring's label.
-packages="linux-image-amd64 systemd-sysv udev dbus kmod iproute2 procps
+# keyutils: keyctl, to read a keyring's label; dbus-user-session: the user's bus
+# (/run/user/UID/bus) that rootless podman and the rootless systemd driver use.
+packages="linux-image-amd64 systemd-sysv udev dbus dbus-user-session kmod iproute2 procps
 	apparmor selinux-policy-default policycoreutils selinux-utils
 	podman conmon catatonit containerd runc busybox-static keyutils"
 
