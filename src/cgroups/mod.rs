@@ -482,8 +482,16 @@ impl Cgroup {
         let Some(rules) = rules else { return Ok(()) };
         for (h, dir) in &self.dirs {
             if h.v2 && self.is_pure_v2() {
-                let prog = devices::load(&devices::compile(&rules))?;
-                devices::attach_v2(dir, &prog)?;
+                match devices::load(&devices::compile(&rules)) {
+                    Ok(prog) => devices::attach_v2(dir, &prog)?,
+                    // As runc: an unprivileged (rootless) runtime cannot load the
+                    // program, in a cgroup delegated to it by systemd or otherwise;
+                    // its container, in a user namespace, cannot make device nodes.
+                    Err(Error::Sys { errno: libc::EPERM, .. }) if !nix::unistd::geteuid().is_root() => {
+                        crate::logger::debug("rootless: no device filter (loading it needs privileges)")
+                    }
+                    Err(e) => return Err(e),
+                }
             } else if h.has("devices") {
                 devices::apply_v1(dir, &rules)?;
             }

@@ -386,16 +386,22 @@ fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountO
     let pure_v2 = ctx.cgroup.is_pure_v2();
     let mount_hierarchy = |at: &Path, h: &Hierarchy, dir: &Path| -> Result<()> {
         let target = mount_target(ctx, root, at, "cgroup", Leaf::Dir)?;
-        if ctx.new_cgroup_ns {
-            let (fstype, data) =
-                if h.v2 { ("cgroup2", None) } else { ("cgroup", Some(h.controllers.join(","))) };
-            mount(Some(fstype), &fd_path(&target), Some(fstype), flags, data.as_deref())
-                .ctx(|| step(&h.name()))
-        } else {
+        let bind_dir = || {
             let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
             mount(Some(dir), &fd_path(&target), NONE, rbind, NONE).ctx(|| step(&h.name()))?;
             let mounted = reopen(root, at).ctx(|| step("reopen"))?;
             remount(&mounted, flags | MsFlags::MS_BIND).ctx(|| step("remount"))
+        };
+        if !ctx.new_cgroup_ns {
+            return bind_dir();
+        }
+        let (fstype, data) = if h.v2 { ("cgroup2", None) } else { ("cgroup", Some(h.controllers.join(","))) };
+        match mount(Some(fstype), &fd_path(&target), Some(fstype), flags, data.as_deref()) {
+            // As runc: a user namespace may be refused a cgroup2 mount (EPERM, or EBUSY
+            // in a scope a user's systemd delegated); the container's own directory,
+            // bound there, shows the same tree.
+            Err(nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY) if h.v2 && ctx.in_user_ns => bind_dir(),
+            r => r.ctx(|| step(&h.name())),
         }
     };
     if pure_v2 {
