@@ -109,6 +109,11 @@ fn read_own_cgroups() -> String {
     crate::small_file::read_to_string("/proc/self/cgroup").unwrap_or_default()
 }
 
+/// `path` (absolute, as cgroup paths are written) below the directory `base`.
+fn below(base: &Path, path: &Path) -> PathBuf {
+    base.join(path.strip_prefix("/").unwrap_or(path))
+}
+
 /// Of `dirs`, those a container's cgroup could be: absolute, without `.` or `..`,
 /// strictly below a mounted hierarchy, and neither the runtime's own cgroup there
 /// nor above it. Only such directories may a recorded state name for `delete` to
@@ -127,7 +132,7 @@ pub fn container_dirs_only(dirs: &[PathBuf]) -> Vec<PathBuf> {
         normal
             && holder.is_some_and(|h| {
                 let ours = own_cgroup(&own, h);
-                !h.mount_point.join(ours.strip_prefix("/").unwrap_or(&ours)).starts_with(dir)
+                !below(&h.mount_point, &ours).starts_with(dir)
             })
     };
     dirs.iter().filter(|d| plausible(d)).cloned().collect()
@@ -165,14 +170,14 @@ impl Cgroup {
                         "--systemd-cgroup for a rootless container needs a pure cgroup v2 host: the user's systemd cannot delegate v1 hierarchies",
                     ));
                 }
-                systemd::user_manager_cgroup()?.join(path.strip_prefix("/").unwrap_or(&path))
+                below(&systemd::user_manager_cgroup()?, &path)
             } else {
                 path
             };
             let dirs = hierarchies
                 .into_iter()
                 .map(|h| {
-                    let dir = h.mount_point.join(path.strip_prefix("/").unwrap_or(&path));
+                    let dir = below(&h.mount_point, &path);
                     (h, dir)
                 })
                 .collect();
@@ -190,7 +195,7 @@ impl Cgroup {
             .map(|h| {
                 let full =
                     if path.is_absolute() { path.to_path_buf() } else { own_cgroup(&own, &h).join(path) };
-                let dir = h.mount_point.join(full.strip_prefix("/").unwrap_or(&full));
+                let dir = below(&h.mount_point, &full);
                 (h, dir)
             })
             .collect();
