@@ -120,14 +120,14 @@ test-cgroupv2: deps build
 test-lsm: deps build probe bundle
 	$(call apt_install,$(GUEST_DEB_DEPS))
 	lsm=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh lsm); \
-	spec-tests/guest/debian/test-lsm.sh $(RUNTIME) $(PROBE) $$lsm $(ROOTFS)
+	spec-tests/guest/debian/test.sh lsm $(RUNTIME) $(PROBE) $$lsm $(ROOTFS)
 
 # The systemd cgroup driver (spec-tests/tests/systemd.rs, and podman and containerd
 # with theirs) in the same guest, booted with the unified and the hybrid layout.
 test-systemd: deps build probe bundle
 	$(call apt_install,$(GUEST_DEB_DEPS))
 	systemd=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh systemd); \
-	spec-tests/guest/debian/test-systemd.sh $(RUNTIME) $(PROBE) $$systemd $(ROOTFS)
+	spec-tests/guest/debian/test.sh systemd $(RUNTIME) $(PROBE) $$systemd $(ROOTFS)
 
 # GPU containers through linux.devices, device cgroup rules and CDI, on the
 # host's NVIDIA GPU (spec-tests/gpu/run.sh). A machine with the runtime already

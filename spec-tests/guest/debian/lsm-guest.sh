@@ -1,13 +1,13 @@
 #!/bin/bash
-# guest.sh of the LSM kit (test-lsm.sh puts it there): runs in the Debian guest,
-# booted with the LSM named in /kit/expect-lsm enabled. The lsm spec-tests, then,
+# guest.sh of the LSM kit (test.sh lsm puts it there): runs in the Debian guest,
+# booted with the LSM named in /kit/boot enabled. The lsm spec-tests, then,
 # with AppArmor, podman with its own default profile.
 set -u
-mode=$(cat /kit/expect-lsm)
+mode=$(cat /kit/boot)
 echo "lsm-guest: kernel $(uname -r), LSMs: $(cat /sys/kernel/security/lsm), expected: $mode"
 export ANCHOR_RUNTIME=/kit/anchor-runtime PROBE=/kit/probe ANCHOR_EXPECT_LSM=$mode
 rc=0
-/kit/lsm-tests --test-threads=2 || rc=1
+/kit/tests --test-threads=2 || rc=1
 
 if [ "$mode" = apparmor ]; then
 	# podman generates and loads its containers-default-<version> profile and puts

@@ -1,16 +1,16 @@
 #!/bin/bash
-# guest.sh of the systemd kit (test-systemd.sh puts it there): runs in the Debian
-# guest with systemd as PID 1, booted with the cgroup layout in /kit/layout. The
+# guest.sh of the systemd kit (test.sh systemd puts it there): runs in the Debian
+# guest with systemd as PID 1, booted with the cgroup layout in /kit/boot. The
 # systemd-driver spec-tests, then podman (cgroup_manager = "systemd") and containerd
 # (SystemdCgroup) through the end-to-end suites.
 set -u
-layout=$(cat /kit/layout)
+layout=$(cat /kit/boot)
 if [ -e /sys/fs/cgroup/cgroup.controllers ]; then actual=unified; else actual=hybrid; fi
 echo "systemd-guest: kernel $(uname -r), systemd $(systemctl --version | head -n 1 | cut -d' ' -f2), cgroups $actual (expected $layout)"
 [ "$actual" = "$layout" ] || { echo "systemd-guest: FAILED: the guest booted with the $actual layout"; exit 1; }
 export ANCHOR_RUNTIME=/kit/anchor-runtime PROBE=/kit/probe ANCHOR_EXPECT_SYSTEMD=1
 rc=0
-/kit/systemd-tests --test-threads=2 || rc=1
+/kit/tests --test-threads=2 || rc=1
 cp -a /kit/e2e /tmp/e2e
 E2E_SYSTEMD_CGROUP=1 /tmp/e2e/run.sh /kit/anchor-runtime /kit/rootfs containerd podman || rc=1
 
