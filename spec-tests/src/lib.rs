@@ -771,6 +771,14 @@ impl Container<'_> {
         wait_until("probe to be ready for signals", || self.stderr().contains("\"ready\":true"));
     }
 
+    /// errno of opening /dev/probe-dev (`probe_dev_node`) for r, w or rw in the
+    /// running container, null where the open succeeded.
+    #[track_caller]
+    pub fn open_errno(&self, mode: &str) -> Value {
+        let report = self.exec(&[], &["/probe", "open", "/dev/probe-dev", mode]).ok().json();
+        report["errno"].clone()
+    }
+
     /// The container's stdout parsed as JSON once it is complete (the
     /// container has stopped).
     #[track_caller]
@@ -780,6 +788,14 @@ impl Container<'_> {
         serde_json::from_str(out.trim())
             .unwrap_or_else(|e| panic!("container stdout is not JSON ({e}): {out:?}"))
     }
+}
+
+/// A `linux.devices` entry: a node of the mem driver (major 1) with a minor it does
+/// not have. The device cgroup is checked before the driver, so opening it fails with
+/// EPERM where the rules deny it and with ENXIO (no such minor) where they allow it,
+/// on any kernel and without any capability.
+pub fn probe_dev_node() -> Value {
+    json!({"path": "/dev/probe-dev", "type": "c", "major": 1, "minor": 200})
 }
 
 pub fn write_file(path: &Path, content: &str) -> PathBuf {

@@ -198,7 +198,7 @@ fn update_flags_change_the_limits_of_a_running_container() {
 fn update_resources_json_is_applied_and_device_rules_are_kept() {
     // As Kubernetes' CRI plugin sends it; an update must not reset device access.
     let mut b = waiting();
-    b.config["linux"]["devices"] = json!([probe_dev()]);
+    b.config["linux"]["devices"] = json!([probe_dev_node()]);
     b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"},
                                                          {"allow": true, "type": "c", "major": 1, "minor": 200, "access": "r"}]});
     let c = b.start();
@@ -208,8 +208,8 @@ fn update_resources_json_is_applied_and_device_rules_are_kept() {
     c.cmd("update", &["--resources", &file.to_string_lossy()]).ok();
     assert_eq!(read_cgroup("pids", &c.id, "pids.max"), "7");
     assert_eq!(read_cgroup("cpu", &c.id, pick("cpu.shares", "cpu.weight")), pick("512", "20"));
-    assert_eq!(open_errno(&c, "r"), libc::ENXIO, "the read rule still holds");
-    assert_eq!(open_errno(&c, "w"), libc::EPERM);
+    assert_eq!(c.open_errno("r"), libc::ENXIO, "the read rule still holds");
+    assert_eq!(c.open_errno("w"), libc::EPERM);
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
@@ -224,21 +224,6 @@ fn update_resources_dash_reads_the_json_from_stdin() {
     assert_eq!(read_cgroup("pids", &c.id, "pids.max"), "9");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
-}
-
-/// A node of the mem driver (major 1) with a minor it does not have. The device
-/// cgroup is checked before the driver, so opening it fails with EPERM where the
-/// rules deny it and with ENXIO (no such minor) where they allow it, on any kernel
-/// and without any capability.
-fn probe_dev() -> Value {
-    json!({"path": "/dev/probe-dev", "type": "c", "major": 1, "minor": 200})
-}
-
-/// errno of opening /dev/probe-dev (r, w or rw) in the running container.
-#[track_caller]
-fn open_errno(c: &Container, mode: &str) -> Value {
-    let report = c.exec(&[], &["/probe", "open", "/dev/probe-dev", mode]).ok().json();
-    report["errno"].clone()
 }
 
 #[test]
@@ -516,14 +501,14 @@ fn systemd_cgroups_path_is_refused_without_the_systemd_cgroup_flag() {
 #[test]
 fn device_rules_are_enforced_inside_the_container() {
     let mut b = waiting();
-    b.config["linux"]["devices"] = json!([probe_dev()]);
+    b.config["linux"]["devices"] = json!([probe_dev_node()]);
     b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 200, "access": "r"}]});
     let c = b.start();
     c.wait_probe_ready();
-    assert_eq!(open_errno(&c, "r"), libc::ENXIO, "allowed: the driver answers");
-    assert_eq!(open_errno(&c, "w"), libc::EPERM, "denied: the device cgroup answers");
-    assert_eq!(open_errno(&c, "rw"), libc::EPERM, "rw needs both bits");
+    assert_eq!(c.open_errno("r"), libc::ENXIO, "allowed: the driver answers");
+    assert_eq!(c.open_errno("w"), libc::EPERM, "denied: the device cgroup answers");
+    assert_eq!(c.open_errno("rw"), libc::EPERM, "rw needs both bits");
     let null = c.exec(&[], &["/probe", "open", "/dev/null", "rw"]).ok().json();
     assert_eq!(null["ok"], true, "a default device: {null}");
     // An update that brings a device list replaces the rules whole.
@@ -532,8 +517,8 @@ fn device_rules_are_enforced_inside_the_container() {
         r#"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 200, "access": "w"}]}"#,
     );
     c.cmd("update", &["--resources", &file.to_string_lossy()]).ok();
-    assert_eq!(open_errno(&c, "w"), libc::ENXIO);
-    assert_eq!(open_errno(&c, "r"), libc::EPERM, "the old read rule is gone");
+    assert_eq!(c.open_errno("w"), libc::ENXIO);
+    assert_eq!(c.open_errno("r"), libc::EPERM, "the old read rule is gone");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
@@ -542,12 +527,12 @@ fn device_rules_are_enforced_inside_the_container() {
 fn device_access_letters_beyond_rwm_are_ignored_as_runc_does() {
     // runc's update.bats sends access "rwa"; runc's Permissions.toSet ignores the a.
     let mut b = waiting();
-    b.config["linux"]["devices"] = json!([probe_dev()]);
+    b.config["linux"]["devices"] = json!([probe_dev_node()]);
     b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 200, "access": "rwa"}]});
     let c = b.start();
     c.wait_probe_ready();
-    assert_eq!(open_errno(&c, "rw"), libc::ENXIO, "r and w allowed: the driver answers");
+    assert_eq!(c.open_errno("rw"), libc::ENXIO, "r and w allowed: the driver answers");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
@@ -555,7 +540,7 @@ fn device_access_letters_beyond_rwm_are_ignored_as_runc_does() {
 #[test]
 fn devices_without_an_allow_rule_cannot_be_opened() {
     let mut b = Bundle::new();
-    b.config["linux"]["devices"] = json!([probe_dev()]);
+    b.config["linux"]["devices"] = json!([probe_dev_node()]);
     let report = b.run_probe(&["open", "/dev/probe-dev", "r"]);
     assert_eq!(report["errno"], libc::EPERM, "{report}");
 }

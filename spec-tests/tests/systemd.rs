@@ -43,6 +43,24 @@ fn show(unit: &str, names: &[&str]) -> std::collections::HashMap<String, String>
         .collect()
 }
 
+/// Every value `systemctl show` prints for a list property (one line per entry).
+fn show_list(unit: &str, name: &str) -> Vec<String> {
+    let out = Command::new("systemctl").args(["show", unit, "-p", name]).output().expect("run systemctl");
+    let prefix = format!("{name}=");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(String::from)
+        .collect()
+}
+
+/// `systemctl daemon-reload`: systemd reloads its units and applies each unit's
+/// cgroup settings again, device list included.
+fn daemon_reload() {
+    let status = Command::new("systemctl").arg("daemon-reload").status().expect("run systemctl");
+    assert!(status.success(), "systemctl daemon-reload: {status}");
+}
+
 fn unit_gone(unit: &str) -> bool {
     let state = show(unit, &["LoadState", "ActiveState"]);
     state["LoadState"] == "not-found" || state["ActiveState"] == "inactive"
@@ -149,6 +167,56 @@ fn a_nested_slice_that_does_not_exist_yet_is_made() {
     assert!(cgroup.contains(&p["ControlGroup"]), "{cgroup}");
     c.delete(&["--force"]).ok();
     wait_until("the scope to be gone", || unit_gone(&unit));
+}
+
+#[test]
+fn device_rules_hold_after_systemd_applies_the_unit_again() {
+    if !systemd_runs() {
+        return assert_malformed_path_is_refused_without_systemd();
+    }
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    b.config["linux"]["devices"] = json!([probe_dev_node()]);
+    b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 200, "access": "r"},
+        {"allow": true, "type": "b", "major": 7, "access": "rw"}]});
+    let c = b.start();
+    c.wait_probe_ready();
+    let check = |when: &str| {
+        assert_eq!(c.open_errno("r"), libc::ENXIO, "{when}: the read rule allows reading");
+        assert_eq!(c.open_errno("w"), libc::EPERM, "{when}: writing is denied");
+        let null = c.exec(&[], &["/probe", "open", "/dev/null", "rw"]).ok().json();
+        assert_eq!(null["ok"], true, "{when}: a default device: {null}");
+    };
+    check("as created");
+    // Without the unit's own device list, systemd on a v1 or hybrid host writes
+    // "allow all" to the scope's devices cgroup here.
+    daemon_reload();
+    check("after a daemon-reload");
+    let unit = format!("anchor-{}.scope", c.id);
+    assert_eq!(show(&unit, &["DevicePolicy"])["DevicePolicy"], "strict");
+    let allowed = show_list(&unit, "DeviceAllow");
+    // The config's rules and the defaults, in systemd's words.
+    for entry in
+        ["/dev/char/1:200 r", "block-7 rw", "char-* m", "block-* m", "/dev/char/1:3 rw", "char-136 rw"]
+    {
+        assert!(allowed.iter().any(|a| a == entry), "{entry} in {allowed:?}");
+    }
+    // An update with a list replaces the unit's list too, and that survives a reload.
+    let file = write_file(
+        &b.test_dir().join("resources.json"),
+        r#"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 200, "access": "w"}]}"#,
+    );
+    c.cmd("update", &["--resources", &file.to_string_lossy()]).ok();
+    let allowed = show_list(&unit, "DeviceAllow");
+    assert!(allowed.iter().any(|a| a == "/dev/char/1:200 w"), "{allowed:?}");
+    assert!(!allowed.iter().any(|a| a.starts_with("block-7")), "the old list is gone: {allowed:?}");
+    daemon_reload();
+    assert_eq!(c.open_errno("w"), libc::ENXIO, "after the update and a reload, writing is allowed");
+    assert_eq!(c.open_errno("r"), libc::EPERM, "and reading denied");
+    c.delete(&["--force"]).ok();
+    wait_until("the scope to be gone", || unit_gone(&unit));
+    assert_no_leftovers(&b, &c.id);
 }
 
 #[test]

@@ -109,27 +109,150 @@ fn parse(r: &LinuxDeviceCgroup) -> Result<Rule> {
     Ok(Rule { allow: r.allow(), kind, major, minor, access })
 }
 
+/// A rule as a devices.allow/devices.deny line reads: `a`, or `c 1:* rwm`.
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            Kind::All => return f.write_str("a"),
+            Kind::Char => 'c',
+            Kind::Block => 'b',
+        };
+        let num = |n: Option<u32>| n.map_or("*".to_string(), |n| n.to_string());
+        write!(f, "{kind} {}:{} {}", num(self.major), num(self.minor), self.access_letters())
+    }
+}
+
+impl Rule {
+    /// `rwm`, or the part of it the rule has.
+    pub fn access_letters(&self) -> String {
+        [(ACC_READ, 'r'), (ACC_WRITE, 'w'), (ACC_MKNOD, 'm')]
+            .iter()
+            .filter(|(b, _)| self.access & b != 0)
+            .map(|(_, c)| *c)
+            .collect()
+    }
+}
+
 /// v1: the list as written to devices.allow and devices.deny.
 pub fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
     for r in rules {
-        let line = match r.kind {
-            Kind::All => "a".to_string(),
-            Kind::Char | Kind::Block => {
-                let num = |n: Option<u32>| n.map_or("*".to_string(), |n| n.to_string());
-                let kind = if r.kind == Kind::Char { 'c' } else { 'b' };
-                let access: String = [(ACC_READ, 'r'), (ACC_WRITE, 'w'), (ACC_MKNOD, 'm')]
-                    .iter()
-                    .filter(|(b, _)| r.access & b != 0)
-                    .map(|(_, c)| *c)
-                    .collect();
-                format!("{kind} {}:{} {access}", num(r.major), num(r.minor))
-            }
-        };
+        let line = r.to_string();
         let file = if r.allow { "devices.allow" } else { "devices.deny" };
         let path = dir.join(file);
         std::fs::write(&path, &line).ctx(|| format!("write {line:?} to {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Whether the list lets every bit of `access` through for this device: per bit,
+/// the last rule naming the device and that bit decides (the module's header).
+pub fn decides(rules: &[Rule], kind: Kind, major: u32, minor: u32, access: u32) -> bool {
+    [ACC_MKNOD, ACC_READ, ACC_WRITE].into_iter().filter(|bit| access & bit != 0).all(|bit| {
+        rules
+            .iter()
+            .rev()
+            .find(|r| {
+                r.access & bit != 0
+                    && (r.kind == Kind::All || r.kind == kind)
+                    && r.major.is_none_or(|m| m == major)
+                    && r.minor.is_none_or(|m| m == minor)
+            })
+            .is_some_and(|r| r.allow)
+    })
+}
+
+/// The rule list said as an allow-list, which is all systemd's `DevicePolicy=strict`
+/// with `DeviceAllow=` entries can say.
+#[derive(Debug, PartialEq)]
+pub struct AllowList {
+    /// Allow rules for char or block devices, none covered by another.
+    pub entries: Vec<Rule>,
+    /// False where the list allows more than the entries say: a device allowed by a
+    /// wide rule with an exception cut out of it (`c 195:* rw`, then `c 195:255 w`
+    /// denied; or allow all but a few), which an allow-list without denies cannot
+    /// say. The entries are then the part it can say.
+    pub exact: bool,
+}
+
+impl AllowList {
+    /// Every access to every device.
+    pub fn is_everything(&self) -> bool {
+        [Kind::Char, Kind::Block].iter().all(|&kind| {
+            self.entries
+                .iter()
+                .any(|e| e.kind == kind && e.major.is_none() && e.minor.is_none() && e.access == 7)
+        })
+    }
+}
+
+/// The widest allow rules on the list's own number patterns that allow nothing the
+/// list denies. The meaning only changes at numbers the rules name, so one device
+/// per pattern of named numbers (and one number named by none) checks every case.
+pub fn allow_list(rules: &[Rule]) -> AllowList {
+    let named = |number: fn(&Rule) -> Option<u32>| {
+        let mut set: Vec<u32> = rules.iter().filter_map(number).collect();
+        set.sort_unstable();
+        set.dedup();
+        let unnamed = (0..=set.len() as u32).find(|n| !set.contains(n)).unwrap_or(u32::MAX);
+        set.push(unnamed);
+        set
+    };
+    let (majors, minors) = (named(|r| r.major), named(|r| r.minor));
+    let kinds = [Kind::Char, Kind::Block];
+    let mut devices = Vec::new();
+    for kind in kinds {
+        for &major in &majors {
+            devices.extend(minors.iter().map(|&minor| (kind, major, minor)));
+        }
+    }
+    let one = |(kind, major, minor): (Kind, u32, u32)| Rule {
+        allow: true,
+        kind,
+        major: Some(major),
+        minor: Some(minor),
+        access: 0,
+    };
+    let mut patterns: Vec<Rule> = Vec::new();
+    let every = kinds.iter().map(|&kind| Rule { allow: true, kind, major: None, minor: None, access: 0 });
+    for p in every.chain(rules.iter().filter(|r| r.kind != Kind::All).map(|r| Rule {
+        allow: true,
+        access: 0,
+        ..*r
+    })) {
+        if !patterns.iter().any(|q| (q.kind, q.major, q.minor) == (p.kind, p.major, p.minor)) {
+            patterns.push(p);
+        }
+    }
+    for p in &mut patterns {
+        for bit in [ACC_READ, ACC_WRITE, ACC_MKNOD] {
+            let mut in_pattern = devices.iter().filter(|&&d| covers(p, &one(d)));
+            if in_pattern.all(|&(k, ma, mi)| decides(rules, k, ma, mi, bit)) {
+                p.access |= bit;
+            }
+        }
+    }
+    // A bit a wider pattern already allows is not repeated on a narrower one.
+    let mut entries: Vec<Rule> = Vec::new();
+    for (i, p) in patterns.iter().enumerate() {
+        let wider = patterns.iter().enumerate().filter(|&(j, w)| j != i && covers(w, p));
+        let access = wider.fold(p.access, |access, (_, w)| access & !w.access);
+        if access != 0 {
+            entries.push(Rule { access, ..*p });
+        }
+    }
+    let exact = devices.iter().all(|&(k, ma, mi)| {
+        [ACC_READ, ACC_WRITE, ACC_MKNOD].into_iter().all(|bit| {
+            !decides(rules, k, ma, mi, bit)
+                || entries.iter().any(|e| e.access & bit != 0 && covers(e, &one((k, ma, mi))))
+        })
+    });
+    AllowList { entries, exact }
+}
+
+/// Every device `inner` names, `outer` names too (same kind).
+fn covers(outer: &Rule, inner: &Rule) -> bool {
+    let number = |o: Option<u32>, i: Option<u32>| o.is_none() || o == i;
+    outer.kind == inner.kind && number(outer.major, inner.major) && number(outer.minor, inner.minor)
 }
 
 /// One eBPF instruction, as `struct bpf_insn` lays it out.

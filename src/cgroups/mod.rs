@@ -138,13 +138,6 @@ pub fn container_dirs_only(dirs: &[PathBuf]) -> Vec<PathBuf> {
     dirs.iter().filter(|d| plausible(d)).cloned().collect()
 }
 
-/// Whether writing resources also (re)writes the device rules.
-#[derive(PartialEq, Eq, Clone, Copy)]
-enum Devices {
-    Apply,
-    Keep,
-}
-
 /// A container's cgroup: one directory per hierarchy.
 #[derive(Clone, Debug)]
 pub struct Cgroup {
@@ -292,9 +285,10 @@ impl Cgroup {
     /// every limit to the files and makes the v1 directories systemd does not manage.
     pub fn start_systemd_unit(&self, pid: i32, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
         let Some(unit) = &self.systemd else { return Ok(()) };
-        let settings =
-            resources::settings(resources.unwrap_or(&LinuxResources::default()), self.is_pure_v2())?;
-        unit.start(pid, id, &settings)
+        let resources = resources.cloned().unwrap_or_default();
+        let settings = resources::settings(&resources, self.is_pure_v2())?;
+        let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
+        unit.start(pid, id, &settings, &rules)
     }
 
     /// After `create_v2`: creates the v1 directories and writes every limit. Init
@@ -307,7 +301,10 @@ impl Cgroup {
                 inherit_cpuset(&h.mount_point, dir)?;
             }
         }
-        self.apply(resources.unwrap_or(&LinuxResources::default()), Devices::Apply)
+        let resources = resources.cloned().unwrap_or_default();
+        let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
+        self.apply(&resources)?;
+        self.apply_devices(&rules)
     }
 
     /// The container's directory in the cgroup2 hierarchy (all of a pure v2 host, the
@@ -351,13 +348,32 @@ impl Cgroup {
         if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
             self.check_usage_below(m.limit())?;
         }
-        let devices =
-            if r.devices().as_ref().is_some_and(|d| !d.is_empty()) { Devices::Apply } else { Devices::Keep };
-        self.apply(r, devices)?;
-        match &self.systemd {
-            Some(unit) => unit.set(&resources::settings(r, self.is_pure_v2())?),
-            None => Ok(()),
+        // A list replaces the rules whole; none keeps them.
+        let rules = match r.devices().as_deref() {
+            Some(list) if !list.is_empty() => Some(devices::effective_rules(list)?),
+            _ => None,
+        };
+        self.apply(r)?;
+        let Some(unit) = &self.systemd else {
+            return rules.map_or(Ok(()), |rules| self.apply_devices(&rules));
+        };
+        let settings = resources::settings(r, self.is_pure_v2())?;
+        // On v1 systemd rewrites a unit's device list as "deny all" and then each
+        // allow line: frozen meanwhile, the container never sees the gap (runc too).
+        // Our rules go last: systemd's list can only say part of some rule lists.
+        let freezer =
+            Freezer::find(&self.paths()).filter(|f| rules.is_some() && !self.is_pure_v2() && !f.is_frozen());
+        if let Some(f) = &freezer {
+            f.set(true)?;
         }
+        let result = unit.set(&settings, rules.as_deref()).and_then(|()| match &rules {
+            Some(rules) => self.apply_devices(rules),
+            None => Ok(()),
+        });
+        if let Some(f) = &freezer {
+            f.set(false)?;
+        }
+        result
     }
 
     /// memory.checkBeforeUpdate: a limit below what the container already uses is
@@ -442,7 +458,7 @@ impl Cgroup {
     /// controller (on a hybrid host some are v1's, some the cgroup2 tree's). Nothing
     /// is written before every field has found a hierarchy, and when the kernel
     /// refuses a value the files already written get their old values back.
-    fn apply(&self, r: &LinuxResources, devices: Devices) -> Result<()> {
+    fn apply(&self, r: &LinuxResources) -> Result<()> {
         let has_v1 = self.dirs.iter().any(|(h, _)| !h.v2);
         let has_v2 = self.dirs.iter().any(|(h, _)| h.v2);
         let v1 = if has_v1 { resources::settings(r, false)? } else { vec![] };
@@ -475,19 +491,19 @@ impl Cgroup {
                 s.field, s.controller
             )));
         }
-        let rules = match devices {
-            Devices::Apply => Some(devices::effective_rules(r.devices().as_deref().unwrap_or(&[]))?),
-            Devices::Keep => None,
-        };
         let mut written = Written::default();
         if let Err(e) = written.write_all(&plan) {
             written.restore();
             return Err(e);
         }
-        let Some(rules) = rules else { return Ok(()) };
+        Ok(())
+    }
+
+    /// The device rules: an eBPF program on a pure v2 host, v1's devices files else.
+    fn apply_devices(&self, rules: &[devices::Rule]) -> Result<()> {
         for (h, dir) in &self.dirs {
             if h.v2 && self.is_pure_v2() {
-                match devices::load(&devices::compile(&rules)) {
+                match devices::load(&devices::compile(rules)) {
                     Ok(prog) => devices::attach_v2(dir, &prog)?,
                     // As runc: an unprivileged (rootless) runtime cannot load the
                     // program, in a cgroup delegated to it by systemd or otherwise;
@@ -498,7 +514,7 @@ impl Cgroup {
                     Err(e) => return Err(e),
                 }
             } else if h.has("devices") {
-                devices::apply_v1(dir, &rules)?;
+                devices::apply_v1(dir, rules)?;
             }
         }
         Ok(())

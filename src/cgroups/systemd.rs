@@ -11,6 +11,7 @@
 //! `<prefix>-<name>.scope` in that slice, whose name nests (`a-b.slice` is in
 //! `a.slice`); an empty path is `system.slice:anchor:<id>`.
 
+use super::devices::{self, Kind, Rule};
 use super::resources::Setting;
 use crate::dbus::{CallError, Connection, Value};
 use crate::error::{quoted, Error, Result};
@@ -68,9 +69,9 @@ impl Unit {
         Ok((Unit { name: unit, slice: slice.to_string(), user }, dir))
     }
 
-    /// Makes the scope with `pid` in it and the properties `settings` translate to,
-    /// and waits until systemd has started it.
-    pub fn start(&self, pid: i32, id: &str, settings: &[Setting]) -> Result<()> {
+    /// Makes the scope with `pid` in it and the properties `settings` and the device
+    /// rules translate to, and waits until systemd has started it.
+    pub fn start(&self, pid: i32, id: &str, settings: &[Setting], devices: &[Rule]) -> Result<()> {
         let mut bus = connect(self.user)?;
         let mut properties = vec![
             property("Description", Value::Str(format!("anchor-runtime container {id}"))),
@@ -86,6 +87,7 @@ impl Unit {
             property("DefaultDependencies", Value::Bool(false)),
         ];
         properties.extend(properties_for(settings));
+        properties.extend(bus.device_properties(devices));
         let mut retried = false;
         loop {
             let args = [
@@ -114,13 +116,16 @@ impl Unit {
     }
 
     /// `update`: the new limits for the unit too, or systemd would put the old ones
-    /// back at its next reload.
-    pub fn set(&self, settings: &[Setting]) -> Result<()> {
-        let properties = properties_for(settings);
-        if properties.is_empty() {
+    /// back at its next reload; the device rules when the update brings a list.
+    pub fn set(&self, settings: &[Setting], devices: Option<&[Rule]>) -> Result<()> {
+        let mut properties = properties_for(settings);
+        if properties.is_empty() && devices.is_none() {
             return Ok(());
         }
         let mut bus = connect(self.user)?;
+        if let Some(rules) = devices {
+            properties.extend(bus.device_properties(rules));
+        }
         let args = [Value::Str(self.name.clone()), Value::Bool(true), Value::Array("(sv)", properties)];
         bus.manager_call("SetUnitProperties", &args)?
             .map(drop)
@@ -257,6 +262,35 @@ fn bits(list: &str) -> Option<Vec<u8>> {
     Some(mask)
 }
 
+/// A `DeviceAllow=` path for an allow rule: `/dev/char/1:3`, `char-136` (every
+/// minor; before systemd 240 the major's name in /proc/devices, `char-pts`), or
+/// `char-*`. None where systemd has no form for it (`c *:3`).
+fn device_allow_path(rule: &Rule, numbered_groups: bool) -> Option<String> {
+    let (dir, prefix) = match rule.kind {
+        Kind::Char => ("char", "char-"),
+        Kind::Block => ("block", "block-"),
+        Kind::All => return None,
+    };
+    match (rule.major, rule.minor) {
+        (Some(major), Some(minor)) => Some(format!("/dev/{dir}/{major}:{minor}")),
+        (Some(major), None) if numbered_groups => Some(format!("{prefix}{major}")),
+        (Some(major), None) => device_group(rule.kind, major).map(|name| format!("{prefix}{name}")),
+        (None, None) => Some(format!("{prefix}*")),
+        (None, Some(_)) => None,
+    }
+}
+
+/// The name /proc/devices gives a major (`136 pts` under "Character devices:").
+fn device_group(kind: Kind, major: u32) -> Option<String> {
+    let text = crate::small_file::read_to_string("/proc/devices").ok()?;
+    let heading = if kind == Kind::Char { "Character devices:" } else { "Block devices:" };
+    let section = text.split(heading).nth(1)?.split("\n\n").next()?;
+    section.lines().find_map(|line| {
+        let (number, name) = line.trim().split_once(' ')?;
+        (number.parse() == Ok(major)).then(|| name.trim().to_string())
+    })
+}
+
 struct Bus(Connection);
 
 /// The cgroup of the user's systemd (`/user.slice/user-1000.slice/user@1000.service`):
@@ -321,6 +355,50 @@ impl Bus {
         // Step marks: with --debug the log's timestamps show the round trips.
         crate::logger::debug(format!("systemd: {member} answered"));
         Ok(reply.map(|m| m.body.first().cloned().unwrap_or_default()))
+    }
+
+    /// `DevicePolicy=` and `DeviceAllow=` for the device rules, as runc passes them: on
+    /// a v1 or hybrid host systemd writes a unit's device list to its cgroup whenever
+    /// it re-applies the unit (daemon-reload), and without them it would write
+    /// "allow all" over the container's rules. Our own rules are applied after these
+    /// (the v2 program replaces systemd's), so systemd's list only has to match them.
+    fn device_properties(&mut self, rules: &[Rule]) -> Vec<Value> {
+        let list = devices::allow_list(rules);
+        // An empty DeviceAllow= first clears the list a running unit has (update).
+        let clear = property("DeviceAllow", Value::Array("(ss)", vec![]));
+        if list.is_everything() {
+            return vec![clear, property("DevicePolicy", Value::Str("auto".into()))];
+        }
+        if !list.exact {
+            crate::logger::warn(
+                "systemd cgroup driver: the device rules make an exception inside a wider rule, which DeviceAllow= cannot say; systemd gets only what it can say, and after it re-applies the unit (daemon-reload) the container keeps only that",
+            );
+        }
+        let numbered_groups = self.version().is_none_or(|v| v >= 240);
+        let mut allow = Vec::new();
+        for rule in &list.entries {
+            match device_allow_path(rule, numbered_groups) {
+                Some(path) => allow.push(Value::Struct(vec![Value::Str(path), Value::Str(rule.access_letters())])),
+                None => crate::logger::warn(format!(
+                    "systemd cgroup driver: device rule \"{rule}\" has no DeviceAllow= form; it holds only until systemd re-applies the unit"
+                )),
+            }
+        }
+        vec![
+            clear,
+            property("DevicePolicy", Value::Str("strict".into())),
+            property("DeviceAllow", Value::Array("(ss)", allow)),
+        ]
+    }
+
+    /// systemd's major version (`252` of "252.39-1~deb12u1"), if it says.
+    fn version(&mut self) -> Option<u32> {
+        let args = [Value::Str(MANAGER.into()), Value::Str("Version".into())];
+        let reply = self.0.call(SYSTEMD, MANAGER_PATH, "org.freedesktop.DBus.Properties", "Get", &args);
+        let version = reply.ok()?.ok()?.body.into_iter().next()?;
+        let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
+        crate::logger::debug(format!("systemd: version {version:?}"));
+        digits.parse().ok()
     }
 
     /// Waits for the job's JobRemoved signal and checks its result.
@@ -393,6 +471,22 @@ mod tests {
         assert_eq!(quota_per_second(50_000, 100_000), 500_000);
         assert_eq!(quota_per_second(12_345, 100_000), 130_000);
         assert_eq!(quota_per_second(u64::MAX, 100_000), u64::MAX);
+    }
+
+    #[test]
+    fn device_rules_become_device_allow_paths() {
+        let rule = |kind, major, minor| Rule { allow: true, kind, major, minor, access: 7 };
+        let path = |r: Rule, numbered| device_allow_path(&r, numbered);
+        assert_eq!(path(rule(Kind::Char, Some(1), Some(3)), true).as_deref(), Some("/dev/char/1:3"));
+        assert_eq!(path(rule(Kind::Block, Some(8), Some(0)), false).as_deref(), Some("/dev/block/8:0"));
+        assert_eq!(path(rule(Kind::Char, Some(136), None), true).as_deref(), Some("char-136"));
+        assert_eq!(
+            path(rule(Kind::Char, Some(1), None), false).as_deref(),
+            Some("char-mem"),
+            "/proc/devices"
+        );
+        assert_eq!(path(rule(Kind::Block, None, None), true).as_deref(), Some("block-*"));
+        assert_eq!(path(rule(Kind::Char, None, Some(3)), true), None, "systemd has no *:n");
     }
 
     #[test]

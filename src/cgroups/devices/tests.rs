@@ -1,26 +1,9 @@
 //! The device program is checked twice: an interpreter of the few eBPF instructions
-//! it uses runs it against the reference meaning (`decide`) for every case of a
+//! it uses runs it against the reference meaning (`decides`) for every case of a
 //! table, and the kernel runs it for real on a cgroup of this host's cgroup2 tree.
 
 use super::*;
 use oci_spec::runtime::LinuxDeviceCgroup;
-
-/// The meaning of a rule list (the module's header), written plainly: the oracle
-/// the compiled program is checked against.
-fn decide(rules: &[Rule], kind: Kind, major: u32, minor: u32, access: u32) -> bool {
-    [ACC_MKNOD, ACC_READ, ACC_WRITE].into_iter().filter(|bit| access & bit != 0).all(|bit| {
-        rules
-            .iter()
-            .rev()
-            .find(|r| {
-                r.access & bit != 0
-                    && (r.kind == Kind::All || r.kind == kind)
-                    && r.major.is_none_or(|m| m == major)
-                    && r.minor.is_none_or(|m| m == minor)
-            })
-            .is_some_and(|r| r.allow)
-    })
-}
 
 /// Runs the program on one request, as the kernel would.
 fn run(prog: &[Insn], kind: Kind, major: u32, minor: u32, access: u32) -> u64 {
@@ -87,7 +70,7 @@ fn the_program_decides_like_the_rule_list_in_every_case() {
             for &major in &numbers {
                 for &minor in &numbers {
                     for access in 1..=7 {
-                        let want = decide(&rules, kind, major, minor, access);
+                        let want = decides(&rules, kind, major, minor, access);
                         let got = run(&prog, kind, major, minor, access) == 1;
                         assert_eq!(got, want, "{list}: {kind:?} {major}:{minor} access {access}");
                     }
@@ -100,13 +83,13 @@ fn the_program_decides_like_the_rule_list_in_every_case() {
 #[test]
 fn gpu_rules_allow_what_they_name_and_nothing_else() {
     let r = rules(LISTS[2]);
-    assert!(decide(&r, Kind::Char, 195, 0, ACC_READ | ACC_WRITE));
-    assert!(decide(&r, Kind::Char, 195, 0, ACC_MKNOD), "mknod of any node is a default");
-    assert!(!decide(&r, Kind::Char, 195, 255, ACC_WRITE), "the later deny wins");
-    assert!(decide(&r, Kind::Char, 195, 255, ACC_READ), "the deny names w only");
-    assert!(!decide(&r, Kind::Char, 196, 0, ACC_READ));
-    assert!(decide(&r, Kind::Char, 1, 3, ACC_READ | ACC_WRITE), "the null device is a default");
-    assert!(!decide(&r, Kind::Block, 8, 0, ACC_READ));
+    assert!(decides(&r, Kind::Char, 195, 0, ACC_READ | ACC_WRITE));
+    assert!(decides(&r, Kind::Char, 195, 0, ACC_MKNOD), "mknod of any node is a default");
+    assert!(!decides(&r, Kind::Char, 195, 255, ACC_WRITE), "the later deny wins");
+    assert!(decides(&r, Kind::Char, 195, 255, ACC_READ), "the deny names w only");
+    assert!(!decides(&r, Kind::Char, 196, 0, ACC_READ));
+    assert!(decides(&r, Kind::Char, 1, 3, ACC_READ | ACC_WRITE), "the null device is a default");
+    assert!(!decides(&r, Kind::Block, 8, 0, ACC_READ));
 }
 
 #[test]
@@ -141,6 +124,51 @@ fn v1_lines_spell_the_same_rules() {
     assert_eq!(std::fs::read_to_string(dir.join("devices.deny")).unwrap(), "a");
     assert_eq!(std::fs::read_to_string(dir.join("devices.allow")).unwrap(), "c 195:* rw");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_allow_list_allows_what_the_rule_list_does_and_says_when_it_cannot_all() {
+    let numbers = [0, 1, 3, 5, 7, 10, 11, 136, 195, 200, 255, 511, 4242];
+    let deny_all = Rule { allow: false, kind: Kind::All, major: None, minor: None, access: 7 };
+    let extra = [
+        // A partial rule for every device is one for each kind; a deny takes bits
+        // from the narrower allows it covers.
+        r#"[{"allow": true, "type": "a", "access": "r"}, {"allow": false, "type": "c", "major": 1, "access": "r"}]"#,
+        r#"[{"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rw"},
+            {"allow": false, "type": "c", "major": 10, "access": "w"}]"#,
+    ];
+    let mut inexact = Vec::new();
+    for list in LISTS.iter().chain(&extra) {
+        let rules = rules(list);
+        let allowed = allow_list(&rules);
+        assert!(allowed.entries.iter().all(|e| e.allow && e.kind != Kind::All), "{list}: {allowed:?}");
+        let as_list: Vec<Rule> = std::iter::once(deny_all).chain(allowed.entries.iter().copied()).collect();
+        for kind in [Kind::Char, Kind::Block] {
+            for &major in &numbers {
+                for &minor in &numbers {
+                    for access in [ACC_READ, ACC_WRITE, ACC_MKNOD] {
+                        let want = decides(&rules, kind, major, minor, access);
+                        let got = decides(&as_list, kind, major, minor, access);
+                        let case = format!("{list}: {kind:?} {major}:{minor} access {access}");
+                        assert!(want || !got, "never more than the list: {case}");
+                        assert!(got == want || !allowed.exact, "exact means the same: {case}");
+                    }
+                }
+            }
+        }
+        if !allowed.exact {
+            inexact.push(*list);
+        }
+    }
+    // The GPU list cuts a hole in a wider allow, the first extra one in reading every
+    // char device; allow all but block writes (LISTS[4]) is an allow-list after all.
+    assert_eq!(inexact, [LISTS[2], extra[0]]);
+    let all_but = allow_list(&rules(LISTS[4])).entries.iter().map(Rule::to_string).collect::<Vec<_>>();
+    assert_eq!(all_but, ["c *:* rwm", "b *:* rm"]);
+    let gpu = allow_list(&rules(LISTS[2])).entries.iter().map(Rule::to_string).collect::<Vec<_>>();
+    assert!(gpu.contains(&"c 195:* r".to_string()) && gpu.contains(&"c 1:3 rw".to_string()), "{gpu:?}");
+    assert!(allow_list(&rules(r#"[{"allow": true, "access": "rwm"}]"#)).is_everything());
+    assert!(!allow_list(&rules("[]")).is_everything());
 }
 
 /// A cgroup2 directory this test may use: the host's v2 root, or the hybrid tree.
