@@ -64,6 +64,10 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
     let planned = Cgroup::plan(cgroups_path, &args.id, host.systemd_cgroup.then_some(host.rootless))
+        .and_then(|mut c| match &mut c.systemd {
+            Some(unit) => unit.add_annotations(bundle.spec.annotations().as_ref()).map(|()| c),
+            None => Ok(c),
+        })
         .and_then(|c| if host.rootless { c.delegated_only(resources) } else { Ok(c) })
         .and_then(|c| c.check_adoptable().map(|()| c));
     let mut notify = || -> Result<Option<crate::rootfs::idmap::DetachedTree>> {

@@ -25,8 +25,13 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Value {
     Byte(u8),
     Bool(bool),
+    I16(i16),
+    U16(u16),
+    I32(i32),
     U32(u32),
+    I64(i64),
     U64(u64),
+    F64(f64),
     Str(String),
     ObjectPath(String),
     Signature(String),
@@ -42,8 +47,13 @@ impl Value {
         match self {
             Value::Byte(_) => "y".into(),
             Value::Bool(_) => "b".into(),
+            Value::I16(_) => "n".into(),
+            Value::U16(_) => "q".into(),
+            Value::I32(_) => "i".into(),
             Value::U32(_) => "u".into(),
+            Value::I64(_) => "x".into(),
             Value::U64(_) => "t".into(),
+            Value::F64(_) => "d".into(),
             Value::Str(_) => "s".into(),
             Value::ObjectPath(_) => "o".into(),
             Value::Signature(_) => "g".into(),
@@ -74,6 +84,12 @@ impl Writer {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// A fixed-size number, aligned to its size.
+    fn fixed(&mut self, align: usize, bytes: &[u8]) {
+        self.pad(align);
+        self.buf.extend_from_slice(bytes);
+    }
+
     fn string(&mut self, s: &str) {
         self.u32(s.len() as u32);
         self.buf.extend_from_slice(s.as_bytes());
@@ -91,10 +107,12 @@ impl Writer {
             Value::Byte(b) => self.buf.push(*b),
             Value::Bool(b) => self.u32(u32::from(*b)),
             Value::U32(n) => self.u32(*n),
-            Value::U64(n) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&n.to_le_bytes());
-            }
+            Value::I32(n) => self.u32(*n as u32),
+            Value::I16(n) => self.fixed(2, &n.to_le_bytes()),
+            Value::U16(n) => self.fixed(2, &n.to_le_bytes()),
+            Value::I64(n) => self.fixed(8, &n.to_le_bytes()),
+            Value::U64(n) => self.fixed(8, &n.to_le_bytes()),
+            Value::F64(n) => self.fixed(8, &n.to_le_bytes()),
             Value::Str(s) | Value::ObjectPath(s) => self.string(s),
             Value::Signature(s) => self.signature(s),
             Value::Bytes(bytes) => {

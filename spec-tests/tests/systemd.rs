@@ -28,14 +28,21 @@ fn systemd_bundle() -> Bundle {
     b
 }
 
+/// systemd's command-line tools, each given a minute: one that hangs fails its test
+/// with the command named instead of holding the guest until run.sh's timeout.
+fn systemd_tool(tool: &str, args: &[&str]) -> std::process::Output {
+    let out = Command::new("timeout").arg("60").arg(tool).args(args).output().expect("run timeout");
+    assert_ne!(out.status.code(), Some(124), "{tool} {args:?} did not finish within 60 s");
+    out
+}
+
 /// `systemctl show UNIT -p NAME` for each name, as NAME=VALUE lines.
 fn show(unit: &str, names: &[&str]) -> std::collections::HashMap<String, String> {
-    let mut cmd = Command::new("systemctl");
-    cmd.args(["show", unit]);
+    let mut args = vec!["show", unit];
     for n in names {
-        cmd.args(["-p", n]);
+        args.extend(["-p", n]);
     }
-    let out = cmd.output().expect("run systemctl");
+    let out = systemd_tool("systemctl", &args);
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -45,7 +52,7 @@ fn show(unit: &str, names: &[&str]) -> std::collections::HashMap<String, String>
 
 /// Every value `systemctl show` prints for a list property (one line per entry).
 fn show_list(unit: &str, name: &str) -> Vec<String> {
-    let out = Command::new("systemctl").args(["show", unit, "-p", name]).output().expect("run systemctl");
+    let out = systemd_tool("systemctl", &["show", unit, "-p", name]);
     let prefix = format!("{name}=");
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -57,8 +64,8 @@ fn show_list(unit: &str, name: &str) -> Vec<String> {
 /// `systemctl daemon-reload`: systemd reloads its units and applies each unit's
 /// cgroup settings again, device list included.
 fn daemon_reload() {
-    let status = Command::new("systemctl").arg("daemon-reload").status().expect("run systemctl");
-    assert!(status.success(), "systemctl daemon-reload: {status}");
+    let out = systemd_tool("systemctl", &["daemon-reload"]);
+    assert!(out.status.success(), "systemctl daemon-reload: {out:?}");
 }
 
 fn unit_gone(unit: &str) -> bool {
@@ -315,6 +322,60 @@ fn malformed_systemd_cgroups_paths_are_refused_before_anything_is_made() {
 }
 
 #[test]
+fn systemd_property_annotations_are_added_to_the_scope_and_a_refused_one_fails_create() {
+    if !systemd_runs() {
+        return assert_malformed_path_is_refused_without_systemd();
+    }
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    // As runc reads them: a quoted string, and seconds under systemd's documented
+    // `...Sec` name, sent as the `...USec` property.
+    b.config["annotations"] = json!({
+        "org.systemd.property.CollectMode": "'inactive-or-failed'",
+        "org.systemd.property.TimeoutStopSec": "7",
+        "org.example.unrelated": "x"
+    });
+    let c = b.start();
+    c.wait_probe_ready();
+    let unit = format!("anchor-{}.scope", c.id);
+    let p = show(&unit, &["CollectMode", "TimeoutStopUSec", "Delegate"]);
+    assert_eq!(p["CollectMode"], "inactive-or-failed", "{p:?}");
+    assert_eq!(p["TimeoutStopUSec"], "7s", "{p:?}");
+    assert_eq!(p["Delegate"], "yes", "the runtime's own properties stay: {p:?}");
+    c.delete(&["--force"]).ok();
+    wait_until("the scope to be gone", || unit_gone(&unit));
+    assert_no_leftovers(&b, &c.id);
+
+    // A property systemd does not have: its refusal, in one line, and nothing left.
+    let mut b = systemd_bundle();
+    b.args(&["true"]);
+    b.config["annotations"] = json!({"org.systemd.property.NoSuchProperty": "'x'"});
+    let (c, out) = b.try_create(&[]);
+    out.fails_mentioning(&["systemd cgroup driver: start unit", "NoSuchProperty"]);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert!(unit_gone(&format!("anchor-{}.scope", c.id)));
+    assert_no_leftovers(&b, &c.id);
+}
+
+#[test]
+fn a_malformed_systemd_property_annotation_is_refused_before_anything_is_made() {
+    // Read before the bus is asked anything: the same error with or without systemd.
+    for (annotation, value, words) in [
+        ("org.systemd.property.TimeoutStopSec", "'soon'", "not a number of seconds"),
+        ("org.systemd.property.Memory_Max", "1", "three or more ASCII letters"),
+        ("org.systemd.property.MemoryMax", "uint64 -1", "is not a value of type"),
+    ] {
+        let mut b = systemd_bundle();
+        b.args(&["true"]);
+        b.config["annotations"] = json!({ annotation: value });
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&[annotation, words]);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        assert_no_leftovers(&b, &c.id);
+    }
+}
+
+#[test]
 fn without_a_bus_the_error_names_the_socket() {
     let mut b = systemd_bundle();
     b.run_runtime_via("DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/bus exec");
@@ -371,7 +432,7 @@ fn delete_never_stops_a_unit_the_state_was_edited_to_name() {
     assert_eq!(show(&victim, &["ActiveState"])["ActiveState"], "active", "delete stopped another unit");
     assert_no_leftovers(&b, &c.id);
     wait_until("the container's own scope to go", || unit_gone(&format!("anchor-{}.scope", c.id)));
-    Command::new("systemctl").args(["stop", &victim]).status().unwrap();
+    systemd_tool("systemctl", &["stop", &victim]);
     drop(bystander);
 }
 
@@ -384,7 +445,7 @@ fn a_rootless_container_gets_a_scope_of_the_users_own_systemd() {
     let (uid, _) = rootless_user();
     let xdg = PathBuf::from(format!("/run/user/{uid}"));
     if systemd && pure_v2() {
-        Command::new("loginctl").args(["enable-linger", USER]).status().expect("run loginctl");
+        systemd_tool("loginctl", &["enable-linger", USER]);
         wait_until("the user's systemd and its bus", || xdg.join("bus").exists());
     }
     let r = Rootless::with_runtime_dir(&["wait-signal"], Some(xdg.clone()).filter(|_| systemd && pure_v2()));

@@ -364,7 +364,12 @@ impl Cgroup {
         let freezer =
             Freezer::find(&self.paths()).filter(|f| rules.is_some() && !self.is_pure_v2() && !f.is_frozen());
         if let Some(f) = &freezer {
-            f.set(true)?;
+            // A freeze that does not complete (a task stuck in the kernel) is undone:
+            // the container must not stay half frozen because of an update.
+            if let Err(e) = f.set(true) {
+                let _ = f.set(false);
+                return Err(e);
+            }
         }
         let result = unit.set(&settings, rules.as_deref()).and_then(|()| match &rules {
             Some(rules) => self.apply_devices(rules),

@@ -11,6 +11,8 @@
 //! `<prefix>-<name>.scope` in that slice, whose name nests (`a-b.slice` is in
 //! `a.slice`); an empty path is `system.slice:anchor:<id>`.
 
+mod annotations;
+
 use super::devices::{self, Kind, Rule};
 use super::resources::Setting;
 use crate::dbus::{CallError, Connection, Value};
@@ -34,6 +36,10 @@ pub struct Unit {
     /// user's bus; else the system's.
     #[serde(default)]
     pub user: bool,
+    /// Properties the config's `org.systemd.property.*` annotations add, after the
+    /// runtime's own (so they win, as in runc). Only `create` needs them.
+    #[serde(skip)]
+    pub extra: Vec<(String, Value)>,
 }
 
 impl Unit {
@@ -66,7 +72,17 @@ impl Unit {
         };
         let unit = if prefix.is_empty() { format!("{name}.scope") } else { format!("{prefix}-{name}.scope") };
         let dir = expand_slice(slice)?.join(&unit);
-        Ok((Unit { name: unit, slice: slice.to_string(), user }, dir))
+        Ok((Unit { name: unit, slice: slice.to_string(), user, extra: vec![] }, dir))
+    }
+
+    /// Reads the annotations' properties into `extra`; a bad one is an error now,
+    /// before anything is made.
+    pub fn add_annotations(
+        &mut self,
+        annotations: Option<&std::collections::HashMap<String, String>>,
+    ) -> Result<()> {
+        self.extra = annotations::properties(annotations)?;
+        Ok(())
     }
 
     /// Makes the scope with `pid` in it and the properties `settings` and the device
@@ -88,6 +104,7 @@ impl Unit {
         ];
         properties.extend(properties_for(settings));
         properties.extend(bus.device_properties(devices));
+        properties.extend(self.extra.iter().map(|(name, value)| property(name, value.clone())));
         let mut retried = false;
         loop {
             let args = [
