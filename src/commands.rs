@@ -307,6 +307,7 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
         spec: &bundle.spec,
         seccomp: seccomp.as_ref(),
         cgroup_dirs: &cgroup_dirs,
+        resctrl: st.resctrl.as_ref(),
         console_socket: console.as_ref().map(ConsoleLink::init_end),
         preserve_fds: args.preserve_fds,
         state: st.to_spec_json(crate::state::Status::Running),

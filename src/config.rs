@@ -90,7 +90,6 @@ impl Bundle {
             check_sysctl(name, &namespaces)?;
         }
         crate::lsm::check_spec(&self.spec, process)?;
-        self.check_unsupported()?;
         crate::cpu_affinity::of(process)?;
         if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
             crate::memory_policy::MemoryPolicy::from_config(policy)?;
@@ -131,17 +130,6 @@ impl Bundle {
             }
         }
         Ok(())
-    }
-
-    /// Settings this runtime does not apply yet are refused by name: running the
-    /// container without them would be weaker than what was asked for.
-    fn check_unsupported(&self) -> Result<()> {
-        let linux = self.spec.linux().as_ref();
-        let present = [("linux.intelRdt (resctrl)", linux.is_some_and(|l| l.intel_rdt().is_some()))];
-        match present.iter().find(|(_, set)| *set) {
-            Some((what, _)) => Err(Error::invalid(format!("{what} is not supported yet"))),
-            None => Ok(()),
-        }
     }
 
     /// Values the kernel would only refuse at `start`, refused by `create` instead.

@@ -60,6 +60,10 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
     let linux = bundle.spec.linux().as_ref();
     // Opened now: a namespace path that does not exist fails before anything is made.
     let plan = NamespacePlan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
+    let resctrl = match linux.and_then(|l| l.intel_rdt().as_ref()) {
+        Some(rdt) => Some(crate::resctrl::plan(rdt, &args.id)?),
+        None => None,
+    };
     let dir = StateDir::create(root, &args.id)?;
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
@@ -107,6 +111,7 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         init: None,
         cgroup_dirs: cgroup.paths(),
         systemd_unit: cgroup.systemd.clone(),
+        resctrl,
         own_pid_namespace: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
         host_rootfs_bind: match plan.apart(oci_spec::runtime::LinuxNamespaceType::Mount) {
             true => None,
@@ -483,7 +488,7 @@ pub fn destroy(dir: StateDir, state: &ContainerState) -> Result<()> {
 /// directory: from the state, or from the second record when state.json is damaged.
 pub fn remove_remains(dir: StateDir, remains: &Remains) -> Result<()> {
     crate::logger::debug("delete: removing the container");
-    remove_resources(remains)?;
+    remove_resources(&dir.id, remains)?;
     dir.remove()?;
     crate::logger::debug("delete: cgroups and state removed");
     Ok(())
@@ -506,7 +511,7 @@ pub fn set_paused(dir: &StateDir, state: &ContainerState, paused: bool) -> Resul
 }
 
 /// Kills init and everything in the container's cgroups, then removes the cgroups.
-fn remove_resources(remains: &Remains) -> Result<()> {
+fn remove_resources(id: &str, remains: &Remains) -> Result<()> {
     // Frozen processes cannot act on SIGKILL until they are thawed.
     if let Some(freezer) = Freezer::find(&remains.cgroup_dirs).filter(Freezer::is_frozen) {
         let _ = freezer.set(false);
@@ -546,6 +551,9 @@ fn remove_resources(remains: &Remains) -> Result<()> {
         if let Err(e) = cgroups::remove_dir(dir) {
             first_error.get_or_insert(e);
         }
+    }
+    if let Err(e) = remains.resctrl.as_ref().map_or(Ok(()), |groups| groups.remove(id)) {
+        first_error.get_or_insert(e);
     }
     if let Some(bind) = &remains.host_rootfs_bind {
         if let Err(e) = crate::rootfs::detach_host_bind(&bind.rootfs, bind.mount_before) {

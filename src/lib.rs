@@ -26,6 +26,7 @@ pub mod notify_socket;
 pub mod personality;
 pub mod process;
 pub mod procfs;
+pub mod resctrl;
 pub mod resolve;
 pub mod rootfs;
 pub mod seccomp;

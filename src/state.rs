@@ -116,6 +116,9 @@ pub struct ContainerState {
     /// With the systemd cgroup driver: the scope unit holding those directories.
     #[serde(default)]
     pub systemd_unit: Option<crate::cgroups::systemd::Unit>,
+    /// `linux.intelRdt`: the container's resctrl groups.
+    #[serde(default)]
+    pub resctrl: Option<crate::resctrl::Groups>,
     /// Whether the container has a PID namespace of its own. Without one, init's
     /// death does not end the other processes: they are killed through the cgroup.
     /// (A state from before this field reads as shared, the safe side.)
@@ -137,6 +140,7 @@ impl ContainerState {
             init: self.init,
             cgroup_dirs: self.cgroup_dirs.clone(),
             systemd_unit: self.systemd_unit.clone(),
+            resctrl: self.resctrl.clone(),
             own_pid_namespace: self.own_pid_namespace,
             host_rootfs_bind: self.host_rootfs_bind.clone(),
         }
@@ -226,6 +230,8 @@ pub struct Remains {
     pub cgroup_dirs: Vec<PathBuf>,
     #[serde(default)]
     pub systemd_unit: Option<crate::cgroups::systemd::Unit>,
+    #[serde(default)]
+    pub resctrl: Option<crate::resctrl::Groups>,
     pub own_pid_namespace: bool,
     #[serde(default)]
     pub host_rootfs_bind: Option<HostBind>,

@@ -35,6 +35,8 @@ pub struct Join<'a> {
     pub spec: &'a Spec,
     pub seccomp: Option<&'a Filter>,
     pub cgroup_dirs: &'a [PathBuf],
+    /// `linux.intelRdt`: the groups every process of the container is in.
+    pub resctrl: Option<&'a crate::resctrl::Groups>,
     pub console_socket: Option<RawFd>,
     pub preserve_fds: u32,
     /// The container's state, for a seccomp listener.
@@ -75,6 +77,9 @@ pub fn spawn(join: &Join) -> Result<i32> {
                 // runc's words, which its tests match.
                 std::fs::write(&procs, pid.to_string())
                     .ctx(|| format!("adding pid {pid} to cgroups: write {}", procs.display()))?;
+            }
+            if let Some(groups) = join.resctrl {
+                groups.join(pid)?;
             }
             super::apply_limits(pid, join.spec)?;
             crate::cpu_affinity::settle(pid, process)?;

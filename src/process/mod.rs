@@ -79,6 +79,9 @@ fn release(
     // systemd put init in the scope's cgroup2 directory.
     let in_v2 = in_v2 || cgroup.systemd.is_some();
     cgroup.create_v1_and_apply(ctx.spec.linux().as_ref().and_then(|l| l.resources().as_ref()))?;
+    if let Some(groups) = &ctx.state.resctrl {
+        groups.apply(pid)?;
+    }
     // Step marks: with --debug the log's timestamps show where create spends its time.
     crate::logger::debug("create: cgroups made");
     let init_joins_v1 = init_joins_v1_itself(plan);
