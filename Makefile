@@ -120,14 +120,15 @@ test-cgroupv2: deps build
 test-lsm: deps build probe bundle
 	$(call apt_install,$(GUEST_DEB_DEPS))
 	lsm=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh lsm); \
-	spec-tests/guest/debian/test.sh lsm $(RUNTIME) $(PROBE) $$lsm $(ROOTFS)
+	spec-tests/guest/debian/test.sh lsm $(RUNTIME) $(PROBE) $(ROOTFS) $$lsm
 
 # The systemd cgroup driver (spec-tests/tests/systemd.rs, and podman and containerd
-# with theirs) in the same guest, booted with the unified and the hybrid layout.
+# with theirs) in the same guest, booted with the unified and the hybrid layout; and
+# the rdma cgroup with a soft-RoCE device made there.
 test-systemd: deps build probe bundle
 	$(call apt_install,$(GUEST_DEB_DEPS))
-	systemd=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh systemd); \
-	spec-tests/guest/debian/test.sh systemd $(RUNTIME) $(PROBE) $$systemd $(ROOTFS)
+	tests=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh systemd cgroups); \
+	spec-tests/guest/debian/test.sh systemd $(RUNTIME) $(PROBE) $(ROOTFS) $$tests
 
 # GPU containers through linux.devices, device cgroup rules and CDI, on the
 # host's NVIDIA GPU (spec-tests/gpu/run.sh). A machine with the runtime already

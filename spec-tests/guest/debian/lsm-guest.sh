@@ -7,7 +7,7 @@ mode=$(cat /kit/boot)
 echo "lsm-guest: kernel $(uname -r), LSMs: $(cat /sys/kernel/security/lsm), expected: $mode"
 export ANCHOR_RUNTIME=/kit/anchor-runtime PROBE=/kit/probe ANCHOR_EXPECT_LSM=$mode
 rc=0
-/kit/tests --test-threads=2 || rc=1
+/kit/tests-lsm --test-threads=2 || rc=1
 
 if [ "$mode" = apparmor ]; then
 	# podman generates and loads its containers-default-<version> profile and puts

@@ -1,8 +1,9 @@
 #!/bin/bash
 # guest.sh of the systemd kit (test.sh systemd puts it there): runs in the Debian
 # guest with systemd as PID 1, booted with the cgroup layout in /kit/boot. The
-# systemd-driver spec-tests, then podman (cgroup_manager = "systemd") and containerd
-# (SystemdCgroup) through the end-to-end suites.
+# systemd-driver spec-tests, the rdma cgroup spec-test with a soft-RoCE device, then
+# podman (cgroup_manager = "systemd") and containerd (SystemdCgroup) through the
+# end-to-end suites.
 set -u
 layout=$(cat /kit/boot)
 if [ -e /sys/fs/cgroup/cgroup.controllers ]; then actual=unified; else actual=hybrid; fi
@@ -10,7 +11,16 @@ echo "systemd-guest: kernel $(uname -r), systemd $(systemctl --version | head -n
 [ "$actual" = "$layout" ] || { echo "systemd-guest: FAILED: the guest booted with the $actual layout"; exit 1; }
 export ANCHOR_RUNTIME=/kit/anchor-runtime PROBE=/kit/probe ANCHOR_EXPECT_SYSTEMD=1
 rc=0
-/kit/tests --test-threads=2 || rc=1
+/kit/tests-systemd --test-threads=2 || rc=1
+# The rdma controller with a real RDMA device: soft-RoCE (rdma_rxe) on a dummy
+# interface, which no machine of this project has otherwise.
+if modprobe rdma_rxe && ip link add anchor-rdma0 type dummy && ip link set anchor-rdma0 up &&
+	rdma link add anchor-rxe0 type rxe netdev anchor-rdma0; then
+	ANCHOR_EXPECT_RDMA=1 /kit/tests-cgroups --test-threads=1 rdma || rc=1
+else
+	echo "systemd-guest: FAILED: could not make a soft-RoCE device"
+	rc=1
+fi
 cp -a /kit/e2e /tmp/e2e
 E2E_SYSTEMD_CGROUP=1 /tmp/e2e/run.sh /kit/anchor-runtime /kit/rootfs containerd podman || rc=1
 
