@@ -397,6 +397,39 @@ fn a_net_device_moves_into_the_container_renamed() {
     assert!(!HostVeth::on_host(&veth.1), "the pair went with the container's namespace");
 }
 
+/// The kernel drops an interface's addresses when it changes namespace; runc adds the
+/// permanent ones of global scope again inside and sets the interface up.
+#[test]
+fn a_moved_net_device_keeps_its_permanent_global_addresses_and_comes_up() {
+    let veth = HostVeth::new();
+    let ip = |args: &[&str]| {
+        let status = std::process::Command::new("ip").args(args).status().unwrap();
+        assert!(status.success(), "ip {args:?}");
+    };
+    ip(&["addr", "add", "10.251.7.2/24", "dev", &veth.0]);
+    ip(&["-6", "addr", "add", "fd00:a1::2/64", "dev", &veth.0, "nodad"]);
+    // Not carried: a dynamic address, and one of link scope.
+    ip(&["addr", "add", "10.251.8.2/24", "dev", &veth.0, "valid_lft", "300", "preferred_lft", "300"]);
+    ip(&["addr", "add", "10.251.9.2/24", "dev", &veth.0, "scope", "link"]);
+    let mut b = Bundle::new();
+    b.config["linux"]["netDevices"] = json!({veth.0.clone(): {"name": "ctr0"}});
+    let seen = b.run_probes(&[
+        &["read", "/proc/net/fib_trie"],
+        &["read", "/proc/net/if_inet6"],
+        &["read", "/sys/class/net/ctr0/flags"],
+    ]);
+    let text = |i: usize| seen[i]["content"].as_str().unwrap_or_default().to_string();
+    let (v4, v6, flags) = (text(0), text(1), text(2));
+    assert!(v4.contains("10.251.7.2"), "the permanent global IPv4 address: {v4}");
+    assert!(!v4.contains("10.251.8.2") && !v4.contains("10.251.9.2"), "not the others: {v4}");
+    assert!(
+        v6.lines().any(|l| l.starts_with("fd0000a1000000000000000000000002") && l.ends_with("ctr0")),
+        "the IPv6 one, on ctr0: {v6}"
+    );
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "IFF_UP: {flags:#x}");
+}
+
 #[test]
 fn net_devices_that_cannot_be_moved_are_refused_at_create() {
     let veth = HostVeth::new();
