@@ -285,8 +285,9 @@ impl Cgroup {
     /// every limit to the files and makes the v1 directories systemd does not manage.
     pub fn start_systemd_unit(&self, pid: i32, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
         let Some(unit) = &self.systemd else { return Ok(()) };
-        let resources = resources.cloned().unwrap_or_default();
-        let settings = resources::settings(&resources, self.is_pure_v2())?;
+        let none = LinuxResources::default();
+        let resources = resources.unwrap_or(&none);
+        let settings = resources::settings(resources, self.is_pure_v2())?;
         let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
         unit.start(pid, id, &settings, &rules)
     }
@@ -301,9 +302,10 @@ impl Cgroup {
                 inherit_cpuset(&h.mount_point, dir)?;
             }
         }
-        let resources = resources.cloned().unwrap_or_default();
+        let none = LinuxResources::default();
+        let resources = resources.unwrap_or(&none);
         let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
-        self.apply(&resources)?;
+        self.apply(resources)?;
         self.apply_devices(&rules)
     }
 
