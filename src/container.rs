@@ -65,15 +65,9 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         None => None,
     };
     let dir = StateDir::create(root, &args.id)?;
-    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let resources = linux.and_then(|l| l.resources().as_ref());
-    let planned = Cgroup::plan(cgroups_path, &args.id, host.systemd_cgroup.then_some(host.rootless))
-        .and_then(|mut c| match &mut c.systemd {
-            Some(unit) => unit.add_annotations(bundle.spec.annotations().as_ref()).map(|()| c),
-            None => Ok(c),
-        })
-        .and_then(|c| if host.rootless { c.delegated_only(resources) } else { Ok(c) })
-        .and_then(|c| c.check_adoptable().map(|()| c));
+    let planned = plan_cgroup(&bundle.spec, &args.id, host);
+    let annotations =
+        with_injected_devices(bundle.spec.annotations().clone().unwrap_or_default(), &cdi_devices);
     let mut notify = || -> Result<Option<crate::rootfs::idmap::DetachedTree>> {
         if crate::notify_socket::host_socket().is_none() {
             return Ok(None);
@@ -84,10 +78,15 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
         let new_userns = crate::rootfs::idmap::creates_user_namespace(&bundle.spec);
         crate::rootfs::idmap::prepare_mount(&bundle.spec, &bundle.dir, &bundle.rootfs, index, new_userns)
     };
-    let cgroup = match planned.and_then(|c| notify().map(|tree| (c, tree))) {
-        Ok((c, tree)) => {
+    let planned = planned.and_then(|c| notify().map(|tree| (c, tree)));
+    let planned = planned.and_then(|(c, tree)| {
+        let state = new_state(&bundle, &args.id, &c, &plan, annotations, resctrl)?;
+        Ok((c, tree, state))
+    });
+    let (cgroup, mut state) = match planned {
+        Ok((c, tree, state)) => {
             detached_trees.extend(tree);
-            c
+            (c, state)
         }
         Err(e) => {
             if let Err(cleanup) = dir.remove() {
@@ -95,32 +94,6 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
             }
             return Err(e);
         }
-    };
-    let mut state = ContainerState {
-        oci_version: bundle.spec.version().clone(),
-        id: args.id.clone(),
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::logger::rfc3339_now(),
-        owner: nix::unistd::geteuid().as_raw(),
-        annotations: with_injected_devices(
-            bundle.spec.annotations().clone().unwrap_or_default(),
-            &cdi_devices,
-        ),
-        creator: ProcessId::of(std::process::id() as i32)?,
-        init: None,
-        cgroup_dirs: cgroup.paths(),
-        systemd_unit: cgroup.systemd.clone(),
-        resctrl,
-        own_pid_namespace: plan.creates(oci_spec::runtime::LinuxNamespaceType::Pid),
-        host_rootfs_bind: match plan.apart(oci_spec::runtime::LinuxNamespaceType::Mount) {
-            true => None,
-            false => Some(HostBind {
-                rootfs: bundle.rootfs.clone(),
-                mount_before: crate::rootfs::mount_id(&bundle.rootfs)?,
-            }),
-        },
-        hooks: bundle.spec.hooks().clone(),
     };
     let setup = Setup {
         bundle: &bundle,
@@ -140,6 +113,58 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
             Err(e)
         }
     }
+}
+
+/// The container's cgroup as `create` plans it, before anything exists: the driver's
+/// directories (and a systemd unit's annotated properties), only the delegated
+/// hierarchies when rootless, and none that holds someone else's processes.
+pub fn plan_cgroup(spec: &oci_spec::runtime::Spec, id: &str, host: &HostSettings) -> Result<Cgroup> {
+    let linux = spec.linux().as_ref();
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let mut cgroup = Cgroup::plan(cgroups_path, id, host.systemd_cgroup.then_some(host.rootless))?;
+    if let Some(unit) = &mut cgroup.systemd {
+        unit.add_annotations(spec.annotations().as_ref())?;
+    }
+    let cgroup = if host.rootless { cgroup.delegated_only(resources)? } else { cgroup };
+    cgroup.check_adoptable()?;
+    Ok(cgroup)
+}
+
+/// The record of a container about to be made by this process (`create`, `restore`):
+/// what `delete` will have to undo, before any of it exists.
+pub fn new_state(
+    bundle: &Bundle,
+    id: &str,
+    cgroup: &Cgroup,
+    plan: &NamespacePlan,
+    annotations: std::collections::HashMap<String, String>,
+    resctrl: Option<crate::resctrl::Groups>,
+) -> Result<ContainerState> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    Ok(ContainerState {
+        oci_version: bundle.spec.version().clone(),
+        id: id.to_string(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::logger::rfc3339_now(),
+        owner: nix::unistd::geteuid().as_raw(),
+        annotations,
+        creator: ProcessId::of(std::process::id() as i32)?,
+        init: None,
+        cgroup_dirs: cgroup.paths(),
+        systemd_unit: cgroup.systemd.clone(),
+        resctrl,
+        own_pid_namespace: plan.creates(LinuxNamespaceType::Pid),
+        host_rootfs_bind: match plan.apart(LinuxNamespaceType::Mount) {
+            true => None,
+            false => Some(HostBind {
+                rootfs: bundle.rootfs.clone(),
+                mount_before: crate::rootfs::mount_id(&bundle.rootfs)?,
+            }),
+        },
+        hooks: bundle.spec.hooks().clone(),
+    })
 }
 
 /// The state's annotations: the config's, and the CDI devices injected, if any.
