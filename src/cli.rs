@@ -130,6 +130,113 @@ pub enum Command {
     Update(UpdateArgs),
     /// Print the container's resource usage and OOM events as JSON lines
     Events(EventsArgs),
+    /// Save a running container's processes to disk with CRIU
+    Checkpoint(CheckpointArgs),
+    /// Run a container from a CRIU checkpoint
+    Restore(RestoreArgs),
+}
+
+/// The flags `checkpoint` and `restore` share, as runc spells them.
+#[derive(Args, Debug)]
+pub struct CriuArgs {
+    /// Directory of the CRIU image files (default ./checkpoint)
+    #[arg(long)]
+    pub image_path: Option<PathBuf>,
+    /// Directory for CRIU's work files and log (default: the image directory)
+    #[arg(long)]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections
+    #[arg(long)]
+    pub tcp_established: bool,
+    /// Allow external unix sockets
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs (a process whose session or terminal is outside the container)
+    #[arg(long)]
+    pub shell_job: bool,
+    /// Handle file locks
+    #[arg(long)]
+    pub file_locks: bool,
+    /// Cgroups mode: soft, full, strict or ignore (CRIU's default: soft)
+    #[arg(long)]
+    pub manage_cgroups_mode: Option<CgroupsMode>,
+    /// Create this namespace, but do not restore its properties (network)
+    #[arg(long)]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate memory images as they are written or read
+    #[arg(long)]
+    pub auto_dedup: bool,
+    /// Restore memory pages lazily with userfaultfd
+    #[arg(long)]
+    pub lazy_pages: bool,
+}
+
+/// CRIU's `criu_cg_mode` values runc's flag takes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupsMode {
+    Soft,
+    Full,
+    Strict,
+    Ignore,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Previous images (a pre-dump), relative to the image directory
+    #[arg(long)]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the processes running after the checkpoint
+    #[arg(long)]
+    pub leave_running: bool,
+    /// Skip in-flight TCP connections
+    #[arg(long)]
+    pub tcp_skip_in_flight: bool,
+    /// Link unlinked files back when possible
+    #[arg(long)]
+    pub link_remap: bool,
+    /// With --lazy-pages: CRIU writes a NUL byte to this fd once pages can be served
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of a CRIU page server to send the memory to
+    #[arg(long)]
+    pub page_server: Option<String>,
+    /// Dump only the memory and leave the container running (for a later --parent-path)
+    #[arg(long)]
+    pub pre_dump: bool,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Path to the bundle directory
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master of a container with a terminal
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the container runs, instead of waiting for it
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the init process's PID to this file
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Do not reap orphaned processes of the container while waiting for it
+    #[arg(long)]
+    pub no_subreaper: bool,
+    /// Accepted for runc's command line: CRIU restores the mounts itself
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// LSM profile for the restored processes, TYPE:NAME (CRIU 3.16 or later)
+    #[arg(long)]
+    pub lsm_profile: Option<String>,
+    /// LSM mount context for the restored mounts (CRIU 3.16 or later)
+    #[arg(long)]
+    pub lsm_mount_context: Option<String>,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

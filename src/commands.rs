@@ -1,8 +1,8 @@
 //! One function per CLI command; each returns the process exit code.
 
 use crate::cli::{
-    Cli, Command, CreateArgs, DeleteArgs, EventsArgs, ExecArgs, KillArgs, ListArgs, ListFormat, PsArgs,
-    RunArgs, SpecArgs, UpdateArgs,
+    CheckpointArgs, Cli, Command, CreateArgs, DeleteArgs, EventsArgs, ExecArgs, KillArgs, ListArgs,
+    ListFormat, PsArgs, RestoreArgs, RunArgs, SpecArgs, UpdateArgs,
 };
 use crate::console::{ConsoleLink, Flow, Proxy};
 use crate::container;
@@ -27,8 +27,16 @@ pub fn close_stray_descriptors(command: Option<&Command>) {
         _ => 0,
     };
     let first = 3u32.saturating_add(passed);
-    let mut named: Vec<u32> =
-        std::env::args().filter_map(|a| descriptor_named_by(&a)).filter(|fd| *fd >= first).collect();
+    // `checkpoint --status-fd N` names one by number.
+    let status_fd = match command {
+        Some(Command::Checkpoint(a)) => u32::try_from(a.status_fd).ok(),
+        _ => None,
+    };
+    let mut named: Vec<u32> = std::env::args()
+        .filter_map(|a| descriptor_named_by(&a))
+        .chain(status_fd)
+        .filter(|fd| *fd >= first)
+        .collect();
     named.sort_unstable();
     named.dedup();
     let close_range = |from: u32, to: u32| {
@@ -102,6 +110,8 @@ pub fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Ps(a) => ps(root, a),
         Command::Update(a) => update(root, a),
         Command::Events(a) => events(root, a),
+        Command::Checkpoint(a) => checkpoint(root, a),
+        Command::Restore(a) => restore(root, a, &host),
         Command::Spec(_) | Command::Features => unreachable!("handled above"),
     }
 }
@@ -255,6 +265,46 @@ fn run(root: &Path, args: &RunArgs, host: &container::HostSettings) -> Result<i3
         let st = dir.load()?;
         container::destroy(dir, &st)?;
     }
+    Ok(code)
+}
+
+/// `checkpoint`: CRIU saves the container, which is then removed unless it is left
+/// running (or only its memory was pre-dumped).
+fn checkpoint(root: &Path, args: &CheckpointArgs) -> Result<i32> {
+    let dir = StateDir::open(root, &args.id)?;
+    let state = dir.load()?;
+    crate::checkpoint::dump(&dir, &state, args)?;
+    if !args.leave_running && !args.pre_dump {
+        container::destroy(dir, &state)?;
+    }
+    Ok(0)
+}
+
+/// `restore`: a container from a checkpoint; in the foreground, like `run`: signals
+/// forwarded, its exit status ours, the container removed after it.
+fn restore(root: &Path, args: &RestoreArgs, host: &container::HostSettings) -> Result<i32> {
+    let forwarded = forwardable_signals();
+    if !args.detach {
+        // Blocked before CRIU starts, so no signal is lost; CRIU's child starts with
+        // an empty mask and the restored processes get their own back.
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+            .ctx(|| "block signals")?;
+        if !args.no_subreaper {
+            // The container's orphans come to this process, which reaps them.
+            nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
+        }
+    }
+    let crate::checkpoint::Restored { dir, state } = crate::checkpoint::restore(root, args, host)?;
+    let init = state.init.expect("a restored container has an init").pid;
+    // Other commands (state, kill) must be able to lock the container while it runs.
+    drop(dir);
+    if args.detach {
+        return Ok(0);
+    }
+    let code = wait_forwarding(init, &forwarded, None)?;
+    let dir = StateDir::open(root, &args.id)?;
+    let st = dir.load()?;
+    container::destroy(dir, &st)?;
     Ok(code)
 }
 

@@ -5,6 +5,7 @@
 pub mod capabilities;
 pub mod cdi;
 pub mod cgroups;
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod config;

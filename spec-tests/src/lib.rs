@@ -596,6 +596,13 @@ impl Bundle {
         (Container { id, b: self, io }, running)
     }
 
+    /// A handle on a container of this bundle made by other means (a `run` with
+    /// stdio of the test's own, a `restore`); `id` must come from [`Bundle::new_id`].
+    pub fn container(&self, id: &str) -> Container<'_> {
+        let io = self.out_files();
+        Container { id: id.to_string(), b: self, io }
+    }
+
     /// `run [extra...] <new id>` to completion.
     pub fn run(&self, extra: &[&str]) -> (Container<'_>, Output) {
         let (c, running) = self.spawn_run(extra);

@@ -720,6 +720,13 @@ impl Freezer {
         v1.or_else(|| dirs.iter().find(|d| d.join("cgroup.freeze").exists()).cloned().map(Freezer::V2))
     }
 
+    /// The cgroup directory the freezer acts on.
+    pub fn dir(&self) -> &Path {
+        match self {
+            Freezer::V1(d) | Freezer::V2(d) => d,
+        }
+    }
+
     pub fn is_frozen(&self) -> bool {
         let read = |d: &Path, f: &str| read_value(d, f).unwrap_or_default();
         match self {

@@ -166,6 +166,7 @@ fn steps(ctx: &InitContext, sock: &SyncSocket, stepwise: bool) -> Result<Infalli
     set_names(ctx.spec)?;
     rootfs::enter(ctx.rootfs, ctx.no_pivot, plan.apart(LinuxNamespaceType::Mount))?;
     crate::logger::debug("init: in the rootfs");
+    rootfs::devices::reopen_null_stdio()?;
     if let Some(socket) = ctx.console_socket {
         let process =
             ctx.spec.process().as_ref().ok_or_else(|| Error::invalid("config.json has no process"))?;

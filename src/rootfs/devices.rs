@@ -24,6 +24,13 @@ const DEV_SYMLINKS: [(&str, &str); 5] = [
     ("ptmx", "pts/ptmx"),
 ];
 
+/// Every device node path a container gets: the default ones and `linux.devices`.
+pub fn node_paths(spec: &oci_spec::runtime::Spec) -> Vec<std::path::PathBuf> {
+    let defaults = DEFAULT_DEVICES.iter().map(|(name, _, _)| Path::new("/dev").join(name));
+    let configured = spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default();
+    defaults.chain(configured.into_iter().map(|d| d.path().clone())).collect()
+}
+
 pub fn create_default(root: &OwnedFd, in_user_ns: bool) -> Result<()> {
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = Path::new("/dev").join(name);
@@ -127,4 +134,38 @@ pub fn open_verified_null(root: &OwnedFd) -> Result<OwnedFd> {
         ));
     }
     Ok(fd)
+}
+
+/// Stdio that is a null device (the caller's `< /dev/null`, conmon's stdin for a
+/// container without one) becomes the container's own /dev/null, as runc does after
+/// the switch into the rootfs: CRIU cannot checkpoint a descriptor of a file on a
+/// mount outside the container.
+pub fn reopen_null_stdio() -> Result<()> {
+    let is_null = |st: &nix::sys::stat::FileStat| {
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == makedev(1, 3)
+    };
+    let mut null: Option<OwnedFd> = None;
+    for fd in 0..3 {
+        if !nix::sys::stat::fstat(fd).is_ok_and(|st| is_null(&st)) {
+            continue;
+        }
+        if null.is_none() {
+            let root = crate::rootfs::safe_path::open_root(Path::new("/"))?;
+            let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            match open_in_root(&root, Path::new("/dev/null"), flags, 0) {
+                Ok(opened) if nix::sys::stat::fstat(opened.as_raw_fd()).is_ok_and(|st| is_null(&st)) => {
+                    null = Some(opened)
+                }
+                // A container without a null device of its own keeps the caller's.
+                _ => {
+                    crate::logger::debug("no /dev/null in the container: stdio stays the caller's");
+                    return Ok(());
+                }
+            }
+        }
+        let from = null.as_ref().expect("opened above").as_raw_fd();
+        nix::unistd::dup3(from, fd, nix::fcntl::OFlag::empty())
+            .ctx(|| format!("put /dev/null on fd {fd}"))?;
+    }
+    Ok(())
 }

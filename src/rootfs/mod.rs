@@ -22,7 +22,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{Mount, Spec};
 use safe_path::{create_in_root, fd_path, open_in_root, Leaf};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const NONE: Option<&str> = None;
 
@@ -214,6 +214,17 @@ pub fn mount_kind(m: &Mount, bundle: &Path) -> String {
         return "proc".to_string();
     }
     m.typ().clone().unwrap_or_default()
+}
+
+/// The config's bind mounts as (destination, host source): their sources lie outside
+/// the container, so a checkpoint names them and a restore finds them again.
+pub fn bind_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    mounts
+        .iter()
+        .filter(|m| is_bind(m))
+        .map(|m| Ok((m.destination().clone(), bind_source(m, bundle)?)))
+        .collect()
 }
 
 /// A bind mount is asked for by type or by option.
@@ -421,6 +432,23 @@ fn mount_cgroups(ctx: &RootfsContext, root: &OwnedFd, dest: &Path, opts: &MountO
         remount(&base, flags | MsFlags::MS_BIND).ctx(|| step("remount tmpfs read-only"))?;
     }
     Ok(())
+}
+
+/// The host cgroup directories that `mount_cgroups` binds into the container, as
+/// (destination, host directory): none with a cgroup namespace, where the
+/// filesystems are mounted fresh.
+pub fn cgroup_binds(spec: &Spec, cgroup: &Cgroup, new_cgroup_ns: bool) -> Vec<(PathBuf, PathBuf)> {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let mut binds = Vec::new();
+    for m in mounts.iter().filter(|m| m.typ().as_deref() == Some("cgroup") && !new_cgroup_ns) {
+        let dest = m.destination();
+        if cgroup.is_pure_v2() {
+            binds.extend(cgroup.dirs.iter().map(|(_, dir)| (dest.clone(), dir.clone())));
+        } else {
+            binds.extend(cgroup.dirs.iter().map(|(h, dir)| (dest.join(h.name()), dir.clone())));
+        }
+    }
+    binds
 }
 
 /// Opens a path again after something was mounted on it: an fd opened before the

@@ -77,9 +77,43 @@ fn main() {
         "xattr" => result(xattr(arg(1), arg(2))),
         // The SELinux label of this process's session keyring.
         "keyring-label" => result(keyring_label()),
+        // Counts forever through a UNIX socket and an open file (checkpoint tests).
+        "socket-counter" => socket_counter(arg(1)),
         other => usage_error(&format!("unknown subcommand {other:?}")),
     };
     print_json(&out);
+}
+
+/// Counts through state a checkpoint must carry over: every 100 ms the number goes
+/// over a connected UNIX socket (bound at /tmp/counter.sock) to a child, which
+/// appends it to `file` through a descriptor opened once and sends it back; the
+/// echo is printed on stdout, one line per number. Never returns.
+fn socket_counter(file: &str) -> ! {
+    use io::BufRead;
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let path = "/tmp/counter.sock";
+    let _ = fs::remove_file(path);
+    let listener = UnixListener::bind(path).expect("bind the counter socket");
+    let mut log = fs::OpenOptions::new().create(true).append(true).open(file).expect("open the counter file");
+    // SAFETY: the probe is single-threaded; the child only does plain I/O.
+    if unsafe { libc::fork() } == 0 {
+        let mut conn = UnixStream::connect(path).expect("connect to the counter socket");
+        let lines = io::BufReader::new(conn.try_clone().expect("clone")).lines();
+        for line in lines.map_while(Result::ok) {
+            let _ = writeln!(log, "{line}");
+            let _ = writeln!(conn, "{line}");
+        }
+        exit(0);
+    }
+    let (mut conn, _) = listener.accept().expect("accept the counter connection");
+    let mut echoes = io::BufReader::new(conn.try_clone().expect("clone")).lines();
+    for i in 0u64.. {
+        let _ = writeln!(conn, "{i}");
+        let echo = echoes.next().and_then(Result::ok).unwrap_or_default();
+        let _ = writeln!(io::stdout(), "{echo}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    unreachable!("the counter counts forever")
 }
 
 fn print_json(v: &Value) {
