@@ -85,6 +85,32 @@ impl Cli {
     }
 }
 
+/// The command line as containerd's shim writes it: go-runc passes `restore`'s
+/// subreaper flag Go-style, with one dash (`-no-subreaper`), which runc's flag parser
+/// takes and clap does not. Only the restore command's own flags are rewritten: the
+/// arguments of a program `exec` runs stay as they are.
+pub fn with_go_style_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const GLOBALS_WITH_VALUES: [&str; 5] =
+        ["--root", "--log", "--log-format", "--rootless", "--cdi-spec-dirs"];
+    let mut args: Vec<_> = args.into_iter().collect();
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].to_str() {
+            Some(global) if GLOBALS_WITH_VALUES.contains(&global) => i += 2,
+            Some(flag) if flag.starts_with('-') => i += 1,
+            _ => break,
+        }
+    }
+    if args.get(i).is_some_and(|a| a == "restore") {
+        for arg in &mut args[i + 1..] {
+            if arg == "-no-subreaper" {
+                *arg = "--no-subreaper".into();
+            }
+        }
+    }
+    args
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -476,4 +502,32 @@ fn parse_preserve_fds(value: &str) -> Result<u32, String> {
         return Err(format!("{n} descriptors from 3 up exceed the open-file limit ({limit})"));
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_go_style_flags;
+
+    fn rewrite(line: &str) -> String {
+        let args = with_go_style_flags(line.split(' ').map(std::ffi::OsString::from));
+        args.iter().map(|a| a.to_str().unwrap()).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn go_runc_restore_flags_are_taken_and_nothing_else_is_touched() {
+        // As containerd's shim runs it (go-runc's RestoreOpts).
+        let shim = "runc --root /run/r --log /x/log.json --log-format json restore --detach -no-subreaper --bundle /b c1";
+        assert_eq!(
+            rewrite(shim),
+            "runc --root /run/r --log /x/log.json --log-format json restore --detach --no-subreaper --bundle /b c1"
+        );
+        assert_eq!(
+            rewrite("runc exec c1 prog restore -no-subreaper"),
+            "runc exec c1 prog restore -no-subreaper"
+        );
+        assert_eq!(
+            rewrite("runc --root restore exec c1 -no-subreaper"),
+            "runc --root restore exec c1 -no-subreaper"
+        );
+    }
 }

@@ -4,7 +4,7 @@ use anchor_runtime::{cli, commands, config, logger};
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(cli::with_go_style_flags(std::env::args_os()));
     commands::close_stray_descriptors(cli.command.as_ref());
     if cli.version {
         let _ = commands::say(format_args!(

@@ -189,6 +189,9 @@ fn restore_continues_the_counter_with_its_open_file_and_unix_socket() {
 fn checkpoint_leave_running_keeps_the_container_and_the_images_restore_it_later() {
     let mut b = Bundle::new();
     b.shell(SHELL_COUNTER);
+    // A mount point only `create` made: a fresh copy of the image (containerd
+    // restores into a new snapshot) lacks it, and CRIU makes none.
+    b.add_mount(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}));
     let id = b.new_id();
     b.write_config(&id);
     let p = Pipes::new();
@@ -210,6 +213,7 @@ fn checkpoint_leave_running_keeps_the_container_and_the_images_restore_it_later(
     let seen: Vec<u64> = seen.into_iter().chain(p.numbers_for(Duration::ZERO)).collect();
     let newest = *seen.last().unwrap();
     assert_no_leftovers(&b, &id);
+    std::fs::remove_dir(b.rootfs().join("scratch")).unwrap();
 
     p.runtime_ok(&b, &["restore", "-d", "--image-path", &images, "--bundle", &b.path_str(), &id]);
     let restored = p.numbers_for(Duration::from_millis(600));
@@ -416,15 +420,10 @@ fn restore_from_a_directory_without_a_checkpoint_leaves_nothing() {
     let id = b.new_id();
     b.write_config(&id);
     let empty = b.host_dir("empty");
-    let out = b.runtime(&[
-        "restore",
-        "-d",
-        "--image-path",
-        &empty.to_string_lossy(),
-        "--bundle",
-        &b.path_str(),
-        &id,
-    ]);
+    // As containerd's shim runs it: go-runc writes `-no-subreaper` with one dash.
+    let (images, bundle) = (empty.to_string_lossy(), b.path_str());
+    let shim = ["restore", "--image-path", &images, "--detach", "-no-subreaper", "--bundle", &bundle, &id];
+    let out = b.runtime(&shim);
     out.fails_mentioning(&["descriptors.json"]);
     assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {:?}", out.stderr);
     assert_no_leftovers(&b, &id);

@@ -183,6 +183,7 @@ impl Restoring<'_> {
         // Recorded before they exist: a restore killed from here on leaves a state that
         // `delete --force` cleans up from.
         dir.save(state)?;
+        crate::rootfs::create_mount_points(spec, &bundle.dir, &bundle.rootfs)?;
         let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
         cgroup.create_v2(resources)?;
         let mut opts = common_options(&args.criu, &dirs, &state.annotations)?;

@@ -227,6 +227,31 @@ pub fn bind_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<(PathBuf, PathBuf)>
         .collect()
 }
 
+/// The mount points of the config's mounts, made in the rootfs as `create` makes them,
+/// for a restore: CRIU mounts everything again but makes no mount point, and a new
+/// copy of the image (containerd's new snapshot) lacks those `create` added. Those
+/// below a tmpfs of the config come back with its contents; the cgroup mounts' with
+/// /sys. (runc's prepareCriuRestoreMounts.)
+pub fn create_mount_points(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
+    let root = safe_path::open_root(rootfs)?;
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let tmpfs = |m: &&Mount| m.typ().as_deref() == Some("tmpfs");
+    let on_tmpfs: Vec<&Path> = mounts.iter().filter(tmpfs).map(|m| m.destination().as_path()).collect();
+    for m in mounts.iter().filter(|m| m.typ().as_deref() != Some("cgroup")) {
+        let dest = m.destination();
+        if on_tmpfs.iter().any(|t| dest.starts_with(t) && dest != *t) {
+            continue;
+        }
+        let source_is_file = is_bind(m)
+            && bind_source(m, bundle)
+                .ok()
+                .and_then(|s| std::fs::metadata(s).ok())
+                .is_some_and(|md| !md.is_dir());
+        safe_path::create_in_root(&root, dest, if source_is_file { Leaf::File } else { Leaf::Dir })?;
+    }
+    Ok(())
+}
+
 /// A bind mount is asked for by type or by option.
 fn is_bind(m: &Mount) -> bool {
     asks_for_bind(m, &MountOptions::parse(m.options().as_deref().unwrap_or(&[])))
