@@ -34,8 +34,11 @@ BUNDLE      := bundles/busybox
 ROOTFS      := $(BUNDLE)/rootfs
 # Debian packages the targets need; only the missing ones are installed.
 # runc: the reference the parity tests compare against; uidmap: newuidmap and
-# newgidmap, which the rootless tests use.
-DEB_DEPS    := busybox-static gcc libc6-dev runc uidmap
+# newgidmap, which the rootless tests use; criu and iptables (its network lock):
+# checkpoint and restore (Debian's criu 3.17 fails on kernels newer than it knows,
+# and the checkpoint tests then check the runtime's error; the Debian guest runs them
+# for real).
+DEB_DEPS    := busybox-static gcc libc6-dev runc uidmap criu iptables
 # test-cgroupv2: the spec-tests (spec-tests/tests/<name>.rs) run in the guest,
 # and the packages it needs on top of DEB_DEPS. The guest boots the host's kernel
 # from linux-image-amd64; procps: run.sh copies the host's ps into the guest.
@@ -123,11 +126,12 @@ test-lsm: deps build probe bundle
 	spec-tests/guest/debian/test.sh lsm $(RUNTIME) $(PROBE) $(ROOTFS) $$lsm
 
 # The systemd cgroup driver (spec-tests/tests/systemd.rs, and podman and containerd
-# with theirs) in the same guest, booted with the unified and the hybrid layout; and
-# the rdma cgroup with a soft-RoCE device made there.
+# with theirs) in the same guest, booted with the unified and the hybrid layout; the
+# rdma cgroup with a soft-RoCE device made there; checkpoint and restore with the
+# guest's criu (which knows its kernel), the spec-tests and podman's.
 test-systemd: deps build probe bundle
 	$(call apt_install,$(GUEST_DEB_DEPS))
-	tests=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh systemd cgroups); \
+	tests=$$(RUSTFLAGS="$(STATIC_RUSTFLAGS)" TARGET=$(TARGET) CARGO=$(CARGO) spec-tests/guest/static-test-bins.sh systemd cgroups checkpoint); \
 	spec-tests/guest/debian/test.sh systemd $(RUNTIME) $(PROBE) $(ROOTFS) $$tests
 
 # GPU containers through linux.devices, device cgroup rules and CDI, on the

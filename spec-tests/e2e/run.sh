@@ -9,6 +9,8 @@
 #   SUITE    containerd, podman, build, docker (default: all four)
 #
 # E2E_SYSTEMD_CGROUP=1 runs podman and containerd with their systemd cgroup driver.
+# E2E_CRIU=1 (where CRIU works: the Debian guest) checkpoints and restores through
+# containerd; elsewhere the suite checks that the runtime's CRIU error comes back.
 #
 # Nothing of the host's own setup is used or touched: containerd is a private
 # instance with its own root, state, sockets and config.toml, and podman runs with
@@ -43,6 +45,7 @@ runtime_name=$(basename "$RUNTIME")
 # as podman and Kubernetes nodes use it by default: podman's cgroup_manager, the
 # runc shim's SystemdCgroup.
 export E2E_SYSTEMD_CGROUP=${E2E_SYSTEMD_CGROUP:-}
+export E2E_CRIU=${E2E_CRIU:-}
 cgroup_manager=cgroupfs
 [ -z "$E2E_SYSTEMD_CGROUP" ] || cgroup_manager=systemd
 export CONTAINERS_STORAGE_CONF=$E2E_WORK/storage.conf

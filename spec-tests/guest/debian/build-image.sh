@@ -21,10 +21,12 @@ cache=${ANCHOR_CACHE:-/var/cache/anchor-runtime}
 # selinux-utils: the SELinux boot; podman, conmon, catatonit, containerd: the
 # engines the tests drive; busybox-static: the spec-tests' container rootfs;
 # keyutils: keyctl, to read a keyring's label; dbus-user-session: the user's bus
-# (/run/user/UID/bus) that rootless podman and the rootless systemd driver use.
+# (/run/user/UID/bus) that rootless podman and the rootless systemd driver use;
+# criu, with iptables for its network lock: checkpoint and restore (Debian's criu
+# 3.17 knows this kernel, where it does not know the hosts' newer ones).
 packages="linux-image-amd64 systemd-sysv udev dbus dbus-user-session kmod iproute2 procps
 	apparmor selinux-policy-default policycoreutils selinux-utils
-	podman conmon catatonit containerd runc busybox-static keyutils"
+	podman conmon catatonit containerd runc busybox-static keyutils criu iptables"
 
 key=$(cat "$here/build-image.sh" "$here/anchor-guest-boot" "$here/anchor-guest.service" | sha256sum | cut -c1-16)
 dest=$cache/debian-guest-$key

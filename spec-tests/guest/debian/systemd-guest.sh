@@ -1,7 +1,8 @@
 #!/bin/bash
 # guest.sh of the systemd kit (test.sh systemd puts it there): runs in the Debian
 # guest with systemd as PID 1, booted with the cgroup layout in /kit/boot. The
-# systemd-driver spec-tests, the rdma cgroup spec-test with a soft-RoCE device, then
+# systemd-driver spec-tests, the rdma cgroup spec-test with a soft-RoCE device, the
+# checkpoint spec-tests and podman's checkpoint/restore with Debian's criu, then
 # podman (cgroup_manager = "systemd") and containerd (SystemdCgroup) through the
 # end-to-end suites.
 set -u
@@ -21,8 +22,12 @@ else
 	echo "systemd-guest: FAILED: could not make a soft-RoCE device"
 	rc=1
 fi
+# CRIU 3.17 knows this kernel (not the hosts' newer ones): checkpoint and restore for
+# real, with both cgroup layouts; then podman as the client, as its users drive it.
+ANCHOR_EXPECT_CRIU=1 /kit/tests-checkpoint --test-threads=1 || rc=1
+/kit/podman-checkpoint.sh /kit/anchor-runtime /kit/rootfs || rc=1
 cp -a /kit/e2e /tmp/e2e
-E2E_SYSTEMD_CGROUP=1 /tmp/e2e/run.sh /kit/anchor-runtime /kit/rootfs containerd podman || rc=1
+E2E_SYSTEMD_CGROUP=1 E2E_CRIU=1 /tmp/e2e/run.sh /kit/anchor-runtime /kit/rootfs containerd podman || rc=1
 
 # `run` of `true` with --systemd-cgroup beside Debian's runc: the same bundle, one at a
 # time, in this guest (TCG: slow in absolute terms, but both pay the same).

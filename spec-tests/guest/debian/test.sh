@@ -5,7 +5,8 @@
 #            with AppArmor (Debian's default) and with SELinux (permissive: see
 #            build-image.sh); the guest runs lsm-guest.sh
 #   systemd  spec-tests/tests/systemd.rs, cgroups.rs's rdma test (with a soft-RoCE
-#            device: no machine here has RDMA) and the podman and containerd
+#            device: no machine here has RDMA), checkpoint.rs with Debian's criu and
+#            podman's checkpoint/restore (podman-checkpoint.sh), and the podman and containerd
 #            end-to-end suites with their systemd cgroup drivers, booted with the unified
 #            cgroup layout (systemd's default) and the hybrid one; systemd-guest.sh
 #
@@ -40,6 +41,7 @@ for exe in "${@:5}"; do
 done
 cp -a "$here/../../e2e" "$kit/e2e"
 install -m 0755 "$here/$suite-guest.sh" "$kit/guest.sh"
+install -m 0755 "$here/podman-checkpoint.sh" "$kit/podman-checkpoint.sh"
 
 rc=0
 for boot in "${boots[@]}"; do
