@@ -419,6 +419,12 @@ fn external_mounts(bundle: &Bundle, cgroup: &Cgroup) -> Result<Vec<(PathBuf, Pat
         namespaces.iter().any(|ns| ns.typ() == LinuxNamespaceType::Cgroup && ns.path().is_none());
     mounts.extend(crate::rootfs::cgroup_binds(spec, cgroup, new_cgroup_ns));
     mounts.extend(crate::rootfs::devices::node_paths(spec).into_iter().map(|p| (p.clone(), p)));
+    // CRIU knows a mount by where it really is: a destination through a symlink in
+    // the image (runc's test: /conf -> /real/conf) is named as the kernel resolved it.
+    let root = crate::rootfs::safe_path::open_root(&bundle.rootfs)?;
+    for (dest, _) in &mut mounts {
+        *dest = crate::rootfs::safe_path::resolved_in_root(&root, dest);
+    }
     Ok(mounts)
 }
 

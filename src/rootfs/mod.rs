@@ -231,7 +231,8 @@ pub fn bind_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<(PathBuf, PathBuf)>
 /// for a restore: CRIU mounts everything again but makes no mount point, and a new
 /// copy of the image (containerd's new snapshot) lacks those `create` added. Those
 /// below a tmpfs of the config come back with its contents; the cgroup mounts' with
-/// /sys. (runc's prepareCriuRestoreMounts.)
+/// /sys. (runc's prepareCriuRestoreMounts.) Call it in a mount namespace of the
+/// caller's own: the bind mounts are bound onto their destinations.
 pub fn create_mount_points(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
     let root = safe_path::open_root(rootfs)?;
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
@@ -242,12 +243,19 @@ pub fn create_mount_points(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<
         if on_tmpfs.iter().any(|t| dest.starts_with(t) && dest != *t) {
             continue;
         }
-        let source_is_file = is_bind(m)
-            && bind_source(m, bundle)
-                .ok()
-                .and_then(|s| std::fs::metadata(s).ok())
-                .is_some_and(|md| !md.is_dir());
-        safe_path::create_in_root(&root, dest, if source_is_file { Leaf::File } else { Leaf::Dir })?;
+        let source = if is_bind(m) { Some(bind_source(m, bundle)?) } else { None };
+        let source_is_file =
+            source.as_ref().and_then(|s| std::fs::metadata(s).ok()).is_some_and(|md| !md.is_dir());
+        let target = create_in_root(&root, dest, if source_is_file { Leaf::File } else { Leaf::Dir })?;
+        // Bound there, so that the mount points of mounts nested in it are made in
+        // its source, as at create. The caller's mount namespace is its own: the
+        // binds end with it.
+        if let Some(source) = source {
+            let step =
+                || format!("bind {} on {} for the mount points below it", source.display(), dest.display());
+            mount(Some(&source), &fd_path(&target), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+                .ctx(step)?;
+        }
     }
     Ok(())
 }

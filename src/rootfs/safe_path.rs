@@ -27,6 +27,47 @@ pub fn open_in_root(
     crate::resolve::openat2(root.as_fd(), &relative(path), flags, mode, resolve)
 }
 
+/// `path` with every symlink in it followed inside the root (an absolute target starts
+/// again at the root, as RESOLVE_IN_ROOT does): where the kernel would put a mount on
+/// it, as an absolute path in the container. The part that does not exist stays as
+/// written.
+pub fn resolved_in_root(root: &OwnedFd, path: &Path) -> PathBuf {
+    let mut done = PathBuf::new();
+    let mut rest: std::collections::VecDeque<std::ffi::OsString> =
+        relative(path).components().map(|c| c.as_os_str().to_os_string()).collect();
+    let mut budget = MAX_SYMLINKS;
+    while let Some(name) = rest.pop_front() {
+        if name == "." {
+            continue;
+        }
+        if name == ".." {
+            done.pop();
+            continue;
+        }
+        let parent = open_in_root(root, &done, libc::O_PATH | libc::O_DIRECTORY, 0);
+        let target =
+            parent.ok().and_then(|dir| nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name.as_os_str()).ok());
+        match target {
+            Some(target) if budget > 0 => {
+                budget -= 1;
+                let target = PathBuf::from(target);
+                if target.is_absolute() {
+                    done.clear();
+                }
+                for (i, c) in target
+                    .components()
+                    .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
+                    .enumerate()
+                {
+                    rest.insert(i, c.as_os_str().to_os_string());
+                }
+            }
+            _ => done.push(name),
+        }
+    }
+    Path::new("/").join(done)
+}
+
 /// The path with its root and `.` components removed and `..` resolved lexically
 /// (clamped at the root, as the kernel does for RESOLVE_IN_ROOT).
 pub fn relative(path: &Path) -> PathBuf {
@@ -157,6 +198,22 @@ pub fn open_root(rootfs: &Path) -> Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolved_in_root_follows_links_inside_the_root_only() {
+        let dir = std::env::temp_dir().join(format!("anchor-resolved-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("real/conf")).unwrap();
+        symlink("/real", dir.join("abs")).unwrap();
+        symlink("real", dir.join("rel")).unwrap();
+        symlink("../../../real", dir.join("up")).unwrap();
+        let root = open_root(&dir).unwrap();
+        let resolved = |p: &str| resolved_in_root(&root, Path::new(p));
+        assert_eq!(resolved("/abs/conf"), Path::new("/real/conf"));
+        assert_eq!(resolved("/rel/conf/new"), Path::new("/real/conf/new"), "the missing rest stays");
+        assert_eq!(resolved("/up/conf"), Path::new("/real/conf"), "`..` stops at the root");
+        assert_eq!(resolved("/x/../abs"), Path::new("/real"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     use std::os::unix::fs::symlink;
 
     fn tempdir(name: &str) -> PathBuf {
