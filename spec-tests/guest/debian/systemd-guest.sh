@@ -12,7 +12,23 @@ echo "systemd-guest: kernel $(uname -r), systemd $(systemctl --version | head -n
 [ "$actual" = "$layout" ] || { echo "systemd-guest: FAILED: the guest booted with the $actual layout"; exit 1; }
 export ANCHOR_RUNTIME=/kit/anchor-runtime PROBE=/kit/probe ANCHOR_EXPECT_SYSTEMD=1
 rc=0
-/kit/tests-systemd --test-threads=2 || rc=1
+# Twice a run of these tests on the hybrid boot hung with no test finished (once in a
+# fresh-clone CI run, once in a throwaway kit) until run.sh's limit ended the boot. Until its cause is
+# found: a run that does not finish in 4 minutes (it takes under one) is reported
+# loudly, with what every process waits on, and run once more; a second hang, or any
+# failure, fails the suite.
+systemd_tests() { timeout -k 10 240 /kit/tests-systemd --test-threads=2; }
+systemd_tests
+status=$?
+if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+	echo "systemd-guest: HUNG: the systemd spec-tests did not finish in 240 s; what runs and waits:"
+	ps -eo pid,ppid,stat,wchan:32,args | grep -v ' \[' | tail -n 60
+	timeout 10 systemctl list-jobs --no-pager
+	echo "systemd-guest: running the systemd spec-tests once more after the hang"
+	systemd_tests
+	status=$?
+fi
+[ "$status" = 0 ] || rc=1
 # The rdma controller with a real RDMA device: soft-RoCE (rdma_rxe) on a dummy
 # interface, which no machine of this project has otherwise.
 if modprobe rdma_rxe && ip link add anchor-rdma0 type dummy && ip link set anchor-rdma0 up &&
