@@ -97,8 +97,10 @@ pub fn dump(dir: &StateDir, state: &ContainerState, args: &CheckpointArgs) -> Re
     let mut status_fd = (args.criu.lazy_pages && args.status_fd >= 0).then_some(args.status_fd);
     criu.call(&rpc::request(kind, &opts), |notify, _| {
         // The lazy-pages server is ready: the caller waits for a NUL byte (runc's --status-fd).
-        if let (Some(fd), "status-ready") = (status_fd.take(), notify.script.as_str()) {
-            nix::unistd::write(caller_fd(fd), &[0]).ctx(|| format!("write to --status-fd {fd}"))?;
+        if notify.script == "status-ready" {
+            if let Some(fd) = status_fd.take() {
+                nix::unistd::write(caller_fd(fd), &[0]).ctx(|| format!("write to --status-fd {fd}"))?;
+            }
         }
         Ok(())
     })?;
