@@ -259,9 +259,23 @@ fn run(root: &Path, args: &RunArgs, host: &container::HostSettings) -> Result<i3
     if args.detach {
         return Ok(0);
     }
-    let code = wait_forwarding(init, &forwarded, proxy)?;
-    if !args.keep {
-        let dir = StateDir::open(root, &args.create.id)?;
+    wait_then_remove(root, &args.create.id, init, &forwarded, proxy, !args.keep)
+}
+
+/// A foreground `run` or `restore` once the container runs: waits for init
+/// (forwarding signals, relaying a terminal), removes the container unless kept, and
+/// returns init's status.
+fn wait_then_remove(
+    root: &Path,
+    id: &str,
+    init: i32,
+    forwarded: &SigSet,
+    proxy: Option<Proxy>,
+    remove: bool,
+) -> Result<i32> {
+    let code = wait_forwarding(init, forwarded, proxy)?;
+    if remove {
+        let dir = StateDir::open(root, id)?;
         let st = dir.load()?;
         container::destroy(dir, &st)?;
     }
@@ -301,11 +315,7 @@ fn restore(root: &Path, args: &RestoreArgs, host: &container::HostSettings) -> R
     if args.detach {
         return Ok(0);
     }
-    let code = wait_forwarding(init, &forwarded, None)?;
-    let dir = StateDir::open(root, &args.id)?;
-    let st = dir.load()?;
-    container::destroy(dir, &st)?;
-    Ok(code)
+    wait_then_remove(root, &args.id, init, &forwarded, None, true)
 }
 
 /// `exec`: a new process in the container, with the container's confinement as the

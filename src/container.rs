@@ -264,13 +264,7 @@ fn build(
                 parent.send(&sync::Message::SeccompListenerDone)?;
             }
             sync::Message::RunCreateRuntimeHooks => {
-                let json = state.hook_json(pid, Status::Creating);
-                if let Some(h) = bundle.spec.hooks() {
-                    let stop = OnFailure::Stop;
-                    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &json, stop)?;
-                    let create_runtime = h.create_runtime().as_deref().unwrap_or(&[]);
-                    hooks::run_all("createRuntime", create_runtime, &json, stop)?;
-                }
+                run_create_runtime_hooks(&bundle.spec, state, pid)?;
                 parent.send(&sync::Message::HooksDone)?;
             }
             sync::Message::MoveNetDevices => {
@@ -306,6 +300,21 @@ fn build(
     parent.send(&sync::Message::CreateDone)?;
     parent.expect("Detached", |m| matches!(m, sync::Message::Detached))?;
     Ok(master)
+}
+
+/// The hooks that run in the runtime's namespace once the container's exist, before
+/// its program: prestart (deprecated, still run) and createRuntime. Init's PID is the
+/// host's; a failing hook fails create (or restore).
+pub fn run_create_runtime_hooks(
+    spec: &oci_spec::runtime::Spec,
+    state: &ContainerState,
+    pid: i32,
+) -> Result<()> {
+    let Some(h) = spec.hooks() else { return Ok(()) };
+    let json = state.hook_json(pid, Status::Creating);
+    let stop = OnFailure::Stop;
+    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &json, stop)?;
+    hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &json, stop)
 }
 
 /// `--pidfd-socket`: a pidfd of the process, sent (SCM_RIGHTS) on a connection to the

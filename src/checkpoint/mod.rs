@@ -18,7 +18,6 @@ use crate::cli::{CgroupsMode, CheckpointArgs, CriuArgs, RestoreArgs};
 use crate::config::Bundle;
 use crate::container::{self, HostSettings};
 use crate::error::{quoted, Context, Error, Result};
-use crate::hooks::{self, OnFailure};
 use crate::namespaces::NamespacePlan;
 use crate::state::{ContainerState, ProcessId, StateDir, Status};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -250,7 +249,7 @@ impl Restoring<'_> {
             match notify.script.as_str() {
                 // The namespaces exist, nothing runs yet: the hooks that come before the
                 // program, as at create.
-                "setup-namespaces" => run_create_hooks(spec, state, notify.pid),
+                "setup-namespaces" => container::run_create_runtime_hooks(spec, state, notify.pid),
                 // Recorded before CRIU lets the processes go on, so `delete --force`
                 // finds them should this command die now.
                 "post-restore" => {
@@ -527,13 +526,6 @@ fn cgroups_of(pid: i32) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(roots)
-}
-
-fn run_create_hooks(spec: &Spec, state: &ContainerState, pid: i32) -> Result<()> {
-    let Some(h) = spec.hooks() else { return Ok(()) };
-    let json = state.hook_json(pid, Status::Creating);
-    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &json, OnFailure::Stop)?;
-    hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &json, OnFailure::Stop)
 }
 
 /// The restored terminal's master, which CRIU hands over, goes to --console-socket.

@@ -128,7 +128,7 @@ pub fn open_verified_null(root: &OwnedFd) -> Result<OwnedFd> {
     let fd = open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW, 0)
         .ctx(|| "open /dev/null")?;
     let st = nix::sys::stat::fstat(fd.as_raw_fd()).ctx(|| "stat /dev/null")?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != makedev(1, 3) {
+    if !is_null_device(&st) {
         return Err(Error::invalid(
             "/dev/null in the container is not the null device: refusing to mask with it",
         ));
@@ -136,24 +136,28 @@ pub fn open_verified_null(root: &OwnedFd) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// The character device 1:3, whatever its name.
+fn is_null_device(st: &nix::sys::stat::FileStat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == makedev(1, 3)
+}
+
 /// Stdio that is a null device (the caller's `< /dev/null`, conmon's stdin for a
 /// container without one) becomes the container's own /dev/null, as runc does after
 /// the switch into the rootfs: CRIU cannot checkpoint a descriptor of a file on a
 /// mount outside the container.
 pub fn reopen_null_stdio() -> Result<()> {
-    let is_null = |st: &nix::sys::stat::FileStat| {
-        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == makedev(1, 3)
-    };
     let mut null: Option<OwnedFd> = None;
     for fd in 0..3 {
-        if !nix::sys::stat::fstat(fd).is_ok_and(|st| is_null(&st)) {
+        if !nix::sys::stat::fstat(fd).is_ok_and(|st| is_null_device(&st)) {
             continue;
         }
         if null.is_none() {
             let root = crate::rootfs::safe_path::open_root(Path::new("/"))?;
             let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
             match open_in_root(&root, Path::new("/dev/null"), flags, 0) {
-                Ok(opened) if nix::sys::stat::fstat(opened.as_raw_fd()).is_ok_and(|st| is_null(&st)) => {
+                Ok(opened)
+                    if nix::sys::stat::fstat(opened.as_raw_fd()).is_ok_and(|st| is_null_device(&st)) =>
+                {
                     null = Some(opened)
                 }
                 // A container without a null device of its own keeps the caller's.
