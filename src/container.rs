@@ -69,11 +69,9 @@ pub fn create(root: &Path, args: &CreateArgs, keep_master: bool, host: &HostSett
     let annotations =
         with_injected_devices(bundle.spec.annotations().clone().unwrap_or_default(), &cdi_devices);
     let mut notify = || -> Result<Option<crate::rootfs::idmap::DetachedTree>> {
-        if crate::notify_socket::host_socket().is_none() {
+        if !crate::notify_socket::give_container_socket(&mut bundle.spec, &dir.path)? {
             return Ok(None);
         }
-        crate::notify_socket::make_dir(&dir.path)?;
-        crate::notify_socket::add_to_spec(&mut bundle.spec, &dir.path);
         let index = bundle.spec.mounts().as_ref().map_or(0, |m| m.len() - 1);
         let new_userns = crate::rootfs::idmap::creates_user_namespace(&bundle.spec);
         crate::rootfs::idmap::prepare_mount(&bundle.spec, &bundle.dir, &bundle.rootfs, index, new_userns)

@@ -33,8 +33,27 @@ pub fn host_socket() -> Option<String> {
     std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty())
 }
 
-/// `create` with a NOTIFY_SOCKET: the mount and the variable the program gets.
-pub fn add_to_spec(spec: &mut Spec, state_dir: &Path) {
+/// `create` (and `restore`) when the caller has a NOTIFY_SOCKET: the container's
+/// socket directory is made and its mount and variable go into the spec. Whether so.
+pub fn give_container_socket(spec: &mut Spec, state_dir: &Path) -> Result<bool> {
+    if host_socket().is_none() {
+        return Ok(false);
+    }
+    make_dir(state_dir)?;
+    add_to_spec(spec, state_dir);
+    Ok(true)
+}
+
+/// `checkpoint`: the spec as `create` made it, with the socket's mount (which the
+/// bundle's config does not list) when the container was given one.
+pub fn add_if_given(spec: &mut Spec, state_dir: &Path) {
+    if state_dir.join(DIR).is_dir() {
+        add_to_spec(spec, state_dir);
+    }
+}
+
+/// The mount and the variable the program gets.
+fn add_to_spec(spec: &mut Spec, state_dir: &Path) {
     let mut mount = Mount::default();
     mount.set_destination(IN_CONTAINER_DIR.into());
     mount.set_typ(Some("bind".into()));
@@ -53,7 +72,7 @@ pub fn add_to_spec(spec: &mut Spec, state_dir: &Path) {
 }
 
 /// The directory the container's socket is bound in, made with the state directory.
-pub fn make_dir(state_dir: &Path) -> Result<()> {
+fn make_dir(state_dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = state_dir.join(DIR);
     std::fs::DirBuilder::new().mode(0o755).create(&dir).ctx(|| format!("create {}", dir.display()))

@@ -977,3 +977,55 @@ pub fn receive_with_fd(socket: std::os::fd::RawFd) -> (Vec<u8>, std::os::fd::Own
         (data, std::os::fd::OwnedFd::from_raw_fd(*(libc::CMSG_DATA(cmsg) as *const i32)))
     }
 }
+
+/// systemd's side of NOTIFY_SOCKET: a datagram socket with a short path (107 bytes at most).
+pub struct NotifyListener {
+    socket: std::os::unix::net::UnixDatagram,
+    pub path: PathBuf,
+}
+
+impl NotifyListener {
+    pub fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = PathBuf::from(format!(
+            "/tmp/anchor-notify-{}-{}.sock",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_file(&path);
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind the listener");
+        socket.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        NotifyListener { socket, path }
+    }
+
+    /// Every datagram up to BARRIER=1. Its pipe end is dropped unread, which closes
+    /// it: systemd's acknowledgement.
+    pub fn until_barrier(&self) -> Vec<String> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.last().map(String::as_str) != Some("BARRIER=1") {
+            let n = self.socket.recv(&mut buf).unwrap_or_else(|e| panic!("no BARRIER=1 after {got:?}: {e}"));
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got
+    }
+
+    pub fn nothing_yet(&self) -> bool {
+        self.socket.set_nonblocking(true).unwrap();
+        let empty = self.socket.recv(&mut [0u8; 64]).is_err();
+        self.socket.set_nonblocking(false).unwrap();
+        empty
+    }
+}
+
+impl Drop for NotifyListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Default for NotifyListener {
+    fn default() -> Self {
+        Self::new()
+    }
+}

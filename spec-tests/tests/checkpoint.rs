@@ -34,6 +34,8 @@ struct Pipes {
     stdin: (OwnedFd, OwnedFd),
     stdout: (OwnedFd, OwnedFd),
     stderr: (OwnedFd, OwnedFd),
+    /// The runtime's environment beyond the test's own.
+    env: Vec<(&'static str, String)>,
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -49,7 +51,7 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 impl Pipes {
     fn new() -> Self {
-        Pipes { stdin: pipe(), stdout: pipe(), stderr: pipe() }
+        Pipes { stdin: pipe(), stdout: pipe(), stderr: pipe(), env: Vec::new() }
     }
 
     /// `RUNTIME --root STATE args...` with these pipes as its stdio (and so the
@@ -61,6 +63,7 @@ impl Pipes {
             .arg(b.state_root())
             .args(args)
             .current_dir(b.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(dup(&self.stdin.0))
             .stdout(dup(&self.stdout.1))
             .stderr(dup(&self.stderr.1))
@@ -181,6 +184,48 @@ fn restore_continues_the_counter_with_its_open_file_and_unix_socket() {
         .stdout
         .clone();
     assert!(inside.starts_with("/probe"), "exec joins the restored PID namespace: {inside:?}");
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &id);
+}
+
+/// runc's order with NOTIFY_SOCKET: the caller of `run` waits for READY=1, the mount
+/// the runtime added for the container's socket (not in the config) is named for CRIU,
+/// and a restore whose caller has a NOTIFY_SOCKET too gives it a source again.
+#[test]
+fn checkpoint_and_restore_of_a_container_with_a_notify_socket() {
+    let host = NotifyListener::new();
+    let mut b = Bundle::new();
+    b.add_mount(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}));
+    b.shell("/probe notify READY=1 >/dev/null; exec /probe socket-counter /tmp/counter.log");
+    let id = b.new_id();
+    b.write_config(&id);
+    let mut p = Pipes::new();
+    p.env.push(("NOTIFY_SOCKET", host.path.to_string_lossy().into_owned()));
+    let systemd = std::thread::spawn(move || {
+        let got = host.until_barrier();
+        (host, got)
+    });
+    p.runtime_ok(&b, &["run", "-d", "--bundle", &b.path_str(), &id]);
+    let (host, got) = systemd.join().expect("the listener");
+    assert_eq!(got.first().map(String::as_str), Some("READY=1\n"), "READY relayed: {got:?}");
+    let before = p.numbers_for(Duration::from_millis(800));
+    assert!(before.len() >= 3, "the counter counts: {before:?} {}", drain(&p.stderr.0));
+    if !criu_works() {
+        return assert_checkpoint_refused_cleanly(&b, &p, &id);
+    }
+    let images = b.host_dir("images");
+    let images = images.to_string_lossy();
+    p.runtime_ok(&b, &["checkpoint", "--image-path", &images, &id]);
+    assert_no_leftovers(&b, &id);
+    let last = *before.iter().chain(&p.numbers_for(Duration::ZERO)).last().unwrap();
+    p.runtime_ok(&b, &["restore", "-d", "--image-path", &images, "--bundle", &b.path_str(), &id]);
+    let after = p.numbers_for(Duration::from_millis(800));
+    assert_eq!(after.first(), Some(&(last + 1)), "it goes on from {last}: {after:?}");
+    assert_consecutive(&after, "after the restore");
+    let c = b.container(&id);
+    let mounts = c.exec(&[], &["cat", "/proc/self/mountinfo"]).ok().stdout.clone();
+    assert!(mounts.contains(" /run/notify "), "the socket's directory is mounted again: {mounts}");
+    assert!(host.nothing_yet(), "the restore relays nothing: the service was ready before");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &id);
 }

@@ -4,60 +4,10 @@
 //! the container has started. A listening socket of the test's own plays systemd.
 
 use spec_tests::*;
-use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
-/// systemd's side: a datagram socket with a short path (107 bytes at most).
-struct Listener {
-    socket: UnixDatagram,
-    path: PathBuf,
-}
-
-impl Listener {
-    fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = PathBuf::from(format!(
-            "/tmp/anchor-notify-{}-{}.sock",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_file(&path);
-        let socket = UnixDatagram::bind(&path).expect("bind the listener");
-        socket.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        Listener { socket, path }
-    }
-
-    /// Every datagram up to BARRIER=1. Its pipe end is dropped unread, which closes
-    /// it: systemd's acknowledgement.
-    fn until_barrier(&self) -> Vec<String> {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while got.last().map(String::as_str) != Some("BARRIER=1") {
-            let n = self.socket.recv(&mut buf).unwrap_or_else(|e| panic!("no BARRIER=1 after {got:?}: {e}"));
-            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        got
-    }
-
-    fn nothing_yet(&self) -> bool {
-        self.socket.set_nonblocking(true).unwrap();
-        let empty = self.socket.recv(&mut [0u8; 64]).is_err();
-        self.socket.set_nonblocking(false).unwrap();
-        empty
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
 
 #[test]
 fn notify_socket_relays_ready_and_init_as_main_pid_only_once_started() {
-    let host = Listener::new();
+    let host = NotifyListener::new();
     let mut b = Bundle::new();
     b.run_runtime_via(&format!("NOTIFY_SOCKET={} exec", host.path.display()));
     // A forged MAINPID and an FDSTORE come with READY: they must stay inside.
@@ -79,7 +29,7 @@ fn notify_socket_relays_ready_and_init_as_main_pid_only_once_started() {
 
 #[test]
 fn run_relays_ready_with_its_own_pid_as_main_pid() {
-    let host = Listener::new();
+    let host = NotifyListener::new();
     let mut b = Bundle::new();
     b.run_runtime_via(&format!("NOTIFY_SOCKET={} exec", host.path.display()));
     b.shell("/probe notify READY=1 >/dev/null; sleep 1");
@@ -93,7 +43,7 @@ fn run_relays_ready_with_its_own_pid_as_main_pid() {
 
 #[test]
 fn start_returns_when_the_program_ends_without_saying_ready() {
-    let host = Listener::new();
+    let host = NotifyListener::new();
     let mut b = Bundle::new();
     b.run_runtime_via(&format!("NOTIFY_SOCKET={} exec", host.path.display()));
     b.shell("sleep 0.5");

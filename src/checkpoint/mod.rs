@@ -51,7 +51,8 @@ pub fn dump(dir: &StateDir, state: &ContainerState, args: &CheckpointArgs) -> Re
             )))
         }
     };
-    let bundle = Bundle::read(&state.bundle)?;
+    let mut bundle = Bundle::read(&state.bundle)?;
+    crate::notify_socket::add_if_given(&mut bundle.spec, &dir.path);
     let spec = &bundle.spec;
     let dirs = Dirs::open(&args.criu, "dump.log", true)?;
     let mut opts = common_options(&args.criu, &dirs, &state.annotations)?;
@@ -116,7 +117,7 @@ pub struct Restored {
 /// the images, in the container's cgroup from the start. On any failure everything
 /// made so far is removed again, as for `create`.
 pub fn restore(root: &Path, args: &RestoreArgs, host: &HostSettings) -> Result<Restored> {
-    let bundle = Bundle::read(&args.bundle)?;
+    let mut bundle = Bundle::read(&args.bundle)?;
     bundle.validate()?;
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
@@ -143,7 +144,11 @@ pub fn restore(root: &Path, args: &RestoreArgs, host: &HostSettings) -> Result<R
     };
     let dir = StateDir::create(root, &args.id)?;
     let annotations = spec.annotations().clone().unwrap_or_default();
-    let planned = container::plan_cgroup(spec, &args.id, host).and_then(|cgroup| {
+    // As at create: a container checkpointed with a notify socket has its mount, which
+    // CRIU can restore only with a source for it (runc asks for NOTIFY_SOCKET too).
+    let planned = crate::notify_socket::give_container_socket(&mut bundle.spec, &dir.path)
+        .and_then(|_| container::plan_cgroup(&bundle.spec, &args.id, host));
+    let planned = planned.and_then(|cgroup| {
         let state = container::new_state(&bundle, &args.id, &cgroup, &plan, annotations, resctrl)?;
         Ok((cgroup, state))
     });
