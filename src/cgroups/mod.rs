@@ -258,7 +258,7 @@ impl Cgroup {
     /// controllers enabled above it: what clone3 needs to start init inside it.
     pub fn create_v2(&self, resources: Option<&LinuxResources>) -> Result<()> {
         if self.systemd.is_some() {
-            // systemd makes it, with init in it (`start_systemd_unit`).
+            // systemd makes it, with init in it (`set_up_for_init`).
             return Ok(());
         }
         let no_resources = LinuxResources::default();
@@ -280,31 +280,24 @@ impl Cgroup {
         Ok(())
     }
 
-    /// With the systemd driver: has systemd make the scope with init (`pid`) in it and
-    /// the limits it keeps as properties. Before `create_v1_and_apply`, which writes
-    /// every limit to the files and makes the v1 directories systemd does not manage.
-    pub fn start_systemd_unit(&self, pid: i32, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
-        let Some(unit) = &self.systemd else { return Ok(()) };
-        let none = LinuxResources::default();
-        let resources = resources.unwrap_or(&none);
-        let settings = resources::settings(resources, self.is_pure_v2())?;
-        let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
-        unit.start(pid, id, &settings, &rules)
-    }
-
-    /// After `create_v2`: creates the v1 directories and writes every limit. Init
+    /// After `create_v2`, for init (`pid`): with the systemd driver, systemd makes the
+    /// scope with init in it and the limits it keeps as properties; then the v1
+    /// directories systemd does not manage are made and every limit is written. Init
     /// waits for this before it does anything of the container's (and joins its v1
     /// cgroups only then), so the container never runs unconstrained.
-    pub fn create_v1_and_apply(&self, resources: Option<&LinuxResources>) -> Result<()> {
+    pub fn set_up_for_init(&self, pid: i32, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
+        let none = LinuxResources::default();
+        let resources = resources.unwrap_or(&none);
+        let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
+        if let Some(unit) = &self.systemd {
+            unit.start(pid, id, &resources::settings(resources, self.is_pure_v2())?, &rules)?;
+        }
         for (h, dir) in self.dirs.iter().filter(|(h, _)| !h.v2) {
             fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
             if h.has("cpuset") {
                 inherit_cpuset(&h.mount_point, dir)?;
             }
         }
-        let none = LinuxResources::default();
-        let resources = resources.unwrap_or(&none);
-        let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
         self.apply(resources)?;
         self.apply_devices(&rules)
     }

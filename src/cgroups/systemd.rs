@@ -313,15 +313,10 @@ struct Bus(Connection);
 /// The cgroup of the user's systemd (`/user.slice/user-1000.slice/user@1000.service`):
 /// its units' cgroups are below it, in the subtree delegated to the user.
 pub fn user_manager_cgroup() -> Result<PathBuf> {
-    let mut bus = connect(true)?;
-    let args = [Value::Str(MANAGER.into()), Value::Str("ControlGroup".into())];
-    let reply = bus.0.call(SYSTEMD, MANAGER_PATH, "org.freedesktop.DBus.Properties", "Get", &args);
-    let cgroup = reply
-        .map_err(driver_error)?
-        .map_err(|e| refused("read the user manager's ControlGroup", e))?
-        .body
-        .into_iter()
-        .next()
+    let cgroup = connect(true)?
+        .manager_property("ControlGroup")?
+        .map_err(|e| refused("read the user manager's ControlGroup", e))?;
+    let cgroup = Some(cgroup)
         .filter(|c| c.starts_with('/'))
         .ok_or_else(|| Error::invalid("systemd cgroup driver: the user's systemd reports no ControlGroup"))?;
     Ok(PathBuf::from(cgroup))
@@ -408,11 +403,17 @@ impl Bus {
         ]
     }
 
+    /// A property of the Manager (`Version`, `ControlGroup`): `Ok(Ok(value))`, or the
+    /// D-Bus error.
+    fn manager_property(&mut self, name: &str) -> Result<std::result::Result<String, CallError>> {
+        let args = [Value::Str(MANAGER.into()), Value::Str(name.into())];
+        let reply = self.0.call(SYSTEMD, MANAGER_PATH, "org.freedesktop.DBus.Properties", "Get", &args);
+        Ok(reply.map_err(driver_error)?.map(|m| m.body.into_iter().next().unwrap_or_default()))
+    }
+
     /// systemd's major version (`252` of "252.39-1~deb12u1"), if it says.
     fn version(&mut self) -> Option<u32> {
-        let args = [Value::Str(MANAGER.into()), Value::Str("Version".into())];
-        let reply = self.0.call(SYSTEMD, MANAGER_PATH, "org.freedesktop.DBus.Properties", "Get", &args);
-        let version = reply.ok()?.ok()?.body.into_iter().next()?;
+        let version = self.manager_property("Version").ok()?.ok()?;
         let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
         crate::logger::debug(format!("systemd: version {version:?}"));
         digits.parse().ok()

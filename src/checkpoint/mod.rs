@@ -241,8 +241,7 @@ impl Restoring<'_> {
         // CRIU waits for the request: placed in the cgroup now, everything it restores
         // is there from its first instruction.
         let pid = criu.pid();
-        cgroup.start_systemd_unit(pid, &state.id, resources)?;
-        cgroup.create_v1_and_apply(resources)?;
+        cgroup.set_up_for_init(pid, &state.id, resources)?;
         if let Some(groups) = &state.resctrl {
             groups.apply(pid)?;
         }

@@ -75,10 +75,9 @@ fn release(
     let plan = ctx.namespaces;
     let single = plan.single_clone();
     let resources = ctx.spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    cgroup.start_systemd_unit(pid, &ctx.state.id, resources)?;
+    cgroup.set_up_for_init(pid, &ctx.state.id, resources)?;
     // systemd put init in the scope's cgroup2 directory.
     let in_v2 = in_v2 || cgroup.systemd.is_some();
-    cgroup.create_v1_and_apply(ctx.spec.linux().as_ref().and_then(|l| l.resources().as_ref()))?;
     if let Some(groups) = &ctx.state.resctrl {
         groups.apply(pid)?;
     }
