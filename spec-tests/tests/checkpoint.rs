@@ -137,6 +137,9 @@ fn restore_continues_the_counter_with_its_open_file_and_unix_socket() {
     let mut b = Bundle::new();
     // On a tmpfs, whose contents CRIU carries in its images (the rootfs is read-only).
     b.add_mount(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}));
+    // A source relative to the bundle, as runc's checkpoint.bats has it: CRIU 3.17
+    // found no mount for the external source "<bundle>/." at restore.
+    b.add_mount(json!({"destination": "/bundle", "type": "bind", "source": ".", "options": ["bind", "ro"]}));
     b.probe(&["socket-counter", "/tmp/counter.log"]);
     let id = b.new_id();
     b.write_config(&id);

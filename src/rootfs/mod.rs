@@ -287,7 +287,10 @@ fn bind_source(m: &Mount, bundle: &Path) -> Result<std::path::PathBuf> {
     let source = m.source().as_ref().ok_or_else(|| {
         Error::invalid(format!("bind mount on {} has no source", m.destination().display()))
     })?;
-    Ok(if source.is_absolute() { source.clone() } else { bundle.join(source) })
+    let path = if source.is_absolute() { source.clone() } else { bundle.join(source) };
+    // Without `.` components (`bundle/.` for runc's source "."): CRIU matches the
+    // external mount sources of a restore against the kernel's paths.
+    Ok(path.components().collect())
 }
 
 /// A bind mount whose tree the parent made (idmapped, or for a user namespace): it
