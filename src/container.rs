@@ -123,6 +123,7 @@ pub fn plan_cgroup(spec: &oci_spec::runtime::Spec, id: &str, host: &HostSettings
     let mut cgroup = Cgroup::plan(cgroups_path, id, host.systemd_cgroup.then_some(host.rootless))?;
     if let Some(unit) = &mut cgroup.systemd {
         unit.add_annotations(spec.annotations().as_ref())?;
+        cgroup.owner = crate::cgroups::delegation_owner(spec);
     }
     let cgroup = if host.rootless { cgroup.delegated_only(resources)? } else { cgroup };
     cgroup.check_adoptable()?;

@@ -131,6 +131,43 @@ fn a_container_runs_in_a_transient_scope_with_delegate_and_its_limits() {
     assert_no_leftovers(&b, &c.id);
 }
 
+/// runc's "resources.unified only": raw cgroup2 keys become the scope's properties too
+/// (else systemd would put its own values back whenever it applies the unit again).
+#[test]
+fn unified_keys_become_the_scopes_properties() {
+    let systemd = systemd_runs();
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    b.config["linux"]["resources"] = json!({"unified": {
+        "memory.min": "131072", "memory.low": "524288", "memory.high": "20971520",
+        "memory.max": "41943040", "pids.max": "99", "cpu.max": "10000 100000", "cpu.weight": "42"
+    }});
+    if !systemd {
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&["systemd cgroup driver: cannot connect"]);
+        return assert_no_leftovers(&b, &c.id);
+    }
+    if !pure_v2() {
+        // The hybrid layout's cgroup2 tree has none of their controllers.
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&["linux.resources.unified needs the"]);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        return assert_no_leftovers(&b, &c.id);
+    }
+    let c = b.start();
+    c.wait_probe_ready();
+    let unit = format!("anchor-{}.scope", c.id);
+    let names =
+        ["MemoryMin", "MemoryLow", "MemoryHigh", "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec", "CPUWeight"];
+    let p = show(&unit, &names);
+    let want = ["131072", "524288", "20971520", "41943040", "99", "100ms", "42"];
+    for (name, value) in names.iter().zip(want) {
+        assert_eq!(p[*name], value, "{name}: {p:?}");
+    }
+    c.delete(&["--force"]).ok();
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn update_changes_the_units_properties_and_the_files() {
     if !systemd_runs() {
@@ -150,6 +187,13 @@ fn update_changes_the_units_properties_and_the_files() {
     let file = if pure_v2() { "memory.max" } else { "memory.limit_in_bytes" };
     let limit = std::fs::read_to_string(memory_dir(&p["ControlGroup"]).join(file)).unwrap();
     assert_eq!(limit.trim(), "134217728");
+    if pure_v2() {
+        // runc's order: the properties, then the files. systemd writes cpu.max with
+        // its own default period under an unlimited quota; the file gets the config's.
+        c.cmd("update", &["--cpu-period", "50000"]).ok();
+        let cpu_max = std::fs::read_to_string(memory_dir(&p["ControlGroup"]).join("cpu.max")).unwrap();
+        assert_eq!(cpu_max.trim(), "max 50000");
+    }
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }
@@ -438,6 +482,56 @@ fn delete_never_stops_a_unit_the_state_was_edited_to_name() {
 
 /// Rootless podman's default: the user's own systemd (`systemd --user`, kept running
 /// by `loginctl enable-linger`) makes the scope, below its own cgroup, on the user's bus.
+/// runc's cgroup_delegation.bats: with a cgroup namespace of its own and the cgroup
+/// filesystem mounted writable, the scope's cgroup2 directory (and the files a delegate
+/// writes) become the container's root's, so it can make cgroups below and move its
+/// processes there. runc does it on a pure cgroup v2 host only; a hybrid host's is
+/// left to root.
+#[test]
+fn the_scope_is_delegated_to_the_containers_root_with_a_cgroup_namespace_and_writable_cgroupfs() {
+    let systemd = systemd_runs();
+    let mut b = systemd_bundle();
+    waiting(&mut b);
+    b.user_namespace(100000, 65536).set_namespace("cgroup", None);
+    for mount in b.config["mounts"].as_array_mut().unwrap() {
+        if mount["destination"] == "/sys/fs/cgroup" {
+            mount["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+        }
+    }
+    if !systemd {
+        let (c, out) = b.try_create(&[]);
+        out.fails_mentioning(&["systemd cgroup driver: cannot connect"]);
+        assert_no_leftovers(&b, &c.id);
+        return;
+    }
+    let c = b.start();
+    c.wait_probe_ready();
+    let unit = format!("anchor-{}.scope", c.id);
+    let control_group = show(&unit, &["ControlGroup"])["ControlGroup"].clone();
+    let v2_root = if pure_v2() { "/sys/fs/cgroup" } else { "/sys/fs/cgroup/unified" };
+    let dir = Path::new(v2_root).join(control_group.trim_start_matches('/'));
+    let owner = |file: &str| std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir.join(file)).unwrap());
+    if !pure_v2() {
+        assert_eq!(owner(""), 0, "runc delegates nothing on a hybrid host: {}", dir.display());
+        c.delete(&["--force"]).ok();
+        return assert_no_leftovers(&b, &c.id);
+    }
+    for file in ["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"] {
+        assert_eq!(owner(file), 100000, "{}/{file} is the container root's", dir.display());
+    }
+    assert_eq!(owner("cgroup.max.depth"), 0, "what is not a delegate's stays root's");
+    let inside = c
+        .exec(&[], &["sh", "-c", "stat -c %U /sys/fs/cgroup; mkdir /sys/fs/cgroup/own && echo $$ > /sys/fs/cgroup/own/cgroup.procs && cat /proc/self/cgroup"])
+        .ok()
+        .stdout
+        .clone();
+    assert_eq!(inside.lines().collect::<Vec<_>>(), ["root", "0::/own"], "{inside}");
+    c.delete(&["--force"]).ok();
+    wait_until("the scope to be gone", || unit_gone(&unit));
+    assert!(!dir.exists(), "the scope's cgroup is removed, the container's own below it too");
+    assert_no_leftovers(&b, &c.id);
+}
+
 #[test]
 fn a_rootless_container_gets_a_scope_of_the_users_own_systemd() {
     use spec_tests::rootless::*;

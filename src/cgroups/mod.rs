@@ -138,12 +138,44 @@ pub fn container_dirs_only(dirs: &[PathBuf]) -> Vec<PathBuf> {
     dirs.iter().filter(|d| plausible(d)).cloned().collect()
 }
 
+/// runc's OwnerUID: a container with a cgroup namespace of its own and the cgroup
+/// filesystem mounted writable at /sys/fs/cgroup gets its cgroup2 directory delegated
+/// to the host UID its process runs as (the container's root in a user namespace), so
+/// that it can manage the cgroups below. runc does it with the systemd driver on a
+/// pure cgroup v2 host only, and so does this runtime.
+pub fn delegation_owner(spec: &oci_spec::runtime::Spec) -> Option<u32> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let linux = spec.linux().as_ref()?;
+    let namespaces = linux.namespaces().as_deref().unwrap_or(&[]);
+    let own = |typ| namespaces.iter().any(|ns| ns.typ() == typ && ns.path().is_none());
+    let writable_cgroupfs = spec.mounts().as_deref().unwrap_or(&[]).iter().any(|m| {
+        let ro = m.options().as_deref().unwrap_or(&[]).iter().rev().find(|o| *o == "ro" || *o == "rw");
+        m.source().as_deref() == Some(Path::new("cgroup"))
+            && m.destination().components().eq(Path::new("/sys/fs/cgroup").components())
+            && ro.map(String::as_str) != Some("ro")
+    });
+    if !own(LinuxNamespaceType::Cgroup) || !writable_cgroupfs {
+        return None;
+    }
+    let uid = spec.process().as_ref().map_or(0, |p| p.user().uid());
+    if !namespaces.iter().any(|ns| ns.typ() == LinuxNamespaceType::User) {
+        return Some(uid);
+    }
+    // An unmapped UID: nothing to delegate to (the user namespace's checks refuse it).
+    linux.uid_mappings().as_deref().unwrap_or(&[]).iter().find_map(|m| {
+        let offset = uid.checked_sub(m.container_id()).filter(|o| *o < m.size())?;
+        Some(m.host_id() + offset)
+    })
+}
+
 /// A container's cgroup: one directory per hierarchy.
 #[derive(Clone, Debug)]
 pub struct Cgroup {
     pub dirs: Vec<(Hierarchy, PathBuf)>,
     /// With the systemd driver: the scope unit systemd makes the directories for.
     pub systemd: Option<systemd::Unit>,
+    /// The host UID the cgroup2 directory is delegated to (see `delegation_owner`).
+    pub owner: Option<u32>,
 }
 
 impl Cgroup {
@@ -174,7 +206,7 @@ impl Cgroup {
                     (h, dir)
                 })
                 .collect();
-            return Ok(Cgroup { dirs, systemd: Some(unit) });
+            return Ok(Cgroup { dirs, systemd: Some(unit), owner: None });
         }
         let default = PathBuf::from("/anchor").join(id);
         let path = cgroups_path.unwrap_or(&default);
@@ -192,7 +224,7 @@ impl Cgroup {
                 (h, dir)
             })
             .collect();
-        Ok(Cgroup { dirs, systemd: None })
+        Ok(Cgroup { dirs, systemd: None, owner: None })
     }
 
     /// Rootless: only the hierarchies where the caller may make the container's
@@ -261,21 +293,30 @@ impl Cgroup {
             // systemd makes it, with init in it (`set_up_for_init`).
             return Ok(());
         }
+        self.enable_v2_controllers(resources)?;
+        for (_, dir) in self.dirs.iter().filter(|(h, _)| h.v2) {
+            fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The controllers enabled in the cgroup2 directories' parents. A pure v2 host
+    /// gets every controller, so a later `update` can set anything; that includes
+    /// those systemd leaves off in its slices (hugetlb, rdma, misc), as runc enables
+    /// them. A hybrid host's cgroup2 tree gets only what this config limits there: a
+    /// controller enabled in v2 can no longer be mounted as v1, which other runtimes
+    /// on the host may do (crun with hugetlb).
+    fn enable_v2_controllers(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let no_resources = LinuxResources::default();
         let r = resources.unwrap_or(&no_resources);
         let pure_v2 = self.is_pure_v2();
         for (h, dir) in self.dirs.iter().filter(|(h, _)| h.v2) {
-            // A pure v2 host gets every controller, so a later `update` can set
-            // anything. A hybrid host's cgroup2 tree gets only what this config
-            // limits there: a controller enabled in v2 can no longer be mounted
-            // as v1, which other runtimes on the host may do (crun with hugetlb).
             let wanted: Vec<String> = if pure_v2 {
                 h.controllers.clone()
             } else {
                 resources::settings(r, true)?.into_iter().map(|s| s.controller).filter(|c| h.has(c)).collect()
             };
             enable_controllers(&h.mount_point, dir, &wanted)?;
-            fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
         }
         Ok(())
     }
@@ -291,6 +332,10 @@ impl Cgroup {
         let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
         if let Some(unit) = &self.systemd {
             unit.start(pid, id, &resources::settings(resources, self.is_pure_v2())?, &rules)?;
+            if let Some(uid) = self.owner.filter(|_| self.is_pure_v2()) {
+                self.delegate(uid)?;
+            }
+            self.enable_v2_controllers(Some(resources))?;
         }
         for (h, dir) in self.dirs.iter().filter(|(h, _)| !h.v2) {
             fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
@@ -300,6 +345,36 @@ impl Cgroup {
         }
         self.apply(resources)?;
         self.apply_devices(&rules)
+    }
+
+    /// Hands the cgroup2 directory to `uid`, as systemd delegates a subtree: the
+    /// directory and the files the kernel names for a delegate (cgroup.procs,
+    /// cgroup.subtree_control, ...) become its, so the container's root can make
+    /// cgroups of its own below and move its processes into them.
+    fn delegate(&self, uid: u32) -> Result<()> {
+        const DELEGATE_LIST: &str = "/sys/kernel/cgroup/delegate";
+        // Linux < 4.15 has no list: the files cgroups(7) names.
+        let listed = crate::small_file::read_to_string(DELEGATE_LIST).unwrap_or_default();
+        let mut files: Vec<&str> = listed.lines().map(str::trim).filter(|f| !f.is_empty()).collect();
+        if files.is_empty() {
+            files = vec!["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"];
+        }
+        let owner = Some(nix::unistd::Uid::from_raw(uid));
+        for (_, dir) in self.dirs.iter().filter(|(h, _)| h.v2) {
+            let chown = |path: &Path| {
+                nix::unistd::chown(path, owner, None)
+                    .map_err(|e| Error::sys(format!("delegate cgroup {} to uid {uid}", path.display()), e))
+            };
+            chown(dir)?;
+            for file in &files {
+                match chown(&dir.join(file)) {
+                    // A controller's file that is not enabled here.
+                    Err(Error::Sys { errno: libc::ENOENT, .. }) => {}
+                    r => r?,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The container's directory in the cgroup2 hierarchy (all of a pure v2 host, the
@@ -348,8 +423,8 @@ impl Cgroup {
             Some(list) if !list.is_empty() => Some(devices::effective_rules(list)?),
             _ => None,
         };
-        self.apply(r)?;
         let Some(unit) = &self.systemd else {
+            self.apply(r)?;
             return rules.map_or(Ok(()), |rules| self.apply_devices(&rules));
         };
         let settings = resources::settings(r, self.is_pure_v2())?;
@@ -366,10 +441,14 @@ impl Cgroup {
                 return Err(e);
             }
         }
-        let result = unit.set(&settings, rules.as_deref()).and_then(|()| match &rules {
-            Some(rules) => self.apply_devices(rules),
-            None => Ok(()),
-        });
+        // As runc (and as at create): systemd's properties first, then the files, so
+        // the container gets the config's values where systemd writes its own (a CPU
+        // quota rounded to whole percents, cpu.max's period under an unlimited quota).
+        let result =
+            unit.set(&settings, rules.as_deref()).and_then(|()| self.apply(r)).and_then(|()| match &rules {
+                Some(rules) => self.apply_devices(rules),
+                None => Ok(()),
+            });
         if let Some(f) = &freezer {
             f.set(false)?;
         }
@@ -383,9 +462,10 @@ impl Cgroup {
         for (h, dir) in self.dirs.iter().filter(|(h, _)| h.has("memory")) {
             let file = if h.v2 { "memory.current" } else { "memory.usage_in_bytes" };
             let usage: i64 = read_value(dir, file)?.parse().unwrap_or(0);
-            if usage > limit {
+            if usage >= limit {
+                // runc's words, which its tests match.
                 return Err(Error::invalid(format!(
-                    "memory limit {limit} is below the container's usage {usage} ({}); memory.checkBeforeUpdate refuses it",
+                    "memory.checkBeforeUpdate: rejecting memory limit {limit} <= usage {usage} ({})",
                     dir.join(file).display()
                 )));
             }
@@ -451,7 +531,7 @@ impl Cgroup {
                 Some((h.clone(), d.clone()))
             })
             .collect();
-        Ok(Cgroup { dirs, systemd })
+        Ok(Cgroup { dirs, systemd, owner: None })
     }
 
     /// Writes the resources: every setting goes to the hierarchy that holds its
@@ -760,9 +840,45 @@ pub fn read_pids(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// `exec`: the new process (`pid`) into the container's cgroup `dir`. Where the kernel
+/// refuses a cgroup2 directory with EBUSY (the container enabled a domain controller
+/// in it, so it may hold no process itself), the process joins the cgroup below it
+/// that the container moved its init into, as runc does.
+pub fn join_for_exec(dir: &Path, pid: i32, init: i32) -> Result<()> {
+    // runc's words, which its tests match.
+    let step = |procs: &Path| format!("adding pid {pid} to cgroups: write {}", procs.display());
+    let procs = dir.join("cgroup.procs");
+    match fs::write(&procs, pid.to_string()) {
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => match init_cgroup2_dir(dir, init) {
+            Some(init_dir) => {
+                let theirs = init_dir.join("cgroup.procs");
+                fs::write(&theirs, pid.to_string()).ctx(|| step(&theirs))
+            }
+            None => Err(e).ctx(|| step(&procs)),
+        },
+        r => r.ctx(|| step(&procs)),
+    }
+}
+
+/// The cgroup2 directory init is in, if it lies below `dir`.
+fn init_cgroup2_dir(dir: &Path, init: i32) -> Option<PathBuf> {
+    let text = crate::small_file::read_to_string(format!("/proc/{init}/cgroup")).ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let tree = hierarchies().ok()?.into_iter().find(|h| h.v2 && dir.starts_with(&h.mount_point))?;
+    let init_dir = below(&tree.mount_point, Path::new(path));
+    (init_dir != dir && init_dir.starts_with(dir)).then_some(init_dir)
+}
+
 fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
-    fs::write(&path, value).ctx(|| format!("write {value:?} to {}", path.display()))
+    let step = || format!("write {value:?} to {}", path.display());
+    let mut f = fs::OpenOptions::new().write(true).open(&path).ctx(step)?;
+    // A keyed file (io.max) takes one entry per write: a value of several lines (a
+    // `unified` one) goes line by line, as runc writes it.
+    for line in value.split_inclusive('\n') {
+        std::io::Write::write_all(&mut f, line.as_bytes()).ctx(step)?;
+    }
+    Ok(())
 }
 
 /// A cgroup file's content, trimmed.
@@ -824,6 +940,46 @@ fn inherit_cpuset(root: &Path, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// runc's spec: a user namespace mapping 0 to 100000, a cgroup namespace, and
+    /// /sys/fs/cgroup with `options`.
+    fn delegation_spec(options: &str) -> oci_spec::runtime::Spec {
+        let json = format!(
+            r#"{{"ociVersion": "1.2.0", "root": {{"path": "rootfs"}},
+                "process": {{"cwd": "/", "args": ["sh"], "user": {{"uid": 0, "gid": 0}}}},
+                "mounts": [{{"destination": "/sys/fs/cgroup/", "type": "cgroup", "source": "cgroup", "options": [{options}]}}],
+                "linux": {{"namespaces": [{{"type": "user"}}, {{"type": "cgroup"}}],
+                           "uidMappings": [{{"containerID": 0, "hostID": 100000, "size": 65536}}],
+                           "gidMappings": [{{"containerID": 0, "hostID": 100000, "size": 65536}}]}}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn the_cgroup_is_delegated_only_with_a_cgroup_namespace_and_a_writable_cgroupfs() {
+        assert_eq!(delegation_owner(&delegation_spec(r#""nosuid", "rw""#)), Some(100000));
+        assert_eq!(
+            delegation_owner(&delegation_spec(r#""ro", "rw""#)),
+            Some(100000),
+            "the last of ro/rw counts"
+        );
+        assert_eq!(delegation_owner(&delegation_spec(r#""nosuid", "ro""#)), None);
+        assert_eq!(delegation_owner(&delegation_spec(r#""rw", "ro""#)), None);
+        let mut spec = delegation_spec(r#""rw""#);
+        let mut process = spec.process().clone().unwrap();
+        let mut user = process.user().clone();
+        user.set_uid(1000);
+        process.set_user(user);
+        spec.set_process(Some(process));
+        assert_eq!(delegation_owner(&spec), Some(101000), "the process's UID, mapped");
+        // A joined cgroup namespace, or none, is not the container's own.
+        let mut joined = delegation_spec(r#""rw""#);
+        let mut linux = joined.linux().clone().unwrap();
+        let namespaces: Vec<_> = linux.namespaces().clone().unwrap().into_iter().take(1).collect();
+        linux.set_namespaces(Some(namespaces));
+        joined.set_linux(Some(linux));
+        assert_eq!(delegation_owner(&joined), None);
+    }
 
     #[test]
     fn systemd_paths_are_refused_and_plain_ones_are_not() {

@@ -152,7 +152,29 @@ pub fn settings(r: &LinuxResources, v2: bool) -> Result<Vec<Setting>> {
             out.push(unified_setting(key, value)?);
         }
     }
+    if v2 {
+        weight_left_out_when_idle(&mut out);
+    }
     Ok(out)
+}
+
+/// The kernel takes no cpu.weight for an idle cgroup (EINVAL while cpu.idle is 1):
+/// with both in the config the weight is left out with a warning, in runc's words
+/// (runc leaves it out of systemd's properties and fails writing the file).
+fn weight_left_out_when_idle(out: &mut [Setting]) {
+    let writes = |s: &Setting, file: &str| {
+        s.writes.iter().any(|(f, v)| f == file && (file != "cpu.idle" || v.trim() == "1"))
+    };
+    if !out.iter().any(|s| writes(s, "cpu.idle")) {
+        return;
+    }
+    for s in out.iter_mut().filter(|s| writes(s, "cpu.weight")) {
+        *s = Setting::unsupported(
+            s.field,
+            "cpu",
+            "unable to apply both cpu.weight and cpu.idle: an idle cgroup takes no weight",
+        );
+    }
 }
 
 fn memory_v1(m: &LinuxMemory, out: &mut Vec<Setting>) -> Result<()> {
@@ -202,6 +224,10 @@ fn memory_v2(m: &LinuxMemory, out: &mut Vec<Setting>) -> Result<()> {
             Ok(value) => Setting::new("memory.swap", f, "memory.swap.max", value),
             Err(why) => Setting::refused("memory.swap", f, why),
         });
+    } else if set(m.limit()) == Some(-1) {
+        // runc: lifting the memory limit with no swap given lifts swap too, as on v1
+        // (memsw). Best effort: memory.swap.max exists only with swap accounting.
+        out.push(Setting::new("memory.swap", f, "memory.swap.max", "max").best_effort());
     }
     if let Some(r) = set(m.reservation()) {
         out.push(Setting::new("memory.reservation", f, "memory.low", max_or(r)));
@@ -431,12 +457,22 @@ fn max_or(limit: i64) -> String {
     }
 }
 
-/// cpu.shares (2..262144) to cpu.weight (1..10000), the conversion runc and crun use.
+/// cpu.shares (2..262144) to cpu.weight (1..10000) as runc converts it since 1.3 (the
+/// opencontainers/cgroups module, and Kubernetes' KEP 2254): a quadratic in log2 of the
+/// shares that maps the ends and the defaults onto each other (1024 to 100). The
+/// linear formula before it made the default shares a weight of 39, below every
+/// process outside a container.
 pub fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 100;
+    match shares {
+        0 => 100,
+        1..=2 => 1,
+        262_144.. => 10_000,
+        _ => {
+            let l = (shares as f64).log2();
+            let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+            10f64.powf(exponent).ceil() as u64
+        }
     }
-    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
 }
 
 /// blkio.weight (10..1000) to io.weight (1..10000), as runc converts it.
@@ -492,10 +528,34 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_cgroup_gets_no_weight_on_v2() {
+        for json in
+            [r#"{"cpu": {"shares": 200, "idle": 1}}"#, r#"{"unified": {"cpu.idle": "1", "cpu.weight": "8"}}"#]
+        {
+            let v2 = settings(&parse(json), true).unwrap();
+            assert_eq!(files(&v2), vec![("cpu.idle".into(), "1".into())], "{json}");
+            assert!(v2
+                .iter()
+                .any(|s| matches!(s.need, Need::Unsupported(w) if w.contains("unable to apply both"))));
+        }
+        let r = parse(r#"{"cpu": {"shares": 200, "idle": 0}}"#);
+        assert_eq!(files(&settings(&r, true).unwrap()).len(), 2, "idle 0 keeps the weight");
+        assert_eq!(
+            files(&settings(&parse(r#"{"cpu": {"shares": 200, "idle": 1}}"#), false).unwrap()).len(),
+            2,
+            "v1"
+        );
+    }
+
+    #[test]
     fn shares_convert_to_weight_at_the_ends_and_the_default() {
         assert_eq!(shares_to_weight(2), 1);
         assert_eq!(shares_to_weight(262_144), 10_000);
-        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(1024), 100);
+        // runc 1.3.6's update.bats: 100 shares are a weight of 17.
+        assert_eq!(shares_to_weight(100), 17);
+        assert_eq!(shares_to_weight(3), 2);
+        assert_eq!(shares_to_weight(512), 59);
         assert_eq!(blkio_weight_to_io(10), 1);
         assert_eq!(blkio_weight_to_io(1000), 10_000);
     }

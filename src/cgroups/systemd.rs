@@ -102,7 +102,7 @@ impl Unit {
             // Not ordered after sysinit or stopped at shutdown before the engine.
             property("DefaultDependencies", Value::Bool(false)),
         ];
-        properties.extend(properties_for(settings));
+        properties.extend(properties_for(settings, || bus.version()));
         properties.extend(bus.device_properties(devices));
         properties.extend(self.extra.iter().map(|(name, value)| property(name, value.clone())));
         let mut retried = false;
@@ -135,11 +135,21 @@ impl Unit {
     /// `update`: the new limits for the unit too, or systemd would put the old ones
     /// back at its next reload; the device rules when the update brings a list.
     pub fn set(&self, settings: &[Setting], devices: Option<&[Rule]>) -> Result<()> {
-        let mut properties = properties_for(settings);
+        // Connected only when there is something to tell systemd (or to ask it).
+        let mut asked = None;
+        let mut properties = properties_for(settings, || {
+            let mut bus = connect(self.user).ok()?;
+            let version = bus.version();
+            asked = Some(bus);
+            version
+        });
         if properties.is_empty() && devices.is_none() {
             return Ok(());
         }
-        let mut bus = connect(self.user)?;
+        let mut bus = match asked {
+            Some(bus) => bus,
+            None => connect(self.user)?,
+        };
         if let Some(rules) = devices {
             properties.extend(bus.device_properties(rules));
         }
@@ -201,7 +211,8 @@ fn property(name: &str, value: Value) -> Value {
 /// systemd's properties for the limits it manages, from the cgroup file settings the
 /// cgroupfs driver writes (one translation of the config, for both): v2 files on a
 /// pure cgroup-v2 host, v1 files where systemd runs the legacy or hybrid layout.
-fn properties_for(settings: &[Setting]) -> Vec<Value> {
+/// `systemd_version` is asked only for what depends on it.
+fn properties_for(settings: &[Setting], mut systemd_version: impl FnMut() -> Option<u32>) -> Vec<Value> {
     let number = |v: &str| if v == "max" || v == "-1" { Some(u64::MAX) } else { v.parse().ok() };
     let period_v1 = settings
         .iter()
@@ -220,11 +231,17 @@ fn properties_for(settings: &[Setting]) -> Vec<Value> {
         let u64_of = |v: &str| number(v).map(Value::U64);
         match file.as_str() {
             "memory.max" => push("MemoryMax", u64_of(value)),
+            "memory.min" => push("MemoryMin", u64_of(value)),
             "memory.low" => push("MemoryLow", u64_of(value)),
             "memory.high" => push("MemoryHigh", u64_of(value)),
             "memory.swap.max" => push("MemorySwapMax", u64_of(value)),
             "memory.limit_in_bytes" => push("MemoryLimit", u64_of(value)),
             "cpu.weight" => push("CPUWeight", u64_of(value)),
+            // systemd 252 and later make a CPUWeight of 0 ("idle") cpu.idle 1, and any
+            // other weight cpu.idle 0; before, systemd leaves cpu.idle alone.
+            "cpu.idle" if value.trim() == "1" && systemd_version().is_some_and(|v| v >= 252) => {
+                push("CPUWeight", Some(Value::U64(0)))
+            }
             "cpu.shares" => push("CPUShares", u64_of(value)),
             "pids.max" => push("TasksMax", u64_of(value)),
             "io.weight" => push("IOWeight", u64_of(value)),

@@ -73,10 +73,7 @@ pub fn spawn(join: &Join) -> Result<i32> {
             };
             nix::sys::wait::waitpid(intermediate, None).ctx(|| "wait for intermediate child")?;
             for dir in join.cgroup_dirs {
-                let procs = dir.join("cgroup.procs");
-                // runc's words, which its tests match.
-                std::fs::write(&procs, pid.to_string())
-                    .ctx(|| format!("adding pid {pid} to cgroups: write {}", procs.display()))?;
+                crate::cgroups::join_for_exec(dir, pid, join.init)?;
             }
             if let Some(groups) = join.resctrl {
                 groups.join(pid)?;
