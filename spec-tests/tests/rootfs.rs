@@ -719,6 +719,11 @@ fn bind_mount_flags_follow_runcs_rules_for_the_sources_flags() {
     b.user_namespace(100000, 65536);
     b.bind(&volume.0, "/tmp", &["rw"]);
     let (c, out) = b.run(&[]);
-    out.fails_mentioning(&["on /tmp", "cannot clear locked flags"]);
+    out.fails_mentioning(&["on /tmp"]);
+    assert!(
+        out.stderr.contains(r#"cannot clear locked flags: the source's "ro" are locked"#),
+        "{}",
+        out.stderr
+    );
     assert_no_leftovers(&b, &c.id);
 }

@@ -340,13 +340,22 @@ fn remount_bind(target: &OwnedFd, set: MsFlags, cleared: MsFlags) -> Result<()> 
     let source = statvfs_flags(target).map_err(|e| Error::sys("read the source's mount flags", e))?;
     let locked_cleared = source & cleared & lockable;
     if !locked_cleared.is_empty() {
-        return Err(Error::sys(format!("cannot clear locked flags {locked_cleared:?}"), refused));
+        let names = mount_options::option_names(locked_cleared);
+        return Err(Error::sys(
+            format!("cannot clear locked flags: the source's \"{names}\" are locked"),
+            refused,
+        ));
     }
     if set.intersects(atime) && set & atime != source & atime {
-        return Err(Error::sys(format!("cannot change locked atime flags {:?}", source & atime), refused));
+        let names = mount_options::option_names(source & atime);
+        return Err(Error::sys(
+            format!("cannot change locked atime flags: the source's \"{names}\" are locked"),
+            refused,
+        ));
     }
+    let kept = mount_options::option_names(source & lockable);
     mount(NONE, &path, NONE, flags | (source & lockable), NONE)
-        .map_err(|e| Error::sys(format!("remount with locked flags {:?} kept", source & lockable), e))
+        .map_err(|e| Error::sys(format!("remount with the source's locked \"{kept}\" kept"), e))
 }
 
 /// Remounts keeping the flags the kernel locks on a mount inherited from a more

@@ -158,6 +158,14 @@ impl MountOptions {
 }
 
 /// (true = set, false = clear) for the plain mount(2) flags.
+/// The options that set these flags, as mount(8) spells them (`ro,nosuid`), for messages.
+pub fn option_names(flags: MsFlags) -> String {
+    let names = ["ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime", "strictatime"];
+    let set: Vec<&str> =
+        names.into_iter().filter(|n| flag_option(n).is_some_and(|(on, f)| on && flags.contains(f))).collect();
+    set.join(",")
+}
+
 fn flag_option(opt: &str) -> Option<(bool, MsFlags)> {
     let nosymfollow = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
     Some(match opt {
