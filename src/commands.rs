@@ -367,6 +367,8 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
         spec: &bundle.spec,
         seccomp: seccomp.as_ref(),
         cgroup_dirs: &cgroup_dirs,
+        // runc: an explicit --cgroup (even "/") is that cgroup or an error.
+        may_join_inits_cgroup: args.cgroup.is_empty(),
         resctrl: st.resctrl.as_ref(),
         console_socket: console.as_ref().map(ConsoleLink::init_end),
         preserve_fds: args.preserve_fds,

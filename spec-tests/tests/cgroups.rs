@@ -180,6 +180,16 @@ fn update_flags_change_the_limits_of_a_running_container() {
     } else {
         assert_eq!(read_cgroup("cpu", &c.id, "cpu.cfs_quota_us"), "50000");
     }
+    // The period alone keeps the quota (v2's cpu.max holds both), and the quota alone
+    // the period.
+    c.cmd("update", &["--cpu-period", "200000"]).ok();
+    c.cmd("update", &["--cpu-quota", "60000"]).ok();
+    if cgroup_v2_only() {
+        assert_eq!(read_cgroup("cpu", &c.id, "cpu.max"), "60000 200000");
+    } else {
+        assert_eq!(read_cgroup("cpu", &c.id, "cpu.cfs_quota_us"), "60000");
+        assert_eq!(read_cgroup("cpu", &c.id, "cpu.cfs_period_us"), "200000");
+    }
     // runc's own spelling of the flag.
     c.cmd("update", &["--cpu-share", "512"]).ok();
     if !cgroup_v2_only() {
@@ -528,7 +538,13 @@ fn check_before_update_refuses_a_limit_below_current_usage() {
     // Far below what any running process uses.
     let update = r#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#;
     let file = write_file(&b.test_dir().join("resources.json"), update);
-    c.cmd("update", &["--resources", &file.to_string_lossy()]).fails_mentioning(&["below", "usage"]);
+    // runc's words, which its update.bats matches.
+    c.cmd("update", &["--resources", &file.to_string_lossy()])
+        .fails_mentioning(&["rejecting memory limit 4096 <= usage"]);
+    let update = r#"{"memory": {"limit": 4096, "swap": 8192, "checkBeforeUpdate": true}}"#;
+    let file = write_file(&b.test_dir().join("resources.json"), update);
+    c.cmd("update", &["--resources", &file.to_string_lossy()])
+        .fails_mentioning(&["rejecting memory+swap limit 8192 <= usage"]);
     assert_eq!(read_cgroup("memory", &c.id, pick("memory.limit_in_bytes", "memory.max")), "268435456");
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
@@ -687,6 +703,8 @@ fn exec_joins_inits_cgroup_where_the_containers_own_may_hold_no_process() {
     assert!(!own.ends_with("/below"), "no controller on: the container's own cgroup: {own}");
     fs::write(dir.join("cgroup.subtree_control"), "+memory").unwrap();
     assert!(exec_cgroup().ends_with("/below"), "init's, where the container's own can hold no process");
+    // runc: an explicit --cgroup, even "/", is that cgroup or an error.
+    c.exec(&["--cgroup", "/"], &["true"]).fails_mentioning(&["cgroup.procs: device or resource busy"]);
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);
 }

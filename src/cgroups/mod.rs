@@ -415,8 +415,9 @@ impl Cgroup {
     /// `update`: new limits for a live container. Device rules stay as create set
     /// them unless the update brings its own list, which then replaces them whole.
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        let r = &self.keeping_cpu_max(r);
         if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
-            self.check_usage_below(m.limit())?;
+            self.check_usage_below(m.limit(), m.swap())?;
         }
         // A list replaces the rules whole; none keeps them.
         let rules = match r.devices().as_deref() {
@@ -455,19 +456,48 @@ impl Cgroup {
         result
     }
 
-    /// memory.checkBeforeUpdate: a limit below what the container already uses is
-    /// refused instead of sending it straight into the OOM killer.
-    fn check_usage_below(&self, limit: Option<i64>) -> Result<()> {
-        let Some(limit) = limit.filter(|l| *l > 0) else { return Ok(()) };
+    /// cgroup v2 keeps the CPU quota and its period in one file (cpu.max), written
+    /// whole: an `update` of only one of them keeps the other as it is, where runc
+    /// keeps it from the container's config (update.bats "update cgroup cpu limits").
+    fn keeping_cpu_max(&self, r: &LinuxResources) -> LinuxResources {
+        let mut r = r.clone();
+        let Some(mut cpu) = r.cpu().clone() else { return r };
+        let given = |v: Option<i64>| v.filter(|v| *v != 0);
+        let (quota, period) = (given(cpu.quota()), cpu.period().filter(|p| *p != 0));
+        if quota.is_some() == period.is_some() {
+            return r;
+        }
+        let Some((_, dir)) = self.dirs.iter().find(|(h, _)| h.v2 && h.has("cpu")) else { return r };
+        let Ok(current) = read_value(dir, "cpu.max") else { return r };
+        let mut fields = current.split_whitespace();
+        let (current_quota, current_period) = (fields.next(), fields.next().and_then(|p| p.parse().ok()));
+        if quota.is_none() {
+            cpu.set_quota(current_quota.and_then(|q| q.parse().ok()));
+        } else {
+            cpu.set_period(current_period);
+        }
+        r.set_cpu(Some(cpu));
+        r
+    }
+
+    /// memory.checkBeforeUpdate: a limit (memory, or memory plus swap) at or below
+    /// what the container already uses is refused instead of sending it straight into
+    /// the OOM killer. runc's checks, in its order and words.
+    fn check_usage_below(&self, limit: Option<i64>, swap: Option<i64>) -> Result<()> {
+        let positive = |v: Option<i64>| v.filter(|v| *v > 0);
+        if positive(limit).is_none() && positive(swap).is_none() {
+            return Ok(());
+        }
         for (h, dir) in self.dirs.iter().filter(|(h, _)| h.has("memory")) {
             let file = if h.v2 { "memory.current" } else { "memory.usage_in_bytes" };
             let usage: i64 = read_value(dir, file)?.parse().unwrap_or(0);
-            if usage >= limit {
-                // runc's words, which its tests match.
-                return Err(Error::invalid(format!(
-                    "memory.checkBeforeUpdate: rejecting memory limit {limit} <= usage {usage} ({})",
-                    dir.join(file).display()
-                )));
+            for (value, what) in [(swap, "memory+swap limit"), (limit, "memory limit")] {
+                if let Some(value) = positive(value).filter(|v| *v <= usage) {
+                    return Err(Error::invalid(format!(
+                        "memory.checkBeforeUpdate: rejecting {what} {value} <= usage {usage} ({})",
+                        dir.join(file).display()
+                    )));
+                }
             }
         }
         Ok(())
@@ -843,19 +873,21 @@ pub fn read_pids(dir: &Path) -> Vec<i32> {
 /// `exec`: the new process (`pid`) into the container's cgroup `dir`. Where the kernel
 /// refuses a cgroup2 directory with EBUSY (the container enabled a domain controller
 /// in it, so it may hold no process itself), the process joins the cgroup below it
-/// that the container moved its init into, as runc does.
-pub fn join_for_exec(dir: &Path, pid: i32, init: i32) -> Result<()> {
+/// that the container moved its init into, as runc does, if `init` is given.
+pub fn join_for_exec(dir: &Path, pid: i32, init: Option<i32>) -> Result<()> {
     // runc's words, which its tests match.
     let step = |procs: &Path| format!("adding pid {pid} to cgroups: write {}", procs.display());
     let procs = dir.join("cgroup.procs");
     match fs::write(&procs, pid.to_string()) {
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => match init_cgroup2_dir(dir, init) {
-            Some(init_dir) => {
-                let theirs = init_dir.join("cgroup.procs");
-                fs::write(&theirs, pid.to_string()).ctx(|| step(&theirs))
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            match init.and_then(|init| init_cgroup2_dir(dir, init)) {
+                Some(init_dir) => {
+                    let theirs = init_dir.join("cgroup.procs");
+                    fs::write(&theirs, pid.to_string()).ctx(|| step(&theirs))
+                }
+                None => Err(e).ctx(|| step(&procs)),
             }
-            None => Err(e).ctx(|| step(&procs)),
-        },
+        }
         r => r.ctx(|| step(&procs)),
     }
 }

@@ -35,6 +35,9 @@ pub struct Join<'a> {
     pub spec: &'a Spec,
     pub seccomp: Option<&'a Filter>,
     pub cgroup_dirs: &'a [PathBuf],
+    /// No `--cgroup` given: a cgroup2 directory that can hold no process gives way to
+    /// init's (see `cgroups::join_for_exec`).
+    pub may_join_inits_cgroup: bool,
     /// `linux.intelRdt`: the groups every process of the container is in.
     pub resctrl: Option<&'a crate::resctrl::Groups>,
     pub console_socket: Option<RawFd>,
@@ -73,7 +76,7 @@ pub fn spawn(join: &Join) -> Result<i32> {
             };
             nix::sys::wait::waitpid(intermediate, None).ctx(|| "wait for intermediate child")?;
             for dir in join.cgroup_dirs {
-                crate::cgroups::join_for_exec(dir, pid, join.init)?;
+                crate::cgroups::join_for_exec(dir, pid, join.may_join_inits_cgroup.then_some(join.init))?;
             }
             if let Some(groups) = join.resctrl {
                 groups.join(pid)?;
