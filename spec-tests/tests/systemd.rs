@@ -187,12 +187,25 @@ fn update_changes_the_units_properties_and_the_files() {
     let file = if pure_v2() { "memory.max" } else { "memory.limit_in_bytes" };
     let limit = std::fs::read_to_string(memory_dir(&p["ControlGroup"]).join(file)).unwrap();
     assert_eq!(limit.trim(), "134217728");
+    // A quota systemd keeps rounded up to whole percents of a second: the file gets
+    // the same, as runc writes it (its update.bats: 500000 per 900000 is 504000).
+    c.cmd("update", &["--cpu-quota", "500000", "--cpu-period", "900000"]).ok();
+    assert_eq!(show(&unit, &["CPUQuotaPerSecUSec"])["CPUQuotaPerSecUSec"], "560ms");
+    let cgroup = p["ControlGroup"].trim_start_matches('/');
     if pure_v2() {
+        let cpu_max =
+            std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(cgroup).join("cpu.max")).unwrap();
+        assert_eq!(cpu_max.trim(), "504000 900000");
         // runc's order: the properties, then the files. systemd writes cpu.max with
         // its own default period under an unlimited quota; the file gets the config's.
-        c.cmd("update", &["--cpu-period", "50000"]).ok();
-        let cpu_max = std::fs::read_to_string(memory_dir(&p["ControlGroup"]).join("cpu.max")).unwrap();
+        c.cmd("update", &["--cpu-quota", "-1", "--cpu-period", "50000"]).ok();
+        let cpu_max =
+            std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(cgroup).join("cpu.max")).unwrap();
         assert_eq!(cpu_max.trim(), "max 50000");
+    } else {
+        let quota =
+            std::fs::read_to_string(Path::new("/sys/fs/cgroup/cpu").join(cgroup).join("cpu.cfs_quota_us"));
+        assert_eq!(quota.unwrap().trim(), "504000");
     }
     c.delete(&["--force"]).ok();
     assert_no_leftovers(&b, &c.id);

@@ -329,6 +329,13 @@ impl Cgroup {
     pub fn set_up_for_init(&self, pid: i32, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
         let none = LinuxResources::default();
         let resources = resources.unwrap_or(&none);
+        let rounded;
+        let resources = if self.systemd.is_some() {
+            rounded = systemd::with_quota_systemd_keeps(resources);
+            &rounded
+        } else {
+            resources
+        };
         let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
         if let Some(unit) = &self.systemd {
             unit.start(pid, id, &resources::settings(resources, self.is_pure_v2())?, &rules)?;
@@ -415,7 +422,11 @@ impl Cgroup {
     /// `update`: new limits for a live container. Device rules stay as create set
     /// them unless the update brings its own list, which then replaces them whole.
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
-        let r = &self.keeping_cpu_max(r);
+        let mut r = self.keeping_cpu_max(r);
+        if self.systemd.is_some() {
+            r = systemd::with_quota_systemd_keeps(&r);
+        }
+        let r = &r;
         if let Some(m) = r.memory().as_ref().filter(|m| m.check_before_update() == Some(true)) {
             self.check_usage_below(m.limit(), m.swap())?;
         }

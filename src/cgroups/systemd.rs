@@ -17,6 +17,7 @@ use super::devices::{self, Kind, Rule};
 use super::resources::Setting;
 use crate::dbus::{CallError, Connection, Value};
 use crate::error::{quoted, Error, Result};
+use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -265,6 +266,21 @@ fn properties_for(settings: &[Setting], mut systemd_version: impl FnMut() -> Opt
     out
 }
 
+/// The resources with the CPU quota systemd keeps: rounded up to whole percents of a
+/// CPU second (CPUQuotaPerSecUSec), so the files written after the unit agree with it,
+/// as runc writes them (update.bats: 500000 per 900000 becomes 504000).
+pub fn with_quota_systemd_keeps(r: &LinuxResources) -> LinuxResources {
+    let mut r = r.clone();
+    let Some(mut cpu) = r.cpu().clone() else { return r };
+    let Some(quota) = cpu.quota().filter(|q| *q > 0) else { return r };
+    let period = cpu.period().filter(|p| *p != 0).unwrap_or(100_000);
+    let per_second = quota_per_second(quota as u64, period);
+    let kept = per_second.saturating_mul(period) / 1_000_000;
+    cpu.set_quota(Some(i64::try_from(kept).unwrap_or(i64::MAX)));
+    r.set_cpu(Some(cpu));
+    r
+}
+
 /// Microseconds of CPU time per second, rounded up to whole percents as systemd keeps
 /// CPUQuota (runc rounds the same way).
 fn quota_per_second(quota: u64, period: u64) -> u64 {
@@ -506,6 +522,18 @@ mod tests {
         assert_eq!(quota_per_second(50_000, 100_000), 500_000);
         assert_eq!(quota_per_second(12_345, 100_000), 130_000);
         assert_eq!(quota_per_second(u64::MAX, 100_000), u64::MAX);
+    }
+
+    #[test]
+    fn a_quota_is_rounded_to_what_systemd_keeps() {
+        let quota = |q: i64, p: u64| {
+            let r: LinuxResources =
+                serde_json::from_str(&format!(r#"{{"cpu": {{"quota": {q}, "period": {p}}}}}"#)).unwrap();
+            with_quota_systemd_keeps(&r).cpu().as_ref().unwrap().quota()
+        };
+        assert_eq!(quota(500_000, 900_000), Some(504_000), "runc's update.bats");
+        assert_eq!(quota(500_000, 1_000_000), Some(500_000), "whole percents stay");
+        assert_eq!(quota(-1, 100_000), Some(-1), "unlimited stays");
     }
 
     #[test]

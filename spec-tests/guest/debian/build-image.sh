@@ -23,10 +23,12 @@ cache=${ANCHOR_CACHE:-/var/cache/anchor-runtime}
 # keyutils: keyctl, to read a keyring's label; dbus-user-session: the user's bus
 # (/run/user/UID/bus) that rootless podman and the rootless systemd driver use;
 # criu, with iptables for its network lock: checkpoint and restore (Debian's criu
-# 3.17 knows this kernel, where it does not know the hosts' newer ones).
+# 3.17 knows this kernel, where it does not know the hosts' newer ones); bats, jq,
+# xz-utils, gcc and libc6-dev: runc's bats suite (spec-tests/runc-bats/in-guest.sh).
 packages="linux-image-amd64 systemd-sysv udev dbus dbus-user-session kmod iproute2 procps
 	apparmor selinux-policy-default policycoreutils selinux-utils
-	podman conmon catatonit containerd runc busybox-static keyutils criu iptables"
+	podman conmon catatonit containerd runc busybox-static keyutils criu iptables
+	bats jq xz-utils gcc libc6-dev"
 
 key=$(cat "$here/build-image.sh" "$here/anchor-guest-boot" "$here/anchor-guest.service" | sha256sum | cut -c1-16)
 dest=$cache/debian-guest-$key
