@@ -132,6 +132,24 @@ fn assert_checkpoint_refused_cleanly(b: &Bundle, p: &Pipes, id: &str) {
     assert_no_leftovers(b, id);
 }
 
+/// The running counter `id` counts, then is checkpointed into the images directory:
+/// gone, processes, cgroups and state, as with runc. Its images and the last number it
+/// printed; None where CRIU does not work, once the refusal has been checked instead.
+fn checkpoint_the_counter(b: &Bundle, p: &Pipes, id: &str) -> Option<(String, u64)> {
+    let before = p.numbers_for(Duration::from_millis(800));
+    assert!(before.len() >= 3, "the counter counts: {before:?} {}", drain(&p.stderr.0));
+    if !criu_works() {
+        assert_checkpoint_refused_cleanly(b, p, id);
+        return None;
+    }
+    let images = b.host_dir("images").to_string_lossy().into_owned();
+    p.runtime_ok(b, &["checkpoint", "--image-path", &images, id]);
+    assert_no_leftovers(b, id);
+    let until_checkpoint: Vec<u64> = before.iter().copied().chain(p.numbers_for(Duration::ZERO)).collect();
+    assert_consecutive(&until_checkpoint, "before the checkpoint");
+    Some((images, *until_checkpoint.last().unwrap()))
+}
+
 #[test]
 fn restore_continues_the_counter_with_its_open_file_and_unix_socket() {
     let mut b = Bundle::new();
@@ -145,19 +163,7 @@ fn restore_continues_the_counter_with_its_open_file_and_unix_socket() {
     b.write_config(&id);
     let p = Pipes::new();
     p.runtime_ok(&b, &["run", "-d", "--bundle", &b.path_str(), &id]);
-    let before = p.numbers_for(Duration::from_millis(800));
-    assert!(before.len() >= 3, "the counter counts: {before:?} {}", drain(&p.stderr.0));
-    if !criu_works() {
-        return assert_checkpoint_refused_cleanly(&b, &p, &id);
-    }
-    let images = b.host_dir("images");
-    let images = images.to_string_lossy();
-    p.runtime_ok(&b, &["checkpoint", "--image-path", &images, &id]);
-    // The container is gone, processes, cgroups and state, as with runc.
-    assert_no_leftovers(&b, &id);
-    let until_checkpoint: Vec<u64> = before.iter().copied().chain(p.numbers_for(Duration::ZERO)).collect();
-    assert_consecutive(&until_checkpoint, "before the checkpoint");
-    let last = *until_checkpoint.last().unwrap();
+    let Some((images, last)) = checkpoint_the_counter(&b, &p, &id) else { return };
     assert!(p.numbers_for(Duration::from_millis(300)).is_empty(), "nothing counts while checkpointed");
 
     p.runtime_ok(&b, &["restore", "-d", "--image-path", &images, "--bundle", &b.path_str(), &id]);
@@ -211,16 +217,7 @@ fn checkpoint_and_restore_of_a_container_with_a_notify_socket() {
     p.runtime_ok(&b, &["run", "-d", "--bundle", &b.path_str(), &id]);
     let (host, got) = systemd.join().expect("the listener");
     assert_eq!(got.first().map(String::as_str), Some("READY=1\n"), "READY relayed: {got:?}");
-    let before = p.numbers_for(Duration::from_millis(800));
-    assert!(before.len() >= 3, "the counter counts: {before:?} {}", drain(&p.stderr.0));
-    if !criu_works() {
-        return assert_checkpoint_refused_cleanly(&b, &p, &id);
-    }
-    let images = b.host_dir("images");
-    let images = images.to_string_lossy();
-    p.runtime_ok(&b, &["checkpoint", "--image-path", &images, &id]);
-    assert_no_leftovers(&b, &id);
-    let last = *before.iter().chain(&p.numbers_for(Duration::ZERO)).last().unwrap();
+    let Some((images, last)) = checkpoint_the_counter(&b, &p, &id) else { return };
     p.runtime_ok(&b, &["restore", "-d", "--image-path", &images, "--bundle", &b.path_str(), &id]);
     let after = p.numbers_for(Duration::from_millis(800));
     assert_eq!(after.first(), Some(&(last + 1)), "it goes on from {last}: {after:?}");
